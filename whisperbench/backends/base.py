@@ -1,0 +1,291 @@
+"""The `Backend` interface every runtime adapter implements."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+from whisperbench.audio import AudioInput, duration_seconds, load_audio
+from whisperbench.errors import UnsupportedOptionError, WhisperbenchError
+from whisperbench.options import WINDOW_SECONDS, DecodeOptions, LoadOptions
+from whisperbench.results import Timing, Transcription
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do. Anything not listed is rejected with a clear error."""
+
+    # The weight format the runtime reads ("ctranslate2", "transformers", "openai", "ggml").
+    model_format: str
+    # algorithm -> implementation that runs it (a runtime API or "whisperbench.chunking").
+    algorithms: Mapping[str, str]
+    # device kind ("cpu", "cuda", "mps") -> compute types accepted there; the first is the default.
+    compute_types: Mapping[str, Sequence[str]]
+    # Several inputs decoded in one runtime call.
+    batching: bool = False
+    word_timestamps: bool = False
+    beam_search: bool = True
+    temperature_fallback: bool = True
+    condition_on_previous_text: bool = True
+    # compression-ratio / log-prob / no-speech thresholds
+    thresholds: bool = True
+    # Disabling timestamp prediction.
+    timestamps_off: bool = True
+    translate: bool = True
+    language_detection: bool = True
+    max_new_tokens: bool = True
+    # LoadOptions.extra keys the backend understands, with a one-line description each.
+    extra_options: Mapping[str, str] = field(default_factory=dict)
+    # Options this backend cannot honour at all, with why (shown by `whisperbench backends`).
+    notes: Sequence[str] = ()
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return tuple(self.compute_types)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model_format": self.model_format,
+            "algorithms": dict(self.algorithms),
+            "devices": {k: list(v) for k, v in self.compute_types.items()},
+            "batching": self.batching,
+            "word_timestamps": self.word_timestamps,
+            "beam_search": self.beam_search,
+            "temperature_fallback": self.temperature_fallback,
+            "condition_on_previous_text": self.condition_on_previous_text,
+            "thresholds": self.thresholds,
+            "timestamps_off": self.timestamps_off,
+            "translate": self.translate,
+            "language_detection": self.language_detection,
+            "max_new_tokens": self.max_new_tokens,
+            "extra_options": dict(self.extra_options),
+            "notes": list(self.notes),
+        }
+
+
+def device_kind(device: str) -> str:
+    return device.split(":", 1)[0]
+
+
+class Backend(ABC):
+    """Load one model, transcribe audio with `DecodeOptions`, return `Transcription`s.
+
+    Subclasses implement `_load` and `_transcribe` (and `_transcribe_batch` when the
+    runtime batches). The base class validates options against `capabilities`, decodes
+    audio outside the timed region, and times the whole decode with outputs fully
+    materialized (and the device synchronized, via `_synchronize`).
+    """
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, model: str, load_options: LoadOptions | None = None) -> None:
+        self.model_spec = model
+        self.load_options = self.resolve_load_options(load_options or LoadOptions())
+        t0 = time.perf_counter()
+        self._load(model, self.load_options)
+        self._synchronize()
+        self.load_seconds = time.perf_counter() - t0
+
+    # ----- validation -------------------------------------------------------------
+    @classmethod
+    def resolve_load_options(cls, opts: LoadOptions) -> LoadOptions:
+        """Check device, compute type and extras; fill in defaults. Raises on anything
+        this backend cannot do."""
+        caps = cls.capabilities
+        device = cls._resolve_device(opts.device)
+        kind = device_kind(device)
+        if kind not in caps.compute_types:
+            raise UnsupportedOptionError(
+                f"backend {cls.name!r} does not run on device {kind!r}; devices: {', '.join(caps.devices)}"
+            )
+        allowed = list(caps.compute_types[kind])
+        compute_type = allowed[0] if opts.compute_type == "default" else opts.compute_type
+        if compute_type not in allowed:
+            raise UnsupportedOptionError(
+                f"backend {cls.name!r} cannot use compute type {compute_type!r} on {kind}; "
+                f"valid there: {', '.join(allowed)}"
+            )
+        unknown = sorted(set(opts.extra) - set(caps.extra_options))
+        if unknown:
+            valid = ", ".join(sorted(caps.extra_options)) or "none"
+            raise UnsupportedOptionError(
+                f"backend {cls.name!r} does not understand option(s) {', '.join(unknown)}; valid: {valid}"
+            )
+        return LoadOptions(device=device, compute_type=compute_type, threads=opts.threads, extra=opts.extra)
+
+    @classmethod
+    def _resolve_device(cls, device: str) -> str:
+        """Map "auto" to a concrete device and check the device exists. Backends whose
+        runtime can probe devices override `_device_available`."""
+        if device == "auto":
+            device = "cuda" if cls._device_available("cuda") else "cpu"
+        kind = device_kind(device)
+        if kind != "cpu" and kind in cls.capabilities.compute_types and not cls._device_available(kind):
+            raise UnsupportedOptionError(f"device {device!r} is not available on this machine")
+        return device
+
+    @classmethod
+    def _device_available(cls, kind: str) -> bool:
+        return kind == "cpu"
+
+    @classmethod
+    def check_options(cls, options: DecodeOptions) -> None:
+        """Raise `UnsupportedOptionError` naming the first option this backend cannot honour."""
+        caps = cls.capabilities
+
+        def no(option: str, why: str) -> UnsupportedOptionError:
+            return UnsupportedOptionError(f"backend {cls.name!r} cannot honour {option}: {why}")
+
+        if options.algorithm not in caps.algorithms:
+            raise no(f"algorithm={options.algorithm!r}", f"supported: {', '.join(caps.algorithms)}")
+        if options.beam_size > 1 and not caps.beam_search:
+            raise no(f"beam_size={options.beam_size}", "no beam search in this runtime")
+        if options.best_of > 1 and not caps.temperature_fallback:
+            raise no(f"best_of={options.best_of}", "no sampling fallback in this runtime")
+        if options.uses_fallback and not caps.temperature_fallback:
+            raise no(f"temperatures={options.temperatures}", "no temperature fallback in this runtime")
+        if options.condition_on_previous_text and not caps.condition_on_previous_text:
+            raise no("condition_on_previous_text=True", "not supported by this runtime")
+        if options.condition_on_previous_text and options.algorithm != "sequential":
+            raise no(
+                "condition_on_previous_text=True",
+                f"conditioning applies to algorithm='sequential' only, not {options.algorithm!r}",
+            )
+        if options.word_timestamps and not caps.word_timestamps:
+            raise no("word_timestamps=True", "no word-level timestamps in this runtime")
+        if not options.timestamps and not caps.timestamps_off:
+            raise no("timestamps=False", "this runtime always predicts timestamps")
+        if options.task == "translate" and not caps.translate:
+            raise no("task='translate'", "not supported by this runtime")
+        if options.language is None and not caps.language_detection:
+            raise no("language=None", "no language detection; pass a language")
+        if options.max_new_tokens is not None and not caps.max_new_tokens:
+            raise no(f"max_new_tokens={options.max_new_tokens}", "not supported by this runtime")
+        cls._check_backend_options(options)
+
+    @classmethod
+    def _check_backend_options(cls, options: DecodeOptions) -> None:
+        """Backend-specific checks on option combinations (override when needed)."""
+
+    # ----- transcription ----------------------------------------------------------
+    def transcribe(self, audio: AudioInput, options: DecodeOptions | None = None) -> Transcription:
+        options = options or DecodeOptions()
+        self.check_options(options)
+        samples = load_audio(audio)
+        self._check_length(samples, options)
+        t0 = time.perf_counter()
+        raw = self._transcribe(samples, options)
+        self._synchronize()
+        elapsed = time.perf_counter() - t0
+        return self._finish(raw, samples, options, elapsed)
+
+    def transcribe_batch(
+        self, audios: Sequence[AudioInput], options: DecodeOptions | None = None
+    ) -> list[Transcription]:
+        """Transcribe several inputs; runtimes that batch do it in one call (each result
+        then carries the batch's wall time divided evenly, and `extra['batch_seconds']`)."""
+        options = options or DecodeOptions()
+        self.check_options(options)
+        batch = [load_audio(a) for a in audios]
+        if not batch:
+            return []
+        for samples in batch:
+            self._check_length(samples, options)
+        if not self.capabilities.batching:
+            return [self.transcribe(s, options) for s in batch]
+        t0 = time.perf_counter()
+        raws = self._transcribe_batch(batch, options)
+        self._synchronize()
+        elapsed = time.perf_counter() - t0
+        results = []
+        for raw, samples in zip(raws, batch):
+            res = self._finish(raw, samples, options, elapsed / len(batch))
+            res.extra["batch_seconds"] = elapsed
+            res.extra["batch_size"] = len(batch)
+            results.append(res)
+        return results
+
+    def _check_length(self, samples: np.ndarray, options: DecodeOptions) -> None:
+        seconds = duration_seconds(samples)
+        if options.algorithm == "short" and seconds > WINDOW_SECONDS + 1e-3:
+            raise WhisperbenchError(
+                f"algorithm='short' decodes one {WINDOW_SECONDS:g} s window but the input is {seconds:.1f} s; "
+                "use algorithm 'sequential' or 'chunked' for long-form audio"
+            )
+
+    def _finish(self, raw: "RawResult", samples: np.ndarray, options: DecodeOptions, elapsed: float) -> Transcription:
+        audio_seconds = duration_seconds(samples)
+        timing = Timing(
+            load_seconds=self.load_seconds,
+            decode_seconds=elapsed,
+            audio_seconds=audio_seconds,
+            tokens_generated=sum(len(s.tokens) for s in raw.segments),
+        )
+        text = raw.text if raw.text is not None else "".join(s.text for s in raw.segments).strip()
+        return Transcription(
+            text=text.strip(),
+            segments=tuple(raw.segments),
+            language=raw.language if raw.language is not None else options.language,
+            language_probability=raw.language_probability,
+            options=options,
+            timing=timing,
+            backend=self.name,
+            implementation=self.capabilities.algorithms[options.algorithm],
+            extra=dict(raw.extra),
+        )
+
+    @abstractmethod
+    def _load(self, model: str, load_options: LoadOptions) -> None: ...
+
+    @abstractmethod
+    def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> "RawResult":
+        """Decode fully (consume every generator) and return the raw result."""
+
+    def _transcribe_batch(self, batch: list[np.ndarray], options: DecodeOptions) -> list["RawResult"]:
+        raise NotImplementedError
+
+    def _synchronize(self) -> None:
+        """Wait for queued device work (CUDA) before a clock is read."""
+
+    # ----- identity -----------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """Identity facts recorded with every result."""
+        return {
+            "backend": self.name,
+            "runtime_version": self.runtime_version(),
+            "model": self.model_spec,
+            "model_format": self.capabilities.model_format,
+            "device": self.load_options.device,
+            "compute_type": self.load_options.compute_type,
+            "threads": self.load_options.threads,
+            "extra": dict(self.load_options.extra),
+        }
+
+    @classmethod
+    def runtime_version(cls) -> str:
+        return "unknown"
+
+    def close(self) -> None:
+        """Release the model (memory, worker processes)."""
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class RawResult:
+    """What a backend's `_transcribe` returns; the base class adds timing and identity."""
+
+    segments: list
+    language: str | None = None
+    language_probability: float | None = None
+    text: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,62 @@
+"""A backend without a model, so the harness and CLI are testable without a runtime.
+
+It "transcribes" by returning a scripted text; `LoadOptions.extra` can make it slow,
+wrong, or crash, to exercise error handling and regression gates.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from whisperbench.audio import duration_seconds
+from whisperbench.backends.base import Backend, Capabilities, RawResult
+from whisperbench.options import DecodeOptions, LoadOptions
+from whisperbench.results import Segment
+
+
+class DummyBackend(Backend):
+    name = "dummy"
+    capabilities = Capabilities(
+        model_format="none",
+        algorithms={"short": "dummy", "sequential": "dummy", "chunked": "dummy"},
+        compute_types={"cpu": ("float32",)},
+        batching=True,
+        extra_options={
+            "text": "the transcript to return for every input (default: 'hello world')",
+            "seconds_per_audio_second": "sleep this long per second of audio, to simulate compute",
+            "drop_words": "drop every n-th word of `text` (injects errors)",
+            "crash": "'abort' aborts the process, 'raise' raises, on every call",
+        },
+    )
+
+    def _load(self, model: str, load_options: LoadOptions) -> None:
+        self.extra = dict(load_options.extra)
+
+    @classmethod
+    def runtime_version(cls) -> str:
+        return "dummy"
+
+    def _script(self) -> str:
+        words = str(self.extra.get("text", "hello world")).split()
+        n = int(self.extra.get("drop_words", 0))
+        if n > 0:
+            words = [w for i, w in enumerate(words, 1) if i % n]
+        return " ".join(words)
+
+    def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
+        crash = self.extra.get("crash")
+        if crash == "abort":
+            os.abort()
+        if crash == "raise":
+            raise RuntimeError("dummy backend asked to fail")
+        seconds = duration_seconds(samples)
+        time.sleep(float(self.extra.get("seconds_per_audio_second", 0.0)) * seconds)
+        text = self._script()
+        tokens = tuple(range(len(text.split())))
+        return RawResult(segments=[Segment(0.0, seconds, " " + text, tokens)], language=options.language or "en")
+
+    def _transcribe_batch(self, batch: list[np.ndarray], options: DecodeOptions) -> list[RawResult]:
+        return [self._transcribe(s, options) for s in batch]

@@ -1,0 +1,1 @@
+"""Weight formats: detection, readers and writers, quantization, verification."""

@@ -1,0 +1,158 @@
+"""Decoding and loading options: frozen, validated in one place, hashable for results."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from whisperbench.errors import WhisperbenchError
+
+Algorithm = Literal["short", "sequential", "chunked"]
+ALGORITHMS: tuple[str, ...] = ("short", "sequential", "chunked")
+TASKS: tuple[str, ...] = ("transcribe", "translate")
+
+# Whisper's context: one window is 30 s of audio and at most 448 decoder positions.
+WINDOW_SECONDS = 30.0
+MAX_TARGET_POSITIONS = 448
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode. The same field means the same thing in every backend; a backend
+    that cannot honour a value raises `UnsupportedOptionError` naming the field."""
+
+    # short: one 30 s window (input must fit); sequential: Whisper's sliding-window
+    # long-form algorithm; chunked: independent overlapping chunks, batched, merged.
+    algorithm: Algorithm = "short"
+    # Language code ("en", "fr", ...); None detects it from the first window.
+    language: str | None = None
+    # "transcribe" or "translate" (to English; multilingual models only).
+    task: str = "transcribe"
+    # 1 = greedy decoding; >1 = beam search with this many beams.
+    beam_size: int = 1
+    # Candidates sampled at each non-zero fallback temperature (the best is kept).
+    best_of: int = 1
+    # Temperature fallback: decode at temperatures[0]; when a threshold below fails,
+    # retry at the next one. (0.0,) disables fallback.
+    temperatures: tuple[float, ...] = (0.0,)
+    # Feed the previous window's text as a prompt (sequential long-form only).
+    condition_on_previous_text: bool = False
+    # Fallback when gzip compression ratio of the text exceeds this (None: never).
+    compression_ratio_threshold: float | None = 2.4
+    # Fallback when the average token log-probability is below this (None: never).
+    logprob_threshold: float | None = -1.0
+    # Treat a window as silence when P(no speech) exceeds this and the log-probability
+    # is below logprob_threshold (None: never).
+    no_speech_threshold: float | None = 0.6
+    # Predict timestamp tokens (segment boundaries). Off: one segment per window.
+    timestamps: bool = True
+    # Word-level timestamps via cross-attention alignment.
+    word_timestamps: bool = False
+    # Upper bound on generated tokens per window (None: the model's limit).
+    max_new_tokens: int | None = None
+    # chunked: chunk length in seconds (at most 30) and how many chunks per batch.
+    chunk_length_s: float = 30.0
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        # Accept lists from TOML/JSON but store a tuple so the options stay hashable.
+        if not isinstance(self.temperatures, tuple):
+            temps = self.temperatures
+            if isinstance(temps, (int, float)):
+                temps = (temps,)
+            object.__setattr__(self, "temperatures", tuple(float(t) for t in temps))
+        self.validate()
+
+    def validate(self) -> None:
+        def bad(name: str, why: str) -> WhisperbenchError:
+            return WhisperbenchError(f"invalid decoding option {name}={getattr(self, name)!r}: {why}")
+
+        if self.algorithm not in ALGORITHMS:
+            raise bad("algorithm", f"choose one of {', '.join(ALGORITHMS)}")
+        if self.task not in TASKS:
+            raise bad("task", f"choose one of {', '.join(TASKS)}")
+        if self.language is not None and not (isinstance(self.language, str) and self.language.strip()):
+            raise bad("language", "a language code such as 'en', or None to detect")
+        if not isinstance(self.beam_size, int) or isinstance(self.beam_size, bool) or self.beam_size < 1:
+            raise bad("beam_size", "must be an integer >= 1 (1 = greedy)")
+        if not isinstance(self.best_of, int) or isinstance(self.best_of, bool) or self.best_of < 1:
+            raise bad("best_of", "must be an integer >= 1")
+        if not self.temperatures:
+            raise bad("temperatures", "needs at least one temperature")
+        if any(t < 0 or t > 1.0 for t in self.temperatures):
+            raise bad("temperatures", "each temperature must lie in [0, 1]")
+        if list(self.temperatures) != sorted(self.temperatures):
+            raise bad("temperatures", "the fallback sequence must be increasing")
+        if self.max_new_tokens is not None and not (0 < self.max_new_tokens <= MAX_TARGET_POSITIONS // 2):
+            raise bad("max_new_tokens", f"must be in 1..{MAX_TARGET_POSITIONS // 2} or None")
+        if not (0 < self.chunk_length_s <= WINDOW_SECONDS):
+            raise bad("chunk_length_s", f"must be in (0, {WINDOW_SECONDS:g}]")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise bad("batch_size", "must be an integer >= 1")
+        if self.batch_size > 1 and self.algorithm != "chunked":
+            raise bad("batch_size", "batching over chunks applies to algorithm='chunked' only")
+        if self.word_timestamps and not self.timestamps:
+            raise bad("word_timestamps", "needs timestamps=True")
+
+    @property
+    def uses_fallback(self) -> bool:
+        return len(self.temperatures) > 1
+
+    def replace(self, **changes: Any) -> "DecodeOptions":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["temperatures"] = list(self.temperatures)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "DecodeOptions":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise WhisperbenchError(
+                f"unknown decoding option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+            )
+        return cls(**dict(data))
+
+    def hash(self) -> str:
+        """Stable short hash of every field: results with equal hashes decoded alike."""
+        return stable_hash(self.to_dict())
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load a model: where it runs and at what precision."""
+
+    # "cpu", "cuda", "cuda:1", "mps", or "auto" (cuda when available, else cpu).
+    device: str = "cpu"
+    # Precision / quantization as the runtime names it ("int8", "float16", ...);
+    # "default" lets the backend pick its documented default for the device.
+    compute_type: str = "default"
+    # CPU threads for the runtime; 0 = the runtime's default.
+    threads: int = 0
+    # Backend-specific settings (e.g. attn_implementation for transformers); each
+    # backend lists what it accepts and rejects the rest.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise WhisperbenchError(f"invalid threads={self.threads!r}: must be an integer >= 0")
+        if not self.device:
+            raise WhisperbenchError("device must not be empty")
+        object.__setattr__(self, "extra", dict(self.extra))
+
+    def __hash__(self) -> int:  # extra is a dict; hash its stable form
+        return hash((self.device, self.compute_type, self.threads, stable_hash(dict(self.extra))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "compute_type": self.compute_type, "threads": self.threads, "extra": dict(self.extra)}
+
+
+def stable_hash(data: Any) -> str:
+    blob = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
