@@ -1,0 +1,1 @@
+"""The `whisperbench` command line: one module per command group, shared argument helpers."""
