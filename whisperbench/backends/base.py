@@ -289,3 +289,48 @@ class RawResult:
     language_probability: float | None = None
     text: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where a backend finds its model: a local path in its own format, or a hub id."""
+
+    path: str | None
+    hub_id: str | None
+    # The format the local model was in when it had to be converted (None: used as is).
+    converted_from: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"model_path": self.path, "hub_id": self.hub_id, "converted_from": self.converted_from}
+
+
+def locate_model(model: str, fmt: str, backend: str, quantization: str | None = None) -> ModelLocation:
+    """Resolve a model spec (fixture:NAME, a local path in any format, or a hub id) to
+    `fmt`, converting a local model with `whisperbench.conversion.ensure_format` when it
+    is in another format (or needs `quantization`). Raises ModelError saying why not."""
+    from whisperbench import models
+    from whisperbench.errors import ModelError
+
+    source = models.resolve(model)
+    if not source.is_local:
+        return ModelLocation(None, source.hub_id)
+    from whisperbench.conversion.formats import detect_format
+
+    have = detect_format(source.path)
+    if have == fmt and quantization is None:
+        return ModelLocation(str(source.path), None)
+    try:
+        from whisperbench.conversion import ensure_format
+    except ImportError:
+        raise ModelError(
+            f"{source.path} holds a {have} model and backend {backend!r} needs {fmt}"
+            + (f" ({quantization})" if quantization else "")
+            + "; conversion is not available in this installation (whisperbench.conversion.ensure_format)"
+        ) from None
+    try:
+        path = ensure_format(model, fmt, quantization)
+    except ModelError:
+        raise
+    except WhisperbenchError as exc:
+        raise ModelError(f"cannot convert {model!r} ({have}) to {fmt} for backend {backend!r}: {exc}") from None
+    return ModelLocation(str(path), None, converted_from=have if have != fmt else None)

@@ -1,0 +1,223 @@
+"""openai-whisper (the reference PyTorch implementation).
+
+- sequential: `whisper.transcribe` (its temperature fallback, thresholds, conditioning);
+- short: `Whisper.decode` on one padded 30 s window, with the same fallback rule as
+  `whisper.transcribe` applied around it (no seeking inside the window);
+- chunked: the shared chunking layer, decoding a batch of padded windows per
+  `Whisper.decode` call.
+
+Audio is passed as 16 kHz float32 arrays, so openai-whisper never needs ffmpeg.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+from whisperbench.backends import chunking
+from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind, locate_model
+from whisperbench.errors import ModelError, UnsupportedOptionError
+from whisperbench.options import DecodeOptions, LoadOptions
+from whisperbench.results import Segment, Word
+
+
+class OpenAIWhisperBackend(Backend):
+    name = "openai"
+    capabilities = Capabilities(
+        model_format="openai",
+        algorithms={
+            "short": "whisper.Whisper.decode (one padded window, transcribe's fallback rule)",
+            "sequential": "whisper.transcribe",
+            "chunked": chunking.implementation("whisper.Whisper.decode, batched"),
+        },
+        compute_types={"cpu": ("float32",), "cuda": ("float16", "float32")},
+        batching=False,
+        word_timestamps=True,
+        notes=(
+            "word_timestamps with algorithm='sequential' only (whisper.transcribe aligns words)",
+            "language_probability is not reported (whisper.transcribe does not return it)",
+        ),
+    )
+
+    @classmethod
+    def _device_available(cls, kind: str) -> bool:
+        if kind == "cpu":
+            return True
+        if kind == "cuda":
+            import torch
+
+            return torch.cuda.is_available()
+        return False
+
+    @classmethod
+    def runtime_version(cls) -> str:
+        try:
+            return f"openai-whisper {version('openai-whisper')}, torch {version('torch')}"
+        except PackageNotFoundError:
+            return "not installed"
+
+    @classmethod
+    def _check_backend_options(cls, options: DecodeOptions) -> None:
+        if options.word_timestamps and options.algorithm != "sequential":
+            raise UnsupportedOptionError(
+                f"backend 'openai' cannot honour word_timestamps=True with algorithm={options.algorithm!r}: "
+                "openai-whisper aligns words inside whisper.transcribe only (use algorithm='sequential')"
+            )
+
+    def _load(self, model: str, load_options: LoadOptions) -> None:
+        import torch
+        import whisper
+
+        self._torch = torch
+        self._whisper = whisper
+        if load_options.threads:
+            torch.set_num_threads(load_options.threads)
+        self.location = locate_model(model, "openai", self.name)
+        name = self.location.path or self.location.hub_id
+        if self.location.hub_id is not None and name not in whisper.available_models():
+            raise ModelError(
+                f"{model!r} is neither a local model nor an openai-whisper model name; "
+                f"names: {', '.join(whisper.available_models())}"
+            )
+        try:
+            self.model = whisper.load_model(name, device=load_options.device)
+        except (RuntimeError, OSError, KeyError, ValueError) as exc:
+            raise ModelError(f"cannot load openai-whisper model {model!r}: {type(exc).__name__}: {exc}") from None
+        # fp16=True makes openai-whisper cast weights to half on the fly (its Linear/Conv
+        # layers follow the input dtype); float32 master weights stay, as load_model keeps them.
+        self.fp16 = load_options.compute_type == "float16"
+        from whisper.tokenizer import get_tokenizer
+
+        self.tokenizer = get_tokenizer(
+            self.model.is_multilingual, num_languages=self.model.num_languages, language=None, task="transcribe"
+        )
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d.update(self.location.describe())
+        return d
+
+    # ----- options --------------------------------------------------------------
+    def _check_model_options(self, options: DecodeOptions) -> None:
+        if not self.model.is_multilingual:
+            if options.task == "translate":
+                raise UnsupportedOptionError("task='translate' needs a multilingual model; this one is English-only")
+            if options.language not in (None, "en"):
+                raise UnsupportedOptionError(
+                    f"language={options.language!r} with an English-only model; use 'en' or a multilingual model"
+                )
+
+    def _decoding_kwargs(self, options: DecodeOptions) -> dict:
+        """DecodingOptions fields shared by transcribe and decode. beam_size=1 means
+        greedy, which openai-whisper spells beam_size=None (a 1-beam search differs)."""
+        return dict(
+            task=options.task,
+            language=options.language,
+            beam_size=options.beam_size if options.beam_size > 1 else None,
+            best_of=options.best_of,
+            sample_len=options.max_new_tokens,
+            without_timestamps=not options.timestamps,
+            fp16=self.fp16,
+        )
+
+    # ----- transcription ----------------------------------------------------------
+    def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
+        self._check_model_options(options)
+        if options.algorithm == "sequential":
+            return self._sequential(samples, options)
+        if options.algorithm == "short":
+            (res,) = self._decode_windows([samples], options)
+            return RawResult(segments=res.segments, language=res.language)
+        segments, first, extra = chunking.transcribe_chunked(samples, options, self._decode_windows)
+        return RawResult(segments=segments, language=first.language, extra=extra)
+
+    def _sequential(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
+        result = self._whisper.transcribe(
+            self.model,
+            samples,
+            verbose=None,
+            temperature=tuple(options.temperatures),
+            compression_ratio_threshold=options.compression_ratio_threshold,
+            logprob_threshold=options.logprob_threshold,
+            no_speech_threshold=options.no_speech_threshold,
+            condition_on_previous_text=options.condition_on_previous_text,
+            word_timestamps=options.word_timestamps,
+            **self._decoding_kwargs(options),
+        )
+        eot = self.tokenizer.eot
+        segments = []
+        for s in result["segments"]:
+            words = None
+            if options.word_timestamps:
+                words = tuple(
+                    Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
+                    for w in s.get("words", [])
+                )
+            segments.append(
+                Segment(
+                    start=float(s["start"]),
+                    end=float(s["end"]),
+                    text=s["text"],
+                    tokens=tuple(t for t in s["tokens"] if t < eot),
+                    avg_logprob=float(s["avg_logprob"]),
+                    no_speech_prob=float(s["no_speech_prob"]),
+                    compression_ratio=float(s["compression_ratio"]),
+                    temperature=float(s["temperature"]),
+                    words=words,
+                )
+            )
+        return RawResult(segments=segments, language=result.get("language"), text=result["text"])
+
+    def _decode_windows(self, windows: list[np.ndarray], options: DecodeOptions) -> list[chunking.WindowResult]:
+        """Decode up to 30 s windows in one batch, with whisper.transcribe's fallback
+        rule per window (windows that need it are re-decoded at the next temperature)."""
+        whisper = self._whisper
+        mels = [
+            whisper.log_mel_spectrogram(whisper.pad_or_trim(w), self.model.dims.n_mels) for w in windows
+        ]
+        mel = self._torch.stack(mels).to(self.model.device)
+        if self.fp16:
+            mel = mel.half()
+        base = self._decoding_kwargs(options)
+        crt, lpt, nst = options.compression_ratio_threshold, options.logprob_threshold, options.no_speech_threshold
+        results: list = [None] * len(windows)
+        todo = list(range(len(windows)))
+        for t in options.temperatures:
+            kwargs = dict(base)
+            if t > 0:
+                kwargs.pop("beam_size")
+            else:
+                kwargs.pop("best_of")
+            decoded = self.model.decode(mel[todo], whisper.DecodingOptions(**kwargs, temperature=t))
+            retry = []
+            for i, r in zip(todo, decoded):
+                results[i] = r
+                needs = (crt is not None and r.compression_ratio > crt) or (lpt is not None and r.avg_logprob < lpt)
+                if nst is not None and r.no_speech_prob > nst and lpt is not None and r.avg_logprob < lpt:
+                    needs = False  # silence
+                if needs:
+                    retry.append(i)
+            todo = retry
+            if not todo:
+                break
+        out = []
+        tb = self.tokenizer.timestamp_begin
+        for w, r in zip(windows, results):
+            skip = nst is not None and r.no_speech_prob > nst and not (lpt is not None and r.avg_logprob > lpt)
+            segments = []
+            if not skip:
+                segments = chunking.segments_from_tokens(
+                    r.tokens, tb, self.tokenizer.eot, self.tokenizer.decode, len(w) / 16000,
+                    avg_logprob=float(r.avg_logprob), no_speech_prob=float(r.no_speech_prob),
+                    compression_ratio=float(r.compression_ratio), temperature=float(r.temperature),
+                )
+            out.append(chunking.WindowResult(segments, language=r.language))
+        return out
+
+    def _synchronize(self) -> None:
+        if device_kind(self.load_options.device) == "cuda":
+            self._torch.cuda.synchronize()
+
+    def close(self) -> None:
+        self.model = None
