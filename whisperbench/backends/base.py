@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -220,16 +221,24 @@ class Backend(ABC):
 
     def _finish(self, raw: "RawResult", samples: np.ndarray, options: DecodeOptions, elapsed: float) -> Transcription:
         audio_seconds = duration_seconds(samples)
+        # Runtimes may stamp the last segment past the end of the input (timestamps are
+        # quantized to 20 ms windows of padded audio); results stay inside the audio.
+        segments = [
+            s if 0.0 <= s.start <= s.end <= audio_seconds
+            else dataclasses.replace(s, start=min(max(s.start, 0.0), audio_seconds),
+                                     end=min(max(s.end, s.start, 0.0), audio_seconds))
+            for s in raw.segments
+        ]
         timing = Timing(
             load_seconds=self.load_seconds,
             decode_seconds=elapsed,
             audio_seconds=audio_seconds,
-            tokens_generated=sum(len(s.tokens) for s in raw.segments),
+            tokens_generated=sum(len(s.tokens) for s in segments),
         )
-        text = raw.text if raw.text is not None else "".join(s.text for s in raw.segments).strip()
+        text = raw.text if raw.text is not None else "".join(s.text for s in segments).strip()
         return Transcription(
             text=text.strip(),
-            segments=tuple(raw.segments),
+            segments=tuple(segments),
             language=raw.language if raw.language is not None else options.language,
             language_probability=raw.language_probability,
             options=options,

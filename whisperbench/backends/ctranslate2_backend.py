@@ -31,9 +31,14 @@ class CTranslate2Backend(Backend):
         },
         batching=False,
         word_timestamps=True,
+        extra_options={
+            "chunking": "chunked algorithm: 'vad' (default; faster-whisper's Silero VAD splits speech into "
+            "<= chunk_length_s pieces) or 'fixed' (contiguous chunk_length_s windows, no VAD)",
+        },
         notes=(
             "chunked: faster-whisper's batched pipeline decodes at temperatures[0] only (no fallback), "
-            "chunk_length_s must be a whole number of seconds, no overlap between chunks",
+            "chunk_length_s must be a whole number of seconds, chunks do not overlap; with timestamps on "
+            "it drops an unfinished last segment per chunk (use --no-timestamps for chunked WER)",
         ),
     )
 
@@ -106,6 +111,9 @@ class CTranslate2Backend(Backend):
                 raise
             raise ModelError(f"cannot download or load {model!r}: {type(exc).__name__}: {exc}") from None
         self.batched = BatchedInferencePipeline(model=self.model)
+        self.chunking = load_options.extra.get("chunking", "vad")
+        if self.chunking not in ("vad", "fixed"):
+            raise UnsupportedOptionError(f"chunking={self.chunking!r}: choose 'vad' or 'fixed'")
         self.multilingual = self.model.model.is_multilingual
         self.eot = self.model.hf_tokenizer.token_to_id("<|endoftext|>")
         self._ct2_version = ctranslate2.__version__
@@ -137,12 +145,14 @@ class CTranslate2Backend(Backend):
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
         kwargs = self._common_kwargs(options)
         if options.algorithm == "chunked":
-            # Fixed, contiguous chunks (in seconds, as faster-whisper takes them); no VAD.
-            step = int(options.chunk_length_s * SAMPLE_RATE)
-            clips = [
-                {"start": s / SAMPLE_RATE, "end": min(s + step, len(samples)) / SAMPLE_RATE}
-                for s in range(0, len(samples), step)
-            ]
+            clips = None
+            if self.chunking == "fixed":  # contiguous windows, in seconds as faster-whisper takes them
+                step = int(options.chunk_length_s * SAMPLE_RATE)
+                clips = [
+                    {"start": s / SAMPLE_RATE, "end": min(s + step, len(samples)) / SAMPLE_RATE}
+                    for s in range(0, len(samples), step)
+                ]
+            kwargs["vad_filter"] = self.chunking == "vad"
             generator, info = self.batched.transcribe(
                 samples,
                 batch_size=options.batch_size,
