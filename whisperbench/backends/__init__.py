@@ -57,6 +57,38 @@ register(
 )
 
 
+register(
+    BackendSpec(
+        "transformers",
+        "whisperbench.backends.transformers_backend:TransformersBackend",
+        ("transformers", "torch"),
+        "transformers",
+        "Hugging Face Transformers (PyTorch): generate, long-form generate, ASR pipeline",
+    ),
+    aliases=("hf", "huggingface"),
+)
+register(
+    BackendSpec(
+        "whispercpp",
+        "whisperbench.backends.whispercpp_backend:WhisperCppBackend",
+        ("pywhispercpp",),
+        "whispercpp",
+        "whisper.cpp via pywhispercpp (ggml weights)",
+    ),
+    aliases=("whisper.cpp", "whisper-cpp", "pywhispercpp"),
+)
+register(
+    BackendSpec(
+        "openai",
+        "whisperbench.backends.openai_backend:OpenAIWhisperBackend",
+        ("whisper", "torch"),
+        "openai",
+        "openai-whisper, the reference PyTorch implementation",
+    ),
+    aliases=("openai-whisper", "openai_whisper"),
+)
+
+
 def names() -> list[str]:
     return sorted(_REGISTRY)
 

@@ -1,0 +1,386 @@
+"""Hugging Face Transformers (PyTorch): `WhisperForConditionalGeneration`.
+
+- short: `generate` on one padded 30 s window;
+- sequential: `generate` over the whole (unpadded) input features, which runs Whisper's
+  sliding-window long-form algorithm with `condition_on_prev_tokens`, temperature
+  fallback and the compression-ratio / log-prob / no-speech thresholds;
+- chunked: `pipeline("automatic-speech-recognition", chunk_length_s=..., batch_size=...)`.
+
+Load options: dtype via the compute type (float32 / float16 / bfloat16; `int8` on CPU
+is `torch.ao.quantization.quantize_dynamic` of the Linear layers; `int8` / `nf4` on CUDA
+is bitsandbytes), `-O attn_implementation=eager|sdpa|flash_attention_2`,
+`-O torch_compile=true`, `-O assistant_model=MODEL` (speculative decoding).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+from whisperbench.audio import SAMPLE_RATE
+from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind, locate_model
+from whisperbench.errors import ModelError, UnsupportedOptionError
+from whisperbench.options import DecodeOptions, LoadOptions
+from whisperbench.results import Segment
+
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
+_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+
+
+def _flag(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+class TransformersBackend(Backend):
+    name = "transformers"
+    capabilities = Capabilities(
+        model_format="transformers",
+        algorithms={
+            "short": "transformers.WhisperForConditionalGeneration.generate (one window)",
+            "sequential": "transformers.WhisperForConditionalGeneration.generate (long-form)",
+            "chunked": "transformers.AutomaticSpeechRecognitionPipeline (chunk_length_s, batch_size)",
+        },
+        compute_types={
+            "cpu": ("float32", "bfloat16", "int8"),
+            "cuda": ("float16", "bfloat16", "float32", "int8", "nf4"),
+            "mps": ("float16", "float32"),
+        },
+        batching=False,
+        word_timestamps=False,
+        extra_options={
+            "attn_implementation": "eager, sdpa (default) or flash_attention_2 (CUDA, fp16/bf16, needs flash-attn)",
+            "torch_compile": "true: torch.compile the model's forward (static KV cache)",
+            "assistant_model": "model spec of a smaller Whisper (e.g. a distil student) for speculative decoding; "
+            "greedy only, batch 1",
+        },
+        notes=(
+            "best_of > 1 is not supported: generate returns every sample instead of keeping the best",
+            "chunked (pipeline): no temperature fallback, no condition_on_previous_text; thresholds apply per chunk",
+            "sequential over inputs longer than 30 s needs timestamps=True (transformers' long-form generate)",
+            "int8 on CPU = torch dynamic quantization of Linear layers; int8/nf4 on CUDA need bitsandbytes",
+            "word_timestamps are not offered (transformers' token timestamps are a different, DTW-based method)",
+        ),
+    )
+
+    # ----- devices and options ----------------------------------------------------
+    @classmethod
+    def _device_available(cls, kind: str) -> bool:
+        if kind == "cpu":
+            return True
+        import torch
+
+        if kind == "cuda":
+            return torch.cuda.is_available()
+        if kind == "mps":
+            return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+        return False
+
+    @classmethod
+    def runtime_version(cls) -> str:
+        try:
+            return f"transformers {version('transformers')}, torch {version('torch')}"
+        except PackageNotFoundError:
+            return "not installed"
+
+    @classmethod
+    def _check_backend_options(cls, options: DecodeOptions) -> None:
+        def no(option: str, why: str) -> UnsupportedOptionError:
+            return UnsupportedOptionError(f"backend 'transformers' cannot honour {option}: {why}")
+
+        if options.best_of > 1:
+            raise no(
+                f"best_of={options.best_of}",
+                "transformers' generate returns every sampled candidate instead of keeping the best one",
+            )
+        if options.algorithm == "chunked" and options.uses_fallback:
+            raise no(
+                f"temperatures={options.temperatures} with algorithm='chunked'",
+                "the ASR pipeline decodes each chunk at one temperature (use 'sequential' for fallback)",
+            )
+
+    # ----- loading ----------------------------------------------------------------
+    def _load(self, model: str, load_options: LoadOptions) -> None:
+        import torch
+        import transformers
+
+        self._torch = torch
+        transformers.logging.set_verbosity_error()  # generate/pipeline warn on every call
+        if load_options.threads:
+            torch.set_num_threads(load_options.threads)
+        extra = load_options.extra
+        self.attn_implementation = str(extra.get("attn_implementation", "sdpa"))
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise UnsupportedOptionError(
+                f"attn_implementation={self.attn_implementation!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}"
+            )
+        kind = device_kind(load_options.device)
+        compute_type = load_options.compute_type
+        if self.attn_implementation == "flash_attention_2":
+            if kind != "cuda":
+                raise UnsupportedOptionError("attn_implementation='flash_attention_2' needs a CUDA device")
+            if compute_type not in ("float16", "bfloat16"):
+                raise UnsupportedOptionError(
+                    f"attn_implementation='flash_attention_2' needs compute type float16 or bfloat16, not {compute_type!r}"
+                )
+            if importlib.util.find_spec("flash_attn") is None:
+                raise UnsupportedOptionError(
+                    "attn_implementation='flash_attention_2' needs the flash-attn package, which is not installed"
+                )
+        self.torch_compile = _flag(extra.get("torch_compile", False))
+
+        self.location = locate_model(model, "transformers", self.name)
+        where = self.location.path or self.location.hub_id
+        local = self.location.path is not None
+        self.dtype = getattr(torch, _DTYPES.get(compute_type, "float32"))
+        kwargs: dict = dict(dtype=self.dtype, attn_implementation=self.attn_implementation)
+        if kind == "cuda" and compute_type in ("int8", "nf4"):
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise UnsupportedOptionError(
+                    f"compute type {compute_type!r} on CUDA needs bitsandbytes, which is not installed"
+                )
+            self.dtype = torch.float16
+            kwargs["dtype"] = torch.float16
+            kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
+                load_in_8bit=compute_type == "int8",
+                load_in_4bit=compute_type == "nf4",
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_compute_dtype=torch.float16,
+            )
+            kwargs["device_map"] = {"": load_options.device}
+        self.model = self._from_pretrained(where, local, model, **kwargs)
+        if "device_map" not in kwargs:
+            self.model.to(load_options.device)
+        if kind == "cpu" and compute_type == "int8":
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model.eval()
+        try:
+            self.processor = transformers.AutoProcessor.from_pretrained(where, local_files_only=local)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load the Whisper processor (tokenizer, feature extractor) of {model!r}: {exc}") from None
+        self.tokenizer = self.processor.tokenizer
+        if self.tokenizer.pad_token_id is None:  # the pipeline needs one to batch chunks
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.feature_extractor = self.processor.feature_extractor
+        gen = self.model.generation_config
+        self.multilingual = bool(getattr(gen, "is_multilingual", True))
+        if not hasattr(gen, "no_timestamps_token_id"):
+            raise ModelError(f"{model!r} has no Whisper generation config (generation_config.json with no_timestamps_token_id)")
+
+        self.assistant = None
+        self.assistant_location = None
+        if extra.get("assistant_model"):
+            spec = str(extra["assistant_model"])
+            self.assistant_location = locate_model(spec, "transformers", self.name)
+            a_where = self.assistant_location.path or self.assistant_location.hub_id
+            a_kwargs = {k: v for k, v in kwargs.items() if k != "quantization_config"}
+            self.assistant = self._from_pretrained(a_where, self.assistant_location.path is not None, spec, **a_kwargs)
+            if "device_map" not in a_kwargs:
+                self.assistant.to(load_options.device)
+            self.assistant.eval()
+            if self.assistant.config.vocab_size != self.model.config.vocab_size:
+                raise ModelError(
+                    f"assistant model {spec!r} has a vocabulary of {self.assistant.config.vocab_size} tokens, "
+                    f"the main model {self.model.config.vocab_size}: speculative decoding needs the same tokenizer"
+                )
+
+        if self.torch_compile:
+            self.model.generation_config.cache_implementation = "static"
+            self.model.forward = torch.compile(self.model.forward)
+        self._pipeline = None
+
+    def _from_pretrained(self, where: str, local: bool, spec: str, **kwargs):
+        from transformers import WhisperForConditionalGeneration
+
+        try:
+            return WhisperForConditionalGeneration.from_pretrained(where, local_files_only=local, **kwargs)
+        except ImportError as exc:  # e.g. flash-attn / bitsandbytes present but unusable
+            raise UnsupportedOptionError(f"cannot load {spec!r} with these options: {exc}") from None
+        except (OSError, ValueError, RuntimeError) as exc:
+            if "attn" in str(exc).lower() and self.attn_implementation != "sdpa":
+                raise UnsupportedOptionError(
+                    f"attn_implementation={self.attn_implementation!r} is not available: {exc}"
+                ) from None
+            raise ModelError(f"cannot load transformers model {spec!r}: {type(exc).__name__}: {exc}") from None
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d.update(self.location.describe())
+        d["attn_implementation"] = self.attn_implementation
+        d["torch_compile"] = self.torch_compile
+        if self.assistant_location is not None:
+            d["assistant_model"] = self.assistant_location.describe()
+        return d
+
+    # ----- decoding -----------------------------------------------------------------
+    def _check_model_options(self, options: DecodeOptions) -> None:
+        if not self.multilingual:
+            if options.task == "translate":
+                raise UnsupportedOptionError("task='translate' needs a multilingual model; this one is English-only")
+            if options.language not in (None, "en"):
+                raise UnsupportedOptionError(
+                    f"language={options.language!r} with an English-only model; use 'en' or a multilingual model"
+                )
+        if self.assistant is not None:
+            if options.beam_size > 1:
+                raise UnsupportedOptionError(
+                    f"backend 'transformers' cannot honour beam_size={options.beam_size} with an assistant model: "
+                    "speculative decoding is greedy (or sampling) only"
+                )
+            if options.batch_size > 1:
+                raise UnsupportedOptionError(
+                    f"backend 'transformers' cannot honour batch_size={options.batch_size} with an assistant model: "
+                    "speculative decoding runs one input at a time"
+                )
+
+    def _generate_kwargs(self, options: DecodeOptions) -> dict:
+        temps = options.temperatures
+        kwargs = dict(
+            return_timestamps=options.timestamps,
+            num_beams=options.beam_size,
+            temperature=temps if len(temps) > 1 else temps[0],
+            do_sample=temps[0] > 0,
+            compression_ratio_threshold=options.compression_ratio_threshold,
+            logprob_threshold=options.logprob_threshold,
+            no_speech_threshold=options.no_speech_threshold,
+        )
+        if self.multilingual:  # English-only models take neither (generate raises)
+            kwargs["language"] = options.language
+            kwargs["task"] = options.task
+        if options.max_new_tokens is not None:
+            kwargs["max_new_tokens"] = options.max_new_tokens
+        if options.no_speech_threshold is not None and options.logprob_threshold is None:
+            # transformers applies no_speech_threshold only together with logprob_threshold,
+            # which is also openai-whisper's rule; nothing to pass then.
+            kwargs["no_speech_threshold"] = None
+        if self.assistant is not None:
+            kwargs["assistant_model"] = self.assistant
+        return kwargs
+
+    def _features(self, samples: np.ndarray, long_form: bool):
+        torch = self._torch
+        if long_form and len(samples) > 30 * SAMPLE_RATE:
+            inputs = self.feature_extractor(
+                samples, sampling_rate=SAMPLE_RATE, return_tensors="pt",
+                truncation=False, padding="longest", return_attention_mask=True,
+            )
+        else:
+            inputs = self.feature_extractor(
+                samples, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True
+            )
+        features = inputs.input_features.to(self.model.device, dtype=self.dtype if self.dtype != torch.qint8 else None)
+        return features, inputs.attention_mask.to(self.model.device)
+
+    def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
+        self._check_model_options(options)
+        if options.algorithm == "chunked":
+            return self._chunked(samples, options)
+        long_form = options.algorithm == "sequential"
+        if long_form and len(samples) > 30 * SAMPLE_RATE and not options.timestamps:
+            raise UnsupportedOptionError(
+                "backend 'transformers' cannot honour timestamps=False with algorithm='sequential' on input "
+                "longer than 30 s: its long-form generate needs timestamp tokens"
+            )
+        features, attention_mask = self._features(samples, long_form)
+        kwargs = self._generate_kwargs(options)
+        if long_form:
+            kwargs["condition_on_prev_tokens"] = options.condition_on_previous_text
+        with self._torch.inference_mode():
+            out = self.model.generate(
+                features, attention_mask=attention_mask, return_segments=True, **kwargs
+            )
+        segments = [self._segment(s) for s in out["segments"][0]]
+        duration = len(samples) / SAMPLE_RATE
+        segments = [
+            s if s.end <= duration else Segment(**{**s.__dict__, "end": max(duration, s.start)}) for s in segments
+        ]
+        language = options.language
+        if language is None:
+            language = "en" if not self.multilingual else self._language_of(out["sequences"][0])
+        return RawResult(segments=segments, language=language)
+
+    def _segment(self, s: dict) -> Segment:
+        tokens = [int(t) for t in s["tokens"].tolist()]
+        eot = self.tokenizer.eos_token_id
+        text_tokens = tuple(t for t in tokens if t < eot)
+        avg_logprob = None
+        result = s.get("result")
+        return Segment(
+            start=round(float(s["start"]), 3),
+            end=round(float(s["end"]), 3),
+            text=self.tokenizer.decode(list(text_tokens), skip_special_tokens=True),
+            tokens=text_tokens,
+            avg_logprob=avg_logprob if result is None else avg_logprob,
+        )
+
+    def _language_of(self, sequence) -> str | None:
+        lang_to_id = getattr(self.model.generation_config, "lang_to_id", None) or {}
+        id_to_lang = {v: k.strip("<|>") for k, v in lang_to_id.items()}
+        for t in sequence.tolist()[:4]:
+            if int(t) in id_to_lang:
+                return id_to_lang[int(t)]
+        return None
+
+    # ----- chunked: the transformers pipeline ---------------------------------------
+    def _get_pipeline(self):
+        if self._pipeline is None:
+            from transformers import pipeline
+
+            self._pipeline = pipeline(
+                "automatic-speech-recognition",
+                model=self.model,
+                tokenizer=self.tokenizer,
+                feature_extractor=self.feature_extractor,
+                dtype=self.dtype,
+                device=self.model.device,
+            )
+        return self._pipeline
+
+    def _chunked(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
+        pipe = self._get_pipeline()
+        kwargs = self._generate_kwargs(options)
+        kwargs.pop("return_timestamps")
+        with self._torch.inference_mode():
+            out = pipe(
+                {"raw": samples, "sampling_rate": SAMPLE_RATE},
+                chunk_length_s=options.chunk_length_s,
+                batch_size=options.batch_size,
+                return_timestamps=options.timestamps,
+                generate_kwargs=kwargs,
+            )
+        duration = len(samples) / SAMPLE_RATE
+        segments = []
+        chunks = out.get("chunks") if options.timestamps else None
+        if not chunks:
+            chunks = [{"timestamp": (0.0, duration), "text": out["text"]}]
+        prev_start = 0.0
+        for c in chunks:
+            start, end = c["timestamp"]
+            start = 0.0 if start is None else float(start)
+            end = duration if end is None else float(end)
+            start = min(max(start, prev_start), duration)
+            end = min(max(end, start), duration)
+            prev_start = start
+            tokens = tuple(self.tokenizer.encode(c["text"], add_special_tokens=False))
+            segments.append(Segment(start=round(start, 3), end=round(end, 3), text=c["text"], tokens=tokens))
+        return RawResult(
+            segments=segments,
+            language=options.language or ("en" if not self.multilingual else None),
+            text=out["text"],
+            extra={"tokens_counted": "re-tokenized from the pipeline's text (the pipeline returns no token ids)"},
+        )
+
+    def _synchronize(self) -> None:
+        kind = device_kind(self.load_options.device)
+        if kind == "cuda":
+            self._torch.cuda.synchronize()
+        elif kind == "mps":
+            self._torch.mps.synchronize()
+
+    def close(self) -> None:
+        self._pipeline = None
+        self.assistant = None
+        self.model = None

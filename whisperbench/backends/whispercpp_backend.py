@@ -1,0 +1,260 @@
+"""whisper.cpp through pywhispercpp (`Model.transcribe` = `whisper_full`).
+
+- short: one `whisper_full` call on the (at most 30 s) input;
+- sequential: `whisper_full` over the whole input: whisper.cpp's own sliding-window
+  decoding, with its temperature fallback (`temperature` + `temperature_inc`), log-prob
+  and no-speech thresholds, and `no_context` for conditioning;
+- chunked: the shared chunking layer, one `whisper_full` per chunk (no batching).
+
+Compute types are ggml weight types; a model in another format (or another ggml type)
+is converted with `whisperbench.conversion.ensure_format(spec, "ggml", type)`.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+from whisperbench.audio import SAMPLE_RATE
+from whisperbench.backends import chunking
+from whisperbench.backends.base import Backend, Capabilities, ModelLocation, RawResult, locate_model
+from whisperbench.errors import ModelError, UnsupportedOptionError
+from whisperbench.options import DecodeOptions, LoadOptions
+from whisperbench.results import Segment
+
+GGML_TYPES = ("f16", "q8_0", "q5_0", "q5_1", "q4_0")
+# ggml's ftype numbers in a whisper.cpp model header (ftype % 1000 = GGML_QNT_VERSION_FACTOR).
+_FTYPE_NAMES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 7: "q8_0", 8: "q5_0", 9: "q5_1"}
+
+
+def ggml_type(path: str) -> str | None:
+    """The weight type recorded in a whisper.cpp ggml file's header (None if unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4 * 12)
+        values = struct.unpack("<12i", head)
+    except (OSError, struct.error):
+        return None
+    return _FTYPE_NAMES.get(values[11] % 1000)
+
+
+def _fallback_schedule(temps: tuple[float, ...]) -> tuple[float, float] | None:
+    """whisper.cpp retries at temperature, temperature + inc, ... while <= 1.0. Return
+    (temperature, inc) when `temps` is exactly such a sequence, else None."""
+    if len(temps) == 1:
+        return temps[0], 0.0
+    inc = temps[1] - temps[0]
+    if inc <= 0:
+        return None
+    expected = []
+    t = temps[0]
+    while t < 1.0 + 1e-6:
+        expected.append(t)
+        t += inc
+    if len(expected) == len(temps) and all(abs(a - b) < 1e-4 for a, b in zip(expected, temps)):
+        return temps[0], inc
+    return None
+
+
+class WhisperCppBackend(Backend):
+    name = "whispercpp"
+    capabilities = Capabilities(
+        model_format="ggml",
+        algorithms={
+            "short": "pywhispercpp.Model.transcribe (whisper_full, one window)",
+            "sequential": "pywhispercpp.Model.transcribe (whisper_full)",
+            "chunked": chunking.implementation("pywhispercpp.Model.transcribe per chunk"),
+        },
+        compute_types={"cpu": GGML_TYPES},
+        batching=False,
+        word_timestamps=False,
+        max_new_tokens=False,
+        extra_options={
+            "entropy_thold": "whisper.cpp's own fallback criterion (token entropy below this fails a decode); "
+            "off unless set",
+        },
+        notes=(
+            "temperature fallback only as an evenly spaced sequence up to 1.0 (temperature + temperature_inc), "
+            "e.g. 0,0.2,0.4,0.6,0.8,1.0",
+            "compression_ratio_threshold is not computed by whisper.cpp: with fallback pass "
+            "compression_ratio_threshold=None (optionally -O entropy_thold=2.4, whisper.cpp's own criterion)",
+            "max_new_tokens, word_timestamps and batch_size > 1 are not supported",
+            "device: CPU only in the PyPI wheel",
+        ),
+    )
+
+    @classmethod
+    def runtime_version(cls) -> str:
+        try:
+            return f"pywhispercpp {version('pywhispercpp')}"
+        except PackageNotFoundError:
+            return "not installed"
+
+    @classmethod
+    def _check_backend_options(cls, options: DecodeOptions) -> None:
+        def no(option: str, why: str) -> UnsupportedOptionError:
+            return UnsupportedOptionError(f"backend 'whispercpp' cannot honour {option}: {why}")
+
+        if _fallback_schedule(options.temperatures) is None:
+            raise no(
+                f"temperatures={options.temperatures}",
+                "whisper.cpp falls back along temperature, temperature + inc, ... up to 1.0 "
+                "(an evenly spaced sequence ending at the last step <= 1.0)",
+            )
+        if options.uses_fallback and options.compression_ratio_threshold is not None:
+            raise no(
+                f"compression_ratio_threshold={options.compression_ratio_threshold}",
+                "whisper.cpp does not compute compression ratios; pass None "
+                "(and optionally -O entropy_thold=2.4, its own repetition criterion)",
+            )
+        if options.batch_size > 1:
+            raise no(f"batch_size={options.batch_size}", "whisper.cpp decodes one chunk at a time")
+
+    def _load(self, model: str, load_options: LoadOptions) -> None:
+        import _pywhispercpp as pw
+        from pywhispercpp.constants import AVAILABLE_MODELS
+        from pywhispercpp.model import Model
+
+        self._pw = pw
+        entropy = load_options.extra.get("entropy_thold")
+        try:
+            self.entropy_thold = float(entropy) if entropy is not None else 0.0
+        except (TypeError, ValueError):
+            raise UnsupportedOptionError(f"entropy_thold={entropy!r}: must be a number") from None
+        wanted = load_options.compute_type
+        location = locate_model(model, "ggml", self.name)
+        if location.path is not None:
+            have = ggml_type(location.path)
+            if have != wanted:
+                # Another ggml type (or another format): convert to the one asked for.
+                quant = None if wanted == "f16" else wanted
+                converted = locate_model(model, "ggml", self.name, quantization=quant)
+                location = ModelLocation(converted.path, None, location.converted_from or f"ggml {have}")
+            self.ggml_type = ggml_type(location.path)
+            where = location.path
+        else:
+            name = location.hub_id if wanted == "f16" else f"{location.hub_id}-{wanted}"
+            if name not in AVAILABLE_MODELS:
+                raise ModelError(
+                    f"{model!r} ({wanted}) is neither a local model nor a whisper.cpp model name; "
+                    f"names: {', '.join(AVAILABLE_MODELS)}"
+                )
+            where = name
+            self.ggml_type = wanted
+        self.location = location
+        self.threads = load_options.threads or min(4, _cpu_count())
+        try:
+            self.model = Model(
+                where, redirect_whispercpp_logs_to=None, n_threads=self.threads,
+                print_progress=False, print_realtime=False, print_timestamps=False,
+            )
+        except Exception as exc:  # whisper.cpp reports a failed load as a generic error
+            raise ModelError(f"cannot load whisper.cpp model {model!r}: {type(exc).__name__}: {exc}") from None
+        ctx = self.model._ctx
+        if ctx is None:
+            raise ModelError(f"whisper.cpp could not load {where}")
+        self.eot = pw.whisper_token_eot(ctx)
+        self.multilingual = bool(pw.whisper_is_multilingual(ctx))
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d.update(self.location.describe())
+        d["ggml_type"] = self.ggml_type
+        d["threads"] = self.threads
+        return d
+
+    # ----- decoding -----------------------------------------------------------------
+    def params(self, options: DecodeOptions) -> dict:
+        """whisper_full_params for `options` (every call sets all of them: pywhispercpp
+        keeps parameters between calls)."""
+        pw = self._pw
+        if not self.multilingual:
+            if options.task == "translate":
+                raise UnsupportedOptionError("task='translate' needs a multilingual model; this one is English-only")
+            if options.language not in (None, "en"):
+                raise UnsupportedOptionError(
+                    f"language={options.language!r} with an English-only model; use 'en' or a multilingual model"
+                )
+        temperature, inc = _fallback_schedule(options.temperatures)
+        beam = options.beam_size > 1
+        return dict(
+            strategy=pw.whisper_sampling_strategy.WHISPER_SAMPLING_BEAM_SEARCH if beam
+            else pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY,
+            beam_search={"beam_size": options.beam_size if beam else -1, "patience": -1.0},
+            greedy={"best_of": options.best_of},
+            n_threads=self.threads,
+            language=options.language or ("en" if not self.multilingual else ""),
+            detect_language=False,
+            translate=options.task == "translate",
+            no_context=not options.condition_on_previous_text,
+            no_timestamps=not options.timestamps,
+            single_segment=False,
+            token_timestamps=False,
+            temperature=temperature,
+            temperature_inc=inc,
+            logprob_thold=options.logprob_threshold if options.logprob_threshold is not None else -math.inf,
+            no_speech_thold=options.no_speech_threshold if options.no_speech_threshold is not None else math.inf,
+            entropy_thold=self.entropy_thold,
+            # openai-whisper / faster-whisper / transformers all suppress non-speech tokens.
+            suppress_nst=True,
+            suppress_blank=True,
+            max_tokens=0,
+            max_len=0,
+            print_progress=False,
+            print_realtime=False,
+            print_timestamps=False,
+            print_special=False,
+        )
+
+    def _run(self, samples: np.ndarray, params: dict) -> chunking.WindowResult:
+        pw = self._pw
+        self.model.transcribe(samples, **params)  # whisper_full; segments read below
+        ctx = self.model._ctx
+        segments = []
+        for i in range(pw.whisper_full_n_segments(ctx)):
+            tokens = tuple(
+                t for t in (pw.whisper_full_get_token_id(ctx, i, j) for j in range(pw.whisper_full_n_tokens(ctx, i)))
+                if t < self.eot
+            )
+            text = pw.whisper_full_get_segment_text(ctx, i).decode("utf-8", errors="replace")
+            segments.append(
+                Segment(
+                    start=pw.whisper_full_get_segment_t0(ctx, i) / 100.0,
+                    end=pw.whisper_full_get_segment_t1(ctx, i) / 100.0,
+                    text=text,
+                    tokens=tokens,
+                )
+            )
+        language = pw.whisper_lang_str(pw.whisper_full_lang_id(ctx))
+        return chunking.WindowResult(segments, language=language)
+
+    def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
+        params = self.params(options)
+        duration = len(samples) / SAMPLE_RATE
+        if options.algorithm == "chunked":
+            segments, first, extra = chunking.transcribe_chunked(samples, options, self._decode_windows)
+            return RawResult(segments=segments, language=first.language, extra=extra)
+        res = self._run(samples, params)
+        segments = [
+            s if s.end <= duration else Segment(**{**s.__dict__, "end": max(duration, s.start)}) for s in res.segments
+        ]
+        return RawResult(segments=segments, language=res.language)
+
+    def _decode_windows(self, windows: list[np.ndarray], options: DecodeOptions) -> list[chunking.WindowResult]:
+        params = self.params(options)
+        return [self._run(w, params) for w in windows]
+
+    def close(self) -> None:
+        self.model = None
+
+
+def _cpu_count() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
