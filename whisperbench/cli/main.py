@@ -14,6 +14,7 @@ from whisperbench.errors import WhisperbenchError
 COMMAND_MODULES = [
     "whisperbench.cli.backends_cmd",
     "whisperbench.cli.transcribe_cmd",
+    "whisperbench.cli.bench_cmd",
 ]
 
 

@@ -1,0 +1,357 @@
+"""Evaluation datasets: LibriSpeech layout, NeMo JSONL manifests, Hugging Face `datasets`,
+and a long-form builder that concatenates consecutive utterances.
+
+A `Dataset` is an ordered list of `Utterance`s plus a content hash. Loading a dataset
+reads only its index (ids, references, where the audio is); audio is decoded by
+`Utterance.load()`, which the benchmark worker calls before any timer starts.
+
+Every dataset is described by a plain, JSON-serialisable `DatasetSpec`, so the suite
+runner can hand it to a worker subprocess, which rebuilds the identical dataset and
+checks the content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from whisperbench.audio import SAMPLE_RATE, decode_file, load_audio
+from whisperbench.errors import WhisperbenchError
+
+DATASET_KINDS = ("librispeech", "manifest", "hf")
+
+
+@dataclass
+class Utterance:
+    id: str
+    reference: str
+    # Returns mono float32 samples at 16 kHz. Not called while a timer runs.
+    loader: Callable[[], np.ndarray] = field(repr=False)
+    # A fingerprint of the audio content (file bytes, encoded bytes or array bytes).
+    audio_digest: str = field(repr=False, default="")
+    source: str = ""  # a file path or a description, for error messages
+
+    def load(self) -> np.ndarray:
+        return self.loader()
+
+
+@dataclass(frozen=True)
+class LongformSpec:
+    """Concatenate consecutive utterances until each item reaches `target_seconds`."""
+
+    target_seconds: float
+    # A trailing group shorter than this is dropped (0: keep whatever is left).
+    min_seconds: float = 0.0
+    # Silence inserted between concatenated utterances.
+    gap_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    kind: str  # one of DATASET_KINDS
+    # librispeech: the LibriSpeech folder (or one split inside it); manifest: the .jsonl
+    # file; hf: a hub name or a local path (a folder saved by `save_to_disk`, or a
+    # folder/files `datasets.load_dataset` understands).
+    path: str
+    config: str | None = None  # hf: configuration name
+    split: str | None = None  # hf: split (default "test"); librispeech: subfolder(s) to read
+    streaming: bool = False  # hf: stream instead of downloading everything
+    audio_column: str = "audio"  # hf
+    text_column: str = "text"  # hf (also tries "sentence", "transcription")
+    id_column: str | None = None  # hf: a column holding utterance ids (default: running index)
+    limit: int | None = None  # keep the first `limit` utterances (after `subset`)
+    subset: tuple[str, ...] | None = None  # keep only these utterance ids, in dataset order
+    longform: LongformSpec | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["subset"] = list(self.subset) if self.subset is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DatasetSpec":
+        d = dict(d)
+        if d.get("longform") is not None and not isinstance(d["longform"], LongformSpec):
+            d["longform"] = LongformSpec(**d["longform"])
+        if d.get("subset") is not None:
+            d["subset"] = tuple(d["subset"])
+        return cls(**d)
+
+
+@dataclass
+class Dataset:
+    spec: DatasetSpec
+    utterances: list[Utterance]
+    content_hash: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __iter__(self):
+        return iter(self.utterances)
+
+    @property
+    def ids(self) -> list[str]:
+        return [u.id for u in self.utterances]
+
+
+# ----- loading --------------------------------------------------------------------------
+
+
+def load(spec: DatasetSpec) -> Dataset:
+    """Read a dataset's index (not its audio), apply subset/limit, build long-form items."""
+    if spec.kind == "librispeech":
+        items = _librispeech(spec)
+    elif spec.kind == "manifest":
+        items = _manifest(spec)
+    elif spec.kind == "hf":
+        items = _huggingface(spec)
+    else:
+        raise WhisperbenchError(f"dataset {spec.name!r}: unknown kind {spec.kind!r}; valid: {', '.join(DATASET_KINDS)}")
+    items = select(items, spec, limit_first=spec.longform is None)
+    if spec.longform is not None:
+        items = build_longform(items, spec.longform)
+        if spec.limit is not None:
+            items = items[: spec.limit]
+    if not items:
+        raise WhisperbenchError(f"dataset {spec.name!r} has no utterances ({spec.path})")
+    ids = [u.id for u in items]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})[:3]
+        raise WhisperbenchError(f"dataset {spec.name!r} has duplicate utterance ids: {', '.join(dup)}")
+    return Dataset(spec, items, content_hash(items))
+
+
+def select(items: list[Utterance], spec: DatasetSpec, *, limit_first: bool = True) -> list[Utterance]:
+    if spec.subset is not None:
+        wanted = set(spec.subset)
+        missing = wanted - {u.id for u in items}
+        if missing:
+            raise WhisperbenchError(
+                f"dataset {spec.name!r}: subset names unknown utterance id(s): {', '.join(sorted(missing)[:5])}"
+            )
+        items = [u for u in items if u.id in wanted]
+    if limit_first and spec.limit is not None:
+        items = items[: spec.limit]
+    return items
+
+
+def content_hash(items: Iterable[Utterance]) -> str:
+    """sha256 over (id, reference, audio digest) of every utterance, in order."""
+    h = hashlib.sha256()
+    for u in items:
+        h.update(json.dumps([u.id, u.reference, u.audio_digest]).encode())
+        h.update(b"\n")
+    return h.hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _file_utterance(uid: str, reference: str, path: Path) -> Utterance:
+    if not path.is_file():
+        raise WhisperbenchError(f"audio file not found: {path}")
+    return Utterance(uid, reference, lambda p=path: load_audio(p), _file_digest(path), str(path))
+
+
+def _librispeech(spec: DatasetSpec) -> list[Utterance]:
+    root = Path(spec.path)
+    if not root.is_dir():
+        raise WhisperbenchError(f"dataset {spec.name!r}: LibriSpeech folder not found: {root}")
+    roots = [root / s for s in spec.split.split(",")] if spec.split else [root]
+    for r in roots:
+        if not r.is_dir():
+            raise WhisperbenchError(f"dataset {spec.name!r}: split folder not found: {r}")
+    items: list[Utterance] = []
+    for r in roots:
+        for trans in sorted(r.rglob("*.trans.txt")):
+            for line in trans.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                uid, _, text = line.strip().partition(" ")
+                audio = trans.parent / f"{uid}.flac"
+                items.append(_file_utterance(uid, text.strip(), audio))
+    if not items:
+        raise WhisperbenchError(f"dataset {spec.name!r}: no *.trans.txt transcripts under {root}")
+    return items
+
+
+def _manifest(spec: DatasetSpec) -> list[Utterance]:
+    path = Path(spec.path)
+    if not path.is_file():
+        raise WhisperbenchError(f"dataset {spec.name!r}: manifest not found: {path}")
+    items: list[Utterance] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            audio = Path(row["audio_filepath"])
+            text = row["text"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise WhisperbenchError(
+                f"dataset {spec.name!r}: {path}:{n}: expected a JSON object with audio_filepath and text ({exc})"
+            ) from None
+        if not audio.is_absolute():
+            audio = path.parent / audio
+        uid = str(row.get("id") or row.get("utterance_id") or Path(row["audio_filepath"]).with_suffix("").as_posix())
+        items.append(_file_utterance(uid, str(text), audio))
+    return items
+
+
+# ----- Hugging Face datasets -------------------------------------------------------------
+
+
+def _huggingface(spec: DatasetSpec) -> list[Utterance]:
+    try:
+        import datasets as hf
+    except ImportError:
+        raise WhisperbenchError(
+            "Hugging Face datasets need the `datasets` package; install it with: pip install 'whisperbench[bench]'"
+        ) from None
+    split = spec.split or "test"
+    local = Path(spec.path).expanduser()
+    try:
+        if local.is_dir() and ((local / "dataset_info.json").exists() or (local / "dataset_dict.json").exists()):
+            ds = hf.load_from_disk(str(local))
+            if isinstance(ds, hf.DatasetDict):
+                if split not in ds:
+                    raise WhisperbenchError(f"dataset {spec.name!r}: split {split!r} not in {sorted(ds)}")
+                ds = ds[split]
+            if spec.streaming:
+                ds = ds.to_iterable_dataset()
+        else:
+            ds = hf.load_dataset(spec.path, spec.config, split=split, streaming=spec.streaming)
+    except WhisperbenchError:
+        raise
+    except Exception as exc:  # hub, network and format errors come in many types
+        raise WhisperbenchError(f"dataset {spec.name!r}: cannot load Hugging Face dataset {spec.path!r}: {exc}") from None
+
+    features = getattr(ds, "features", None) or {}
+    if spec.audio_column in features and type(features[spec.audio_column]).__name__ == "Audio":
+        # Decode with our own PyAV decoder (identical to file inputs), not the datasets backend.
+        ds = ds.cast_column(spec.audio_column, hf.Audio(decode=False))
+    want = None
+    if spec.longform is None and spec.subset is None and spec.limit is not None:
+        want = spec.limit  # only read what will be used (matters when streaming)
+    items: list[Utterance] = []
+    for i, row in enumerate(ds):
+        if want is not None and i >= want:
+            break
+        if spec.audio_column not in row:
+            raise WhisperbenchError(
+                f"dataset {spec.name!r}: no audio column {spec.audio_column!r}; columns: {', '.join(row)}"
+            )
+        text_col = next((c for c in (spec.text_column, "sentence", "transcription") if c in row), None)
+        if text_col is None:
+            raise WhisperbenchError(
+                f"dataset {spec.name!r}: no text column {spec.text_column!r}; columns: {', '.join(row)}"
+            )
+        uid = str(row[spec.id_column]) if spec.id_column else f"{i:06d}"
+        samples = _hf_audio(row[spec.audio_column], f"{spec.name}[{uid}]")
+        digest = hashlib.sha256(samples.tobytes()).hexdigest()
+        items.append(Utterance(uid, str(row[text_col]), lambda s=samples: s, digest, f"{spec.path}[{uid}]"))
+    return items
+
+
+def _hf_audio(value: Any, what: str) -> np.ndarray:
+    """An audio cell as stored by `datasets`: {bytes, path}, {array, sampling_rate}, or a decoder."""
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return _decode_bytes(value["bytes"], what)
+        if value.get("array") is not None:
+            arr = np.asarray(value["array"], dtype=np.float32)
+            rate = int(value.get("sampling_rate") or SAMPLE_RATE)
+            if arr.ndim == 2:  # (channels, samples)
+                arr = arr.mean(axis=0)
+            return _resample(arr, rate)
+        if value.get("path"):
+            return load_audio(value["path"])
+    if hasattr(value, "get_all_samples"):  # torchcodec AudioDecoder
+        s = value.get_all_samples()
+        arr = s.data.numpy().astype(np.float32)
+        return _resample(arr.mean(axis=0) if arr.ndim == 2 else arr, int(s.sample_rate))
+    raise WhisperbenchError(f"{what}: unrecognised audio value of type {type(value).__name__}")
+
+
+def _decode_bytes(data: bytes, what: str) -> np.ndarray:
+    import tempfile
+
+    # PyAV reads file-like objects too, but a temp file keeps one decode path for all inputs.
+    with tempfile.NamedTemporaryFile(suffix=".audio") as fh:
+        fh.write(data)
+        fh.flush()
+        try:
+            return load_audio(fh.name)
+        except WhisperbenchError as exc:
+            raise WhisperbenchError(f"{what}: {exc}") from None
+
+
+def _resample(samples: np.ndarray, rate: int) -> np.ndarray:
+    if rate == SAMPLE_RATE:
+        return samples.astype(np.float32, copy=False)
+    import av
+
+    frame = av.AudioFrame.from_ndarray(samples.astype(np.float32).reshape(1, -1), format="flt", layout="mono")
+    frame.sample_rate = rate
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    out = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
+# ----- long-form builder -------------------------------------------------------------------
+
+
+def build_longform(items: list[Utterance], spec: LongformSpec) -> list[Utterance]:
+    """Concatenate consecutive utterances into items of at least `target_seconds` each,
+    references joined with a space (as distil-whisper's `librispeech_long` was built).
+    Reads every utterance's audio once to know its length."""
+    if spec.target_seconds <= 0:
+        raise WhisperbenchError(f"long-form target_seconds must be > 0, got {spec.target_seconds}")
+    groups: list[list[tuple[Utterance, int]]] = []
+    current: list[tuple[Utterance, int]] = []
+    seconds = 0.0
+    for u in items:
+        n = len(u.load())
+        current.append((u, n))
+        seconds += n / SAMPLE_RATE + (spec.gap_seconds if len(current) > 1 else 0.0)
+        if seconds >= spec.target_seconds:
+            groups.append(current)
+            current, seconds = [], 0.0
+    if current and seconds >= spec.min_seconds:
+        groups.append(current)
+    gap = int(round(spec.gap_seconds * SAMPLE_RATE))
+    out = []
+    for g in groups:
+        parts = [u for u, _ in g]
+        uid = parts[0].id if len(parts) == 1 else f"{parts[0].id}..{parts[-1].id}"
+        ref = " ".join(u.reference.strip() for u in parts)
+        digest = hashlib.sha256(json.dumps([u.audio_digest for u in parts] + [gap]).encode()).hexdigest()
+
+        def loader(parts=parts) -> np.ndarray:
+            pieces = []
+            for k, u in enumerate(parts):
+                if k and gap:
+                    pieces.append(np.zeros(gap, dtype=np.float32))
+                pieces.append(u.load())
+            return np.concatenate(pieces)
+
+        out.append(Utterance(uid, ref, loader, digest, " + ".join(u.source for u in parts)))
+    return out

@@ -1,0 +1,104 @@
+"""What a measurement ran on: machine, package versions, project git commit."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from whisperbench.paths import PROJECT_ROOT
+
+# Packages whose versions are recorded with every run (absent ones are recorded as None).
+PACKAGES = (
+    "whisperbench", "numpy", "av", "ctranslate2", "faster-whisper", "transformers", "torch",
+    "openai-whisper", "pywhispercpp", "jiwer", "datasets", "pandas",
+)
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for p in PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpus() -> list[dict[str, str]]:
+    """NVIDIA GPUs via nvidia-smi (name, driver, memory); [] when there is none."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    rows = []
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) >= 3:
+            rows.append({"name": parts[0], "driver": parts[1], "memory": parts[2]})
+    return rows
+
+
+def git_commit() -> dict[str, Any]:
+    """The project's commit and whether the work tree had uncommitted changes."""
+    exe = shutil.which("git")
+    if not exe or not (PROJECT_ROOT / ".git").exists():
+        return {"commit": None, "dirty": None}
+    try:
+        commit = subprocess.run(
+            [exe, "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            [exe, "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+@lru_cache(maxsize=1)
+def machine() -> dict[str, Any]:
+    import psutil
+
+    g = gpus()
+    return {
+        "hostname": platform.node(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_model": cpu_model(),
+        "cpu_count_logical": os.cpu_count(),
+        "cpu_count_physical": psutil.cpu_count(logical=False),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_total_mb": round(psutil.virtual_memory().total / 2**20),
+        "gpu_name": g[0]["name"] if g else None,
+        "gpu_driver": g[0]["driver"] if g else None,
+        "gpus": g,
+    }
+
+
+def snapshot() -> dict[str, Any]:
+    """Everything recorded once per run (and copied into each row)."""
+    git = git_commit()
+    return {"machine": machine(), "packages": package_versions(), "git_commit": git["commit"], "git_dirty": git["dirty"]}

@@ -1,0 +1,90 @@
+"""Accuracy and repetition metrics for one utterance, and corpus-level aggregation.
+
+WER is computed on text normalized by openai-whisper's `EnglishTextNormalizer`
+(`whisperbench.text`), with jiwer's alignment. Per-utterance rows keep the raw edit
+counts, so corpus WER is sum(S + D + I) / sum(reference words), exactly jiwer's
+corpus WER over the same normalized strings.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+from whisperbench.text import normalize
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    reference_normalized: str
+    hypothesis_normalized: str
+    ref_words: int
+    hits: int
+    substitutions: int
+    deletions: int
+    insertions: int
+    wer: float | None  # None when the normalized reference is empty
+    ref_chars: int
+    char_edits: int
+    cer: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def accuracy(reference: str, hypothesis: str) -> Accuracy:
+    ref = normalize(reference)
+    hyp = normalize(hypothesis)
+    ref_w, hyp_w = ref.split(), hyp.split()
+    if ref_w:
+        import jiwer
+
+        out = jiwer.process_words(ref, hyp) if hyp_w else None
+        if out is None:  # jiwer rejects an empty hypothesis in some versions
+            s, d, i, h = 0, len(ref_w), 0, 0
+        else:
+            s, d, i, h = out.substitutions, out.deletions, out.insertions, out.hits
+        wer = (s + d + i) / len(ref_w)
+    else:
+        s, d, i, h, wer = 0, 0, len(hyp_w), 0, None
+    # CER on the normalized strings, spaces included (jiwer.cer convention).
+    if ref:
+        import jiwer
+
+        if hyp:
+            c = jiwer.process_characters(ref, hyp)
+            char_edits = c.substitutions + c.deletions + c.insertions
+        else:
+            char_edits = len(ref)
+        cer = char_edits / len(ref)
+    else:
+        char_edits, cer = len(hyp), None
+    return Accuracy(ref, hyp, len(ref_w), h, s, d, i, wer, len(ref), char_edits, cer)
+
+
+def corpus_wer(substitutions: Iterable[int], deletions: Iterable[int], insertions: Iterable[int], ref_words: Iterable[int]) -> float | None:
+    errors = sum(substitutions) + sum(deletions) + sum(insertions)
+    total = sum(ref_words)
+    return errors / total if total else None
+
+
+def repeated_ngram_share(text_normalized: str, n: int = 5) -> float:
+    """Share of the word n-grams that repeat an earlier n-gram of the same text: 0 for
+    text without repetition, approaching 1 for a decoder stuck in a loop (the
+    hallucination signal the Distil-Whisper paper discusses for long-form)."""
+    words = text_normalized.split()
+    grams = [tuple(words[k : k + n]) for k in range(len(words) - n + 1)]
+    if not grams:
+        return 0.0
+    counts = Counter(grams)
+    return sum(c - 1 for c in counts.values()) / len(grams)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (numpy's default), q in [0, 100]."""
+    if not values:
+        return None
+    import numpy as np
+
+    return float(np.percentile(values, q))

@@ -1,0 +1,281 @@
+"""The results store: JSON Lines files under `results/`, one record per line, appended,
+flushed and fsynced one at a time, so an interrupted run loses nothing it measured.
+
+Public API
+----------
+- `ResultWriter(path)` / `write(path, record)`: append records.
+- `read_records(paths)`: every record (all kinds), as dicts.
+- `read_results(paths, include_failures=True) -> pandas.DataFrame`: measurement rows
+  (and failure rows), one per (cell, utterance, repeat).
+- `read_runs(paths) -> DataFrame`: run metadata records.
+- `utterance_latency(df)`: per (cell, utterance) min / median latency over repeats.
+- `summarize(df) -> DataFrame`: one row per (run, cell) with corpus WER, latency
+  percentiles, RTFx, load time, peak memory, ... computed from the rows.
+
+`paths` may be a file, a folder (all `*.jsonl` inside) or a list of either.
+
+Record kinds (field `record`)
+-----------------------------
+Every record has `schema_version` (SCHEMA_VERSION) and `record`.
+
+`run` (written once when a results file is started):
+    run_id, suite, suite_hash, created (ISO time), machine {hostname, os, python,
+    cpu_model, cpu_count_logical, cpu_count_physical, cpu_affinity, memory_total_mb,
+    gpu_name, gpu_driver, gpus}, packages {name: version}, git_commit, git_dirty,
+    normalizer, cells (planned cells: cell_id -> identity), settings {repeats, warmups,
+    timeout_s, max_memory_mb}.
+`session` / `session_end`: each invocation (first run or --resume): started / wall_seconds,
+    interrupted, counts.
+`cell`: one per cell attempt after load and warm-ups: cell_id, load_seconds,
+    warmup_seconds [..], rss_after_load_mb.
+`measurement` (status "ok") and `failure` (status "failed") rows, with these fields:
+
+  identity     run_id, cell_id, suite, backend, runtime_version, model, model_format,
+               weights_quantization (from whisperbench.conversion when available),
+               compute_type, quantization (what ran: compute_type, or the weights'
+               quantization when compute_type is "default"), device, threads,
+               load_extra {..}, dataset, dataset_kind, dataset_path, dataset_hash,
+               algorithm, implementation, options_hash (DecodeOptions.hash()),
+               options {all DecodeOptions fields}, normalizer
+  machine      hostname, cpu_model, cpu_count, gpu_name, gpu_driver, packages {..},
+               git_commit, git_dirty
+  utterance    utterance_id, repeat (0-based), reference, hypothesis,
+               reference_normalized, hypothesis_normalized, language, n_segments
+  accuracy     ref_words, hits, substitutions, deletions, insertions, wer (per utterance;
+               None if the normalized reference is empty), ref_chars, char_edits, cer,
+               repeated_5gram_share (of the normalized hypothesis)
+  timing       audio_seconds, decode_seconds (the backend's timer around the whole decode,
+               audio pre-decoded, device synchronized), call_seconds (the worker's timer
+               around Backend.transcribe), rtfx, tokens, tokens_per_second, load_seconds,
+               peak_rss_mb (the cell process's peak RSS so far), gpu_peak_mb (CUDA max
+               allocated via torch, when on GPU), timestamp
+  failure      error_type, error (and status "failed"; utterance_id / repeat are None
+               when the cell failed outside an utterance, e.g. a crash while loading)
+
+TIMING_COLUMNS lists the fields that legitimately differ between two runs of the same
+suite; every other field of a measurement row is reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Union
+
+SCHEMA_VERSION = 1
+
+TIMING_COLUMNS = (
+    "decode_seconds", "call_seconds", "rtfx", "tokens_per_second", "load_seconds",
+    "peak_rss_mb", "gpu_peak_mb", "timestamp",
+)
+
+# Identity columns that, with cell_id, describe a cell in summaries.
+CELL_COLUMNS = (
+    "suite", "backend", "runtime_version", "model", "model_format", "quantization", "compute_type",
+    "device", "threads", "dataset", "dataset_hash", "algorithm", "options_hash",
+)
+
+PathLike = Union[str, os.PathLike]
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: store them as None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+class ResultWriter:
+    """Append-only JSON Lines writer; every `write` is flushed and fsynced before it returns."""
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair(self.path)
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        record = {"schema_version": SCHEMA_VERSION, **record}
+        line = json.dumps(_clean(record), ensure_ascii=False, separators=(",", ":"), default=str)
+        self._fh.write(line + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> "ResultWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write(path: PathLike, record: dict[str, Any]) -> None:
+    with ResultWriter(path) as w:
+        w.write(record)
+
+
+def repair(path: Path) -> None:
+    """Drop a partial last line (a write cut off by a kill) so appends start on a fresh line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return
+        size = fh.seek(0, os.SEEK_END)
+        pos = size
+        block = 1 << 16
+        while pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            k = chunk.rfind(b"\n")
+            if k >= 0:
+                fh.truncate(start + k + 1)
+                return
+            pos = start
+        fh.truncate(0)
+
+
+def _files(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(p.glob("*.jsonl")))
+        elif p.exists():
+            out.append(p)
+        else:
+            from whisperbench.errors import WhisperbenchError
+
+            raise WhisperbenchError(f"results file not found: {p}")
+    return out
+
+
+def read_records(paths: PathLike | Iterable[PathLike], kinds: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """All records of the given kinds. A truncated last line (a kill mid-write) is skipped."""
+    wanted = set(kinds) if kinds is not None else None
+    records: list[dict[str, Any]] = []
+    for path in _files(paths):
+        lines = path.read_text(encoding="utf-8").split("\n")
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                if n >= len(lines) - 1:  # last line: a write cut off by a kill
+                    print(f"whisperbench: ignoring a partial last line in {path}", file=sys.stderr)
+                    continue
+                from whisperbench.errors import WhisperbenchError
+
+                raise WhisperbenchError(f"{path}:{n}: not a JSON record") from None
+            if rec.get("schema_version", 0) > SCHEMA_VERSION:
+                from whisperbench.errors import WhisperbenchError
+
+                raise WhisperbenchError(
+                    f"{path}: schema version {rec['schema_version']} is newer than this whisperbench reads ({SCHEMA_VERSION})"
+                )
+            if wanted is None or rec.get("record") in wanted:
+                rec.setdefault("_file", str(path))
+                records.append(rec)
+    return records
+
+
+def read_results(paths: PathLike | Iterable[PathLike], include_failures: bool = True):
+    """Measurement rows (status "ok") and, by default, failure rows (status "failed")."""
+    import pandas as pd
+
+    kinds = ("measurement", "failure") if include_failures else ("measurement",)
+    rows = read_records(paths, kinds)
+    df = pd.DataFrame.from_records(rows)
+    if df.empty:
+        return df
+    return df.drop(columns=["_file"]).reset_index(drop=True)
+
+
+def read_runs(paths: PathLike | Iterable[PathLike]):
+    import pandas as pd
+
+    return pd.DataFrame.from_records(read_records(paths, ("run",)))
+
+
+def utterance_latency(df):
+    """Per (run, cell, utterance): latency min and median over repeats, audio seconds."""
+    ok = df[df["status"] == "ok"]
+    g = ok.groupby(["run_id", "cell_id", "utterance_id"], sort=False)
+    return g.agg(
+        latency_min_s=("decode_seconds", "min"),
+        latency_median_s=("decode_seconds", "median"),
+        repeats=("repeat", "nunique"),
+        audio_seconds=("audio_seconds", "first"),
+        tokens=("tokens", "median"),
+    ).reset_index()
+
+
+def summarize(df):
+    """One row per (run, cell): accuracy pooled over all measured (utterance, repeat) rows;
+    latency percentiles over utterances of each utterance's median over repeats."""
+    import numpy as np
+    import pandas as pd
+
+    if df.empty:
+        return pd.DataFrame()
+    lat = utterance_latency(df) if (df["status"] == "ok").any() else None
+    out = []
+    for (run_id, cell_id), cell in df.groupby(["run_id", "cell_id"], sort=False):
+        ok = cell[cell["status"] == "ok"]
+        failed = cell[cell["status"] == "failed"]
+        row: dict[str, Any] = {"run_id": run_id, "cell_id": cell_id}
+        for col in CELL_COLUMNS:
+            row[col] = cell[col].iloc[0] if col in cell else None
+        row["n_utterances"] = ok["utterance_id"].nunique()
+        row["repeats"] = int(ok["repeat"].nunique()) if len(ok) else 0
+        row["n_rows"] = len(ok)
+        row["n_failed"] = len(failed)
+        row["status"] = "ok" if failed.empty else ("failed" if ok.empty else "partial")
+        row["error"] = failed["error"].iloc[-1] if not failed.empty else None
+        ref_words = ok["ref_words"].sum() if len(ok) else 0
+        if ref_words:
+            row["wer"] = (ok["substitutions"].sum() + ok["deletions"].sum() + ok["insertions"].sum()) / ref_words
+            row["sub_rate"] = ok["substitutions"].sum() / ref_words
+            row["del_rate"] = ok["deletions"].sum() / ref_words
+            row["ins_rate"] = ok["insertions"].sum() / ref_words
+        else:
+            row["wer"] = row["sub_rate"] = row["del_rate"] = row["ins_rate"] = None
+        ref_chars = ok["ref_chars"].sum() if len(ok) else 0
+        row["cer"] = ok["char_edits"].sum() / ref_chars if ref_chars else None
+        row["ref_words"] = int(ref_words)
+        if lat is not None and len(ok):
+            lc = lat[(lat["run_id"] == run_id) & (lat["cell_id"] == cell_id)]
+            med = lc["latency_median_s"].to_numpy()
+            row["latency_p50_s"] = float(np.percentile(med, 50))
+            row["latency_p90_s"] = float(np.percentile(med, 90))
+            row["latency_p99_s"] = float(np.percentile(med, 99))
+            row["latency_mean_s"] = float(med.mean())
+            row["audio_seconds"] = float(lc["audio_seconds"].sum())
+            row["decode_seconds"] = float(med.sum())  # sum over utterances of the median
+            row["decode_seconds_min"] = float(lc["latency_min_s"].sum())
+            row["rtfx"] = row["audio_seconds"] / row["decode_seconds"] if row["decode_seconds"] > 0 else None
+            row["rtfx_best"] = row["audio_seconds"] / row["decode_seconds_min"] if row["decode_seconds_min"] > 0 else None
+            dec = ok["decode_seconds"].sum()
+            row["tokens_per_second"] = float(ok["tokens"].sum() / dec) if dec > 0 else None
+            row["load_seconds"] = float(ok["load_seconds"].median())
+            row["peak_rss_mb"] = float(ok["peak_rss_mb"].max())
+            gpu = ok["gpu_peak_mb"].dropna() if "gpu_peak_mb" in ok else []
+            row["gpu_peak_mb"] = float(gpu.max()) if len(gpu) else None
+            row["repeated_5gram_share"] = float(ok["repeated_5gram_share"].mean())
+        out.append(row)
+    return pd.DataFrame.from_records(out)

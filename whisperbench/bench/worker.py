@@ -1,0 +1,219 @@
+"""One benchmark cell, run in its own process: `python -m whisperbench.bench.worker`.
+
+Reads a job (JSON) on stdin, writes events as JSON lines on its original stdout (the
+process's fd 1 is redirected to stderr, so prints from runtimes cannot corrupt the
+protocol). The parent (`runner.py`) writes rows to the store; the worker writes no files.
+
+Events: started, loaded, warmup, begin (utterance, repeat), row (a measurement row),
+failure (a failure row), done. Audio is decoded before the model loads; timers cover
+only `Backend.transcribe` on pre-decoded arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from whisperbench.errors import WhisperbenchError
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL if the runner dies, so a hung worker never outlives it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+
+def peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def _gpu_peak_mb(device: str) -> float | None:
+    if not device.startswith("cuda") or "torch" not in sys.modules:
+        return None
+    torch = sys.modules["torch"]
+    try:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            return torch.cuda.max_memory_allocated() / 2**20
+    except Exception:
+        return None
+    return None
+
+
+def weights_info(model: str) -> dict[str, Any]:
+    """Format and quantization of the weights on disk, via whisperbench.conversion when present."""
+    try:
+        from whisperbench import models
+        from whisperbench.conversion import describe  # provided by the conversion module
+
+        src = models.resolve(model)
+        if src.path is None:
+            return {}
+        info = describe(src.path)
+        return dict(info) if isinstance(info, dict) else {}
+    except (ImportError, AttributeError):
+        return {}
+    except Exception:  # a describe() failure must not fail the measurement
+        return {}
+
+
+class Channel:
+    def __init__(self, fh: TextIO) -> None:
+        self.fh = fh
+
+    def send(self, event: str, **data: Any) -> None:
+        self.fh.write(json.dumps({"event": event, **data}, default=str) + "\n")
+        self.fh.flush()
+
+
+def run(job: dict[str, Any], chan: Channel) -> int:
+    from whisperbench import backends
+    from whisperbench.bench import datasets as ds
+    from whisperbench.bench.metrics import accuracy, repeated_ngram_share
+    from whisperbench.options import DecodeOptions, LoadOptions
+    from whisperbench.text import normalizer_version
+
+    cell = job["cell"]
+    base = dict(job["identity"])
+    lo = LoadOptions(**cell["load_options"])
+    options = DecodeOptions.from_dict(cell["options"])
+    repeats = int(job["repeats"])
+    skip = {(u, int(r)) for u, r in job.get("skip", [])}
+    chan.send("started", pid=os.getpid())
+
+    def failure(exc: BaseException, utterance_id: str | None = None, repeat: int | None = None,
+                scope: str = "cell") -> None:
+        chan.send("failure", row={
+            **base, "record": "failure", "status": "failed", "scope": scope,
+            "utterance_id": utterance_id, "repeat": repeat,
+            "error_type": type(exc).__name__, "error": str(exc) or type(exc).__name__,
+            "traceback": None if isinstance(exc, WhisperbenchError) else traceback.format_exc(limit=8),
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+        })
+
+    # 1. Dataset and audio, before anything is timed.
+    try:
+        dataset = ds.load(ds.DatasetSpec.from_dict(cell["dataset"]))
+        if dataset.content_hash != cell["dataset_hash"]:
+            raise WhisperbenchError(
+                f"dataset {dataset.name!r} changed since the suite was planned "
+                f"(content hash {dataset.content_hash} != {cell['dataset_hash']})"
+            )
+        todo = [(r, u) for r in range(repeats) for u in dataset.utterances if (u.id, r) not in skip]
+        needed = {u.id for _, u in todo}
+        audio = {u.id: u.load() for u in dataset.utterances if u.id in needed}
+    except Exception as exc:
+        failure(exc)
+        return 1
+    if not todo:
+        chan.send("done")
+        return 0
+    rss_before_load = peak_rss_mb()
+
+    # 2. Model.
+    try:
+        backend = backends.get(cell["backend"])(cell["model"], lo)
+        described = backend.describe()
+    except Exception as exc:
+        failure(exc)
+        return 1
+    winfo = weights_info(cell["model"])
+    compute_type = described.get("compute_type")
+    wq = winfo.get("quantization")
+    base.update(
+        runtime_version=described.get("runtime_version"),
+        model_format=winfo.get("format") or described.get("model_format"),
+        weights_quantization=wq,
+        compute_type=compute_type,
+        quantization=wq if compute_type in (None, "default") and wq else compute_type,
+        device=described.get("device", lo.device),
+        threads=described.get("threads", lo.threads),
+        implementation=backend.capabilities.algorithms.get(options.algorithm),
+        normalizer=normalizer_version(),
+    )
+    if lo.device.startswith("cuda") and "torch" in sys.modules:
+        try:
+            sys.modules["torch"].cuda.reset_peak_memory_stats()
+        except Exception:
+            pass
+    chan.send("loaded", load_seconds=backend.load_seconds, rss_mb=peak_rss_mb())
+
+    # 3. Warm-ups: the first utterance to measure, not recorded as measurements.
+    warm = []
+    try:
+        first = audio[todo[0][1].id]
+        for _ in range(int(job.get("warmups", 0))):
+            warm.append(backend.transcribe(first, options).timing.decode_seconds)
+    except Exception as exc:
+        failure(exc, todo[0][1].id, None)
+        return 1
+    chan.send("cell", record={
+        **{k: base.get(k) for k in ("run_id", "cell_id")}, "record": "cell",
+        "load_seconds": backend.load_seconds, "warmup_seconds": warm,
+        "rss_before_load_mb": rss_before_load, "rss_after_load_mb": peak_rss_mb(),
+        "weights": winfo, "describe": described,
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+    })
+
+    # 4. Measurements.
+    for repeat, utt in todo:
+        chan.send("begin", utterance_id=utt.id, repeat=repeat)
+        samples = audio[utt.id]
+        try:
+            t0 = time.perf_counter()
+            result = backend.transcribe(samples, options)
+            call_seconds = time.perf_counter() - t0
+        except Exception as exc:
+            failure(exc, utt.id, repeat, scope="utterance")
+            continue
+        acc = accuracy(utt.reference, result.text)
+        t = result.timing
+        chan.send("row", row={
+            **base, "record": "measurement", "status": "ok",
+            "utterance_id": utt.id, "repeat": repeat,
+            "reference": utt.reference, "hypothesis": result.text,
+            **acc.to_dict(),
+            "repeated_5gram_share": repeated_ngram_share(acc.hypothesis_normalized, 5),
+            "language": result.language, "n_segments": len(result.segments),
+            "audio_seconds": t.audio_seconds, "decode_seconds": t.decode_seconds, "call_seconds": call_seconds,
+            "rtfx": t.rtfx, "tokens": t.tokens_generated, "tokens_per_second": t.tokens_per_second,
+            "load_seconds": backend.load_seconds, "peak_rss_mb": peak_rss_mb(),
+            "gpu_peak_mb": _gpu_peak_mb(lo.device),
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+        })
+    backend.close()
+    chan.send("done")
+    return 0
+
+
+def main() -> int:
+    _die_with_parent()
+    proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # anything else written to stdout goes to stderr
+    sys.stdout = sys.stderr
+    chan = Channel(proto)
+    try:
+        job = json.loads(sys.stdin.read())
+        return run(job, chan)
+    except BrokenPipeError:  # the runner is gone
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
