@@ -29,11 +29,15 @@ class DummyBackend(Backend):
             "seconds_per_audio_second": "sleep this long per second of audio, to simulate compute",
             "drop_words": "drop every n-th word of `text` (injects errors)",
             "crash": "'abort' aborts the process, 'raise' raises, on every call",
+            "crash_after": "let this many calls succeed before `crash` / `hang` / `allocate_mb` apply",
+            "hang": "sleep this many seconds in each call (true: forever), to exercise timeouts",
+            "allocate_mb": "allocate and touch this much memory in each call, to exercise memory limits",
         },
     )
 
     def _load(self, model: str, load_options: LoadOptions) -> None:
         self.extra = dict(load_options.extra)
+        self.calls = 0
 
     @classmethod
     def runtime_version(cls) -> str:
@@ -47,16 +51,31 @@ class DummyBackend(Backend):
         return " ".join(words)
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
-        crash = self.extra.get("crash")
-        if crash == "abort":
-            os.abort()
-        if crash == "raise":
-            raise RuntimeError("dummy backend asked to fail")
+        self.calls += 1
+        if self.calls > int(self.extra.get("crash_after", 0)):
+            self._misbehave()
         seconds = duration_seconds(samples)
         time.sleep(float(self.extra.get("seconds_per_audio_second", 0.0)) * seconds)
         text = self._script()
         tokens = tuple(range(len(text.split())))
         return RawResult(segments=[Segment(0.0, seconds, " " + text, tokens)], language=options.language or "en")
+
+    def _misbehave(self) -> None:
+        crash = self.extra.get("crash")
+        if crash == "abort":
+            os.abort()
+        if crash == "raise":
+            raise RuntimeError("dummy backend asked to fail")
+        hang = self.extra.get("hang")
+        if hang is True:
+            while True:
+                time.sleep(3600)
+        if hang:
+            time.sleep(float(hang))
+        mb = int(self.extra.get("allocate_mb", 0))
+        if mb > 0:
+            block = np.ones(mb * 2**20, dtype=np.uint8)  # touched, so it is resident
+            self._hoard = getattr(self, "_hoard", []) + [block]
 
     def _transcribe_batch(self, batch: list[np.ndarray], options: DecodeOptions) -> list[RawResult]:
         return [self._transcribe(s, options) for s in batch]
