@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from whisperbench import models
 from whisperbench.audio import SAMPLE_RATE
-from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind
+from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind, locate_model
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
@@ -78,21 +77,11 @@ class CTranslate2Backend(Backend):
         import ctranslate2
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        source = models.resolve(model)
-        if source.is_local:
-            from whisperbench.conversion.formats import detect_format
-
-            fmt = detect_format(source.path)
-            if fmt != "ctranslate2":
-                raise ModelError(
-                    f"{source.path} holds a {fmt} model; the ctranslate2 backend needs a CTranslate2 folder "
-                    f"(convert it: whisperbench convert {source.path} --to ctranslate2 --output DIR)"
-                )
-            if not (Path(source.path) / "tokenizer.json").exists():
-                raise ModelError(f"{source.path} has no tokenizer.json (faster-whisper would try to download one)")
-            where = str(source.path)
-        else:
-            where = source.hub_id
+        self.location = locate_model(model, "ctranslate2", self.name)
+        if self.location.path is not None and not (Path(self.location.path) / "tokenizer.json").exists():
+            raise ModelError(f"{self.location.path} has no tokenizer.json (faster-whisper would try to download one)")
+        local = self.location.path is not None
+        where = self.location.path if local else self.location.hub_id
         device = load_options.device
         index = int(device.split(":", 1)[1]) if ":" in device else 0
         try:
@@ -102,12 +91,12 @@ class CTranslate2Backend(Backend):
                 device_index=index,
                 compute_type=load_options.compute_type,
                 cpu_threads=load_options.threads,
-                local_files_only=source.is_local,
+                local_files_only=local,
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"cannot load CTranslate2 model {model!r}: {exc}") from None
         except Exception as exc:  # hub errors come in many types
-            if source.is_local:
+            if local:
                 raise
             raise ModelError(f"cannot download or load {model!r}: {type(exc).__name__}: {exc}") from None
         self.batched = BatchedInferencePipeline(model=self.model)
@@ -180,6 +169,9 @@ class CTranslate2Backend(Backend):
             temperature=s.temperature,
             words=words,
         )
+
+    def describe(self) -> dict:
+        return {**super().describe(), **self.location.describe()}
 
     def close(self) -> None:
         self.batched = None
