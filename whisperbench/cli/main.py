@@ -15,6 +15,10 @@ COMMAND_MODULES = [
     "whisperbench.cli.backends_cmd",
     "whisperbench.cli.transcribe_cmd",
     "whisperbench.cli.bench_cmd",
+    "whisperbench.cli.report_cmd",
+    "whisperbench.cli.compare_cmd",
+    "whisperbench.cli.baseline_cmd",
+    "whisperbench.cli.recommend_cmd",
 ]
 
 

@@ -1,0 +1,497 @@
+"""Compare a candidate run against a baseline, cell by cell, with uncertainty.
+
+Cells are matched by identity (`MATCH_FIELDS`: engine, load options, dataset name,
+algorithm, decoding variant and options), not by `cell_id`, so that a changed dataset
+is reported as a mismatch rather than as a missing cell. `ignore=` drops fields from the
+match, to compare across a deliberate change (e.g. `compute_type`/`quantization` for
+int8 against float16, or `load_extra`).
+
+Per matched cell, over the utterances both sides measured:
+
+- WER change in absolute points, with a 95% paired bootstrap interval over utterances
+  (corpus WER = errors / reference words of each resample, per-utterance errors averaged
+  over repeats).
+- Latency ratio candidate / baseline (sum over utterances of the median decode time over
+  repeats, i.e. the inverse RTFx ratio), with a 95% bootstrap interval that resamples
+  utterances and, within each, repeats.
+
+Gates (a cell regresses when):
+- WER: the increase exceeds `max_wer_increase` points and the interval's lower end is
+  above 0 (the increase is not explained by which utterances happen to be in the set);
+- speed: the ratio exceeds `max_slowdown` and the interval's lower end is above 1 -- only
+  when both sides ran on the same hardware (CPU model, CPU count, GPU); otherwise speed is
+  shown, marked not comparable, and not gated;
+- failures: the candidate has failed rows where the baseline had none.
+
+Exit codes (`Comparison.exit_code`): 2 when the input is unusable (no rows, a cell whose
+dataset differs -- same identity, different `dataset_hash` --, a baseline cell missing from
+the candidate unless `allow_missing`, a cell appearing in several runs of one side,
+nothing in common); else 1 when any cell regresses; else 0.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from whisperbench.errors import WhisperbenchError
+
+# Identity fields that must be equal for two cells to be "the same cell".
+MATCH_FIELDS = (
+    "backend", "model", "model_format", "quantization", "compute_type", "device", "threads", "load_extra",
+    "dataset", "algorithm", "variant", "options_hash",
+)
+# Fields that say which hardware a row was measured on.
+HARDWARE_FIELDS = ("cpu_model", "cpu_count", "gpu_name")
+
+DEFAULT_MAX_WER_INCREASE = 1.0  # absolute WER points
+DEFAULT_MAX_SLOWDOWN = 1.5  # latency ratio candidate / baseline
+DEFAULT_BOOTSTRAP = 2000
+
+
+def _canon(value: Any) -> str:
+    if isinstance(value, float) and value != value:
+        return "None"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def cell_label(identity: dict[str, Any]) -> str:
+    """`backend model quantization device [Nt] [extra] · dataset/algorithm [variant]`."""
+    parts = [str(identity.get(k)) for k in ("backend", "model", "quantization", "device") if identity.get(k) is not None]
+    threads = identity.get("threads")
+    if threads not in (None, 0, "0"):
+        parts.append(f"{threads}t")
+    extra = identity.get("load_extra")
+    if isinstance(extra, dict) and extra:
+        parts.append(",".join(f"{k}={v}" for k, v in sorted(extra.items())))
+    where = f"{identity.get('dataset')}/{identity.get('algorithm')}"
+    if identity.get("variant") not in (None, "default"):
+        where += f" [{identity['variant']}]"
+    return " ".join(parts) + " · " + where
+
+
+@dataclass
+class Interval:
+    value: float | None
+    low: float | None
+    high: float | None
+
+    def fmt(self, spec: str, suffix: str = "", signed: bool = False) -> str:
+        if self.value is None:
+            return "n/a"
+        f = (lambda x: format(x, "+" + spec)) if signed else (lambda x: format(x, spec))
+        if self.low is None or self.high is None:
+            return f"{f(self.value)}{suffix}"
+        return f"{f(self.value)}{suffix} [{f(self.low)}, {f(self.high)}]"
+
+
+@dataclass
+class CellComparison:
+    label: str
+    identity: dict[str, Any]
+    baseline_cell: str
+    candidate_cell: str
+    n_utterances: int
+    baseline_utterances: int
+    candidate_utterances: int
+    wer_baseline: float | None
+    wer_candidate: float | None
+    wer_delta_points: Interval
+    latency_ratio: Interval
+    rtfx_baseline: float | None
+    rtfx_candidate: float | None
+    failures_baseline: int
+    failures_candidate: int
+    speed_comparable: bool
+    regressions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions)
+
+
+@dataclass
+class Comparison:
+    baseline: str
+    candidate: str
+    max_wer_increase: float
+    max_slowdown: float
+    bootstrap: int
+    ignore: tuple[str, ...]
+    cells: list[CellComparison] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # in the baseline, not in the candidate
+    new: list[str] = field(default_factory=list)  # in the candidate only (not gated)
+    mismatched: list[str] = field(default_factory=list)  # same identity, different dataset_hash
+    problems: list[str] = field(default_factory=list)  # other reasons the input is unusable
+    warnings: list[str] = field(default_factory=list)
+    allow_missing: bool = False
+
+    @property
+    def unusable(self) -> bool:
+        return bool(self.problems or self.mismatched or (self.missing and not self.allow_missing))
+
+    @property
+    def regressions(self) -> list[CellComparison]:
+        return [c for c in self.cells if c.regressed]
+
+    @property
+    def exit_code(self) -> int:
+        if self.unusable:
+            return 2
+        return 1 if self.regressions else 0
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([{
+            "cell": c.label, "n_utterances": c.n_utterances,
+            "wer_baseline": c.wer_baseline, "wer_candidate": c.wer_candidate,
+            "wer_delta_points": c.wer_delta_points.value, "wer_delta_low": c.wer_delta_points.low,
+            "wer_delta_high": c.wer_delta_points.high,
+            "latency_ratio": c.latency_ratio.value, "latency_ratio_low": c.latency_ratio.low,
+            "latency_ratio_high": c.latency_ratio.high,
+            "rtfx_baseline": c.rtfx_baseline, "rtfx_candidate": c.rtfx_candidate,
+            "speed_comparable": c.speed_comparable, "regressed": c.regressed,
+            "regressions": "; ".join(c.regressions),
+        } for c in self.cells])
+
+    def markdown(self) -> str:
+        return comparison_markdown(self)
+
+
+# ---------------------------------------------------------------------------------------
+# statistics
+
+
+def _per_utterance_errors(rows) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per utterance: mean edit errors over repeats, reference words."""
+    g = rows.assign(_err=rows["substitutions"] + rows["deletions"] + rows["insertions"]).groupby(
+        "utterance_id", sort=True)
+    agg = g.agg(err=("_err", "mean"), words=("ref_words", "first"))
+    return agg["err"].to_numpy(float), agg["words"].to_numpy(float), list(agg.index)
+
+
+def wer_delta(base_rows, cand_rows, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> tuple[float | None, float | None, Interval]:
+    """Corpus WER of each side and the paired bootstrap of the difference (in points), over
+    the utterances present in both."""
+    eb, wb, ub = _per_utterance_errors(base_rows)
+    ec, wc, uc = _per_utterance_errors(cand_rows)
+    common = sorted(set(ub) & set(uc))
+    ib = {u: i for i, u in enumerate(ub)}
+    ic = {u: i for i, u in enumerate(uc)}
+    eb = eb[[ib[u] for u in common]]
+    ec = ec[[ic[u] for u in common]]
+    w = wb[[ib[u] for u in common]]
+    if not common or w.sum() <= 0:
+        return None, None, Interval(None, None, None)
+    wer_b = eb.sum() / w.sum()
+    wer_c = ec.sum() / w.sum()
+    delta = 100.0 * (wer_c - wer_b)
+    n = len(common)
+    rng = np.random.default_rng(seed)
+    deltas = []
+    chunk = max(1, min(n_boot, 2_000_000 // max(n, 1)))
+    done = 0
+    while done < n_boot:
+        b = min(chunk, n_boot - done)
+        idx = rng.integers(0, n, size=(b, n))
+        words = w[idx].sum(axis=1)
+        ok = words > 0
+        d = np.full(b, np.nan)
+        d[ok] = 100.0 * (ec[idx].sum(axis=1)[ok] - eb[idx].sum(axis=1)[ok]) / words[ok]
+        deltas.append(d)
+        done += b
+    deltas = np.concatenate(deltas)
+    deltas = deltas[np.isfinite(deltas)]
+    low, high = (np.percentile(deltas, [2.5, 97.5]) if len(deltas) else (None, None))
+    return float(wer_b), float(wer_c), Interval(float(delta), _f(low), _f(high))
+
+
+def _f(x) -> float | None:
+    return None if x is None else float(x)
+
+
+def _latency_matrix(rows, utterances: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(n_utterances x max_repeats) decode seconds, NaN-padded, and the repeat counts."""
+    groups = {u: g.sort_values("repeat")["decode_seconds"].to_numpy(float) for u, g in rows.groupby("utterance_id")}
+    r = max(len(groups[u]) for u in utterances)
+    mat = np.full((len(utterances), r), np.nan)
+    counts = np.zeros(len(utterances), dtype=int)
+    for i, u in enumerate(utterances):
+        v = groups[u]
+        mat[i, : len(v)] = v
+        counts[i] = len(v)
+    return mat, counts
+
+
+def latency_ratio(base_rows, cand_rows, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 1) -> Interval:
+    """Candidate / baseline total latency (sum of per-utterance medians over repeats), with a
+    bootstrap over utterances (paired) and, within each, over repeats."""
+    common = sorted(set(base_rows["utterance_id"]) & set(cand_rows["utterance_id"]))
+    if not common:
+        return Interval(None, None, None)
+    mb, cb = _latency_matrix(base_rows, common)
+    mc, cc = _latency_matrix(cand_rows, common)
+    tb = np.nanmedian(mb, axis=1).sum()
+    tc = np.nanmedian(mc, axis=1).sum()
+    if tb <= 0:
+        return Interval(None, None, None)
+    point = tc / tb
+    n = len(common)
+    rng = np.random.default_rng(seed)
+    r = max(mb.shape[1], mc.shape[1])
+    b_total = max(200, min(n_boot, 4_000_000 // max(n * r, 1)))
+    idx = rng.integers(0, n, size=(b_total, n))
+
+    def resampled(mat: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        k = mat.shape[1]
+        rep = (rng.random((b_total, n, k)) * counts[idx][..., None]).astype(int)
+        vals = mat[idx[..., None], rep]
+        return np.median(vals, axis=2).sum(axis=1)
+
+    sb = resampled(mb, cb)
+    sc = resampled(mc, cc)
+    ratios = sc[sb > 0] / sb[sb > 0]
+    low, high = np.percentile(ratios, [2.5, 97.5]) if len(ratios) else (None, None)
+    return Interval(float(point), _f(low), _f(high))
+
+
+# ---------------------------------------------------------------------------------------
+# matching
+
+
+def _hardware(rows) -> tuple:
+    return tuple(_canon(rows[f].iloc[0]) if f in rows else "None" for f in HARDWARE_FIELDS)
+
+
+def _describe_hardware(hw: tuple) -> str:
+    cpu, count, gpu = hw
+    s = f"{cpu} ({count} CPUs)"
+    if gpu not in ("None", "", "nan"):
+        s += f", {gpu}"
+    return s
+
+
+def _index_cells(df, side: str, key_fields: Sequence[str], problems: list[str]) -> dict[tuple, Any]:
+    """key -> rows of that cell (all statuses), one run per key."""
+    out: dict[tuple, Any] = {}
+    missing_cols = [f for f in key_fields if f not in df.columns]
+    df = df.copy()
+    for f in missing_cols:
+        df[f] = None
+    df["_key"] = [tuple(_canon(v) for v in vals) for vals in df[list(key_fields)].itertuples(index=False, name=None)]
+    for key, rows in df.groupby("_key", sort=False):
+        runs = rows["run_id"].unique()
+        if len(runs) > 1:
+            label = cell_label(rows.iloc[0].to_dict())
+            problems.append(f"{side}: cell {label} appears in {len(runs)} runs ({', '.join(map(str, runs))}); "
+                            "give one run per cell")
+            continue
+        out[key] = rows
+    return out
+
+
+def compare(
+    baseline,
+    candidate,
+    *,
+    max_wer_increase: float = DEFAULT_MAX_WER_INCREASE,
+    max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
+    ignore: Iterable[str] = (),
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+    allow_missing: bool = False,
+    baseline_name: str | None = None,
+    candidate_name: str | None = None,
+    hardware: str = "auto",
+) -> Comparison:
+    """Compare two sets of results: DataFrames from `read_results`, or paths to read.
+
+    `hardware`: "auto" (compare the recorded CPU/GPU), "same" (treat speed as comparable
+    regardless), "different" (never gate on speed)."""
+    from whisperbench.bench.store import read_results
+
+    ignore = tuple(ignore)
+    unknown = sorted(set(ignore) - set(MATCH_FIELDS))
+    if unknown:
+        raise WhisperbenchError(f"--ignore: unknown identity field(s) {', '.join(unknown)}; "
+                                f"valid: {', '.join(MATCH_FIELDS)}")
+    if max_wer_increase < 0:
+        raise WhisperbenchError("--max-wer-increase must be >= 0 (absolute WER points)")
+    if max_slowdown < 1:
+        raise WhisperbenchError("--max-slowdown must be >= 1 (a latency ratio, e.g. 1.2 for 20% slower)")
+    if hardware not in ("auto", "same", "different"):
+        raise WhisperbenchError("hardware must be auto, same or different")
+
+    def load(x, name):
+        if isinstance(x, (str, Path)) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, Path))):
+            return read_results(x), name or (str(x) if not isinstance(x, (list, tuple)) else ", ".join(map(str, x)))
+        return x, name or "<DataFrame>"
+
+    bdf, bname = load(baseline, baseline_name)
+    cdf, cname = load(candidate, candidate_name)
+    result = Comparison(bname, cname, max_wer_increase, max_slowdown, bootstrap, ignore, allow_missing=allow_missing)
+    if bdf.empty:
+        result.problems.append(f"baseline {bname} has no measurement rows")
+    if cdf.empty:
+        result.problems.append(f"candidate {cname} has no measurement rows")
+    if result.problems:
+        return result
+
+    key_fields = [f for f in MATCH_FIELDS if f not in ignore]
+    bcells = _index_cells(bdf, "baseline", key_fields, result.problems)
+    ccells = _index_cells(cdf, "candidate", key_fields, result.problems)
+
+    different_hw: set[tuple[str, str]] = set()
+    for key, brows in bcells.items():
+        bident = brows.iloc[0].to_dict()
+        label = cell_label(bident)
+        crows = ccells.get(key)
+        if crows is None:
+            result.missing.append(label)
+            continue
+        cident = crows.iloc[0].to_dict()
+        if _canon(bident.get("dataset_hash")) != _canon(cident.get("dataset_hash")):
+            result.mismatched.append(
+                f"{label}: dataset differs (baseline {bident.get('dataset_hash')}, candidate {cident.get('dataset_hash')}; "
+                f"{brows['utterance_id'].nunique()} vs {crows['utterance_id'].nunique()} utterances)")
+            continue
+        bok = brows[brows["status"] == "ok"]
+        cok = crows[crows["status"] == "ok"]
+        bfail = int((brows["status"] == "failed").sum())
+        cfail = int((crows["status"] == "failed").sum())
+        hw_b, hw_c = _hardware(brows), _hardware(crows)
+        comparable = hardware == "same" or (hardware == "auto" and hw_b == hw_c)
+        if hardware == "auto" and hw_b != hw_c:
+            different_hw.add((_describe_hardware(hw_b), _describe_hardware(hw_c)))
+        cc = CellComparison(
+            label=label, identity={f: bident.get(f) for f in MATCH_FIELDS}, baseline_cell=str(bident.get("cell_id")),
+            candidate_cell=str(cident.get("cell_id")), n_utterances=0,
+            baseline_utterances=int(bok["utterance_id"].nunique()), candidate_utterances=int(cok["utterance_id"].nunique()),
+            wer_baseline=None, wer_candidate=None, wer_delta_points=Interval(None, None, None),
+            latency_ratio=Interval(None, None, None), rtfx_baseline=None, rtfx_candidate=None,
+            failures_baseline=bfail, failures_candidate=cfail, speed_comparable=comparable,
+        )
+        for f in ignore:
+            if _canon(bident.get(f)) != _canon(cident.get(f)):
+                cc.notes.append(f"{f}: {bident.get(f)} → {cident.get(f)}")
+        if _canon(bident.get("runtime_version")) != _canon(cident.get("runtime_version")):
+            cc.notes.append(f"runtime {bident.get('runtime_version')} → {cident.get('runtime_version')}")
+        if bok.empty:
+            cc.notes.append("baseline cell has no successful rows: not gated")
+            if cfail and not bfail:
+                cc.regressions.append(f"{cfail} failed row(s)")
+            result.cells.append(cc)
+            continue
+        if cok.empty:
+            cc.regressions.append(f"candidate cell failed ({cfail} failure row(s)): "
+                                  f"{crows['error'].dropna().iloc[-1] if crows['error'].notna().any() else 'no rows'}")
+            result.cells.append(cc)
+            continue
+        common = set(bok["utterance_id"]) & set(cok["utterance_id"])
+        cc.n_utterances = len(common)
+        if len(common) < max(cc.baseline_utterances, cc.candidate_utterances):
+            cc.notes.append(f"compared on {len(common)} common utterances "
+                            f"(baseline {cc.baseline_utterances}, candidate {cc.candidate_utterances})")
+        if not common:
+            result.problems.append(f"{label}: no utterance measured on both sides")
+            result.cells.append(cc)
+            continue
+        bc = bok[bok["utterance_id"].isin(common)]
+        ccr = cok[cok["utterance_id"].isin(common)]
+        cc.wer_baseline, cc.wer_candidate, cc.wer_delta_points = wer_delta(bc, ccr, bootstrap)
+        cc.latency_ratio = latency_ratio(bc, ccr, bootstrap)
+        if cc.latency_ratio.value:
+            audio = bc.groupby("utterance_id")["audio_seconds"].first().sum()
+            tb = bc.groupby("utterance_id")["decode_seconds"].median().sum()
+            tc = ccr.groupby("utterance_id")["decode_seconds"].median().sum()
+            cc.rtfx_baseline = float(audio / tb) if tb > 0 else None
+            cc.rtfx_candidate = float(audio / tc) if tc > 0 else None
+        d = cc.wer_delta_points
+        if d.value is not None and d.value > max_wer_increase and (d.low is None or d.low > 0):
+            cc.regressions.append(f"WER +{d.value:.2f} points > {max_wer_increase:g} "
+                                  f"({100 * cc.wer_baseline:.2f}% → {100 * cc.wer_candidate:.2f}%)")
+        r = cc.latency_ratio
+        if comparable and r.value is not None and r.value > max_slowdown and (r.low is None or r.low > 1):
+            cc.regressions.append(f"{r.value:.2f}× slower > {max_slowdown:g}×")
+        if cfail > bfail:
+            cc.regressions.append(f"{cfail} failed row(s) (baseline {bfail})")
+        result.cells.append(cc)
+
+    for key, crows in ccells.items():
+        if key not in bcells:
+            result.new.append(cell_label(crows.iloc[0].to_dict()))
+    if not result.cells and not result.problems and not result.mismatched:
+        result.problems.append("no cell of the candidate matches a cell of the baseline")
+    for b, c in sorted(different_hw):
+        result.warnings.append(f"baseline ran on {b}, candidate on {c}: speed is not comparable; "
+                               "gating on WER (and failures) only")
+    if hardware == "different":
+        result.warnings.append("hardware treated as different: gating on WER (and failures) only")
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Markdown
+
+
+def comparison_markdown(c: Comparison) -> str:
+    code = c.exit_code
+    verdict = {0: "✅ no regression", 1: f"❌ regression in {len(c.regressions)} cell(s)",
+               2: "⚠️ unusable input"}[code]
+    lines = [f"## whisperbench compare: {verdict}", ""]
+    lines.append(f"- Baseline: `{c.baseline}`")
+    lines.append(f"- Candidate: `{c.candidate}`")
+    lines.append(f"- Gates: WER increase > {c.max_wer_increase:g} points, slowdown > {c.max_slowdown:g}× "
+                 f"(each only when its 95% interval excludes no change)")
+    if c.ignore:
+        lines.append(f"- Matched ignoring: {', '.join(c.ignore)}")
+    lines.append(f"- Intervals: 95% paired bootstrap ({c.bootstrap} resamples) over utterances for WER, "
+                 "over utterances and repeats for latency")
+    lines.append("")
+    for w in c.warnings:
+        lines.append(f"> ⚠️ {w}")
+        lines.append("")
+    for title, items in (("Unusable input", c.problems), ("Mismatched datasets", c.mismatched)):
+        if items:
+            lines.append(f"### {title}")
+            lines += [f"- {x}" for x in items]
+            lines.append("")
+    if c.missing:
+        lines.append("### Missing cells (in the baseline, not in the candidate)" +
+                     (" — allowed" if c.allow_missing else ""))
+        lines += [f"- {x}" for x in c.missing]
+        lines.append("")
+    if c.cells:
+        lines.append("| cell | utts | WER base | WER cand | ΔWER points [95% CI] | latency ratio [95% CI] | "
+                     "RTFx base → cand | result |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
+        for cc in c.cells:
+            wb = f"{100 * cc.wer_baseline:.2f}%" if cc.wer_baseline is not None else "n/a"
+            wc = f"{100 * cc.wer_candidate:.2f}%" if cc.wer_candidate is not None else "n/a"
+            ratio = cc.latency_ratio.fmt(".2f", "×")
+            if not cc.speed_comparable and cc.latency_ratio.value is not None:
+                ratio += " (not comparable)"
+            rtfx = (f"{cc.rtfx_baseline:.1f} → {cc.rtfx_candidate:.1f}"
+                    if cc.rtfx_baseline is not None and cc.rtfx_candidate is not None else "n/a")
+            res = "❌ " + "; ".join(cc.regressions) if cc.regressions else "✅ ok"
+            if cc.notes:
+                res += " (" + "; ".join(cc.notes) + ")"
+            lines.append(f"| {_md(cc.label)} | {cc.n_utterances} | {wb} | {wc} | "
+                         f"{cc.wer_delta_points.fmt('.2f', signed=True)} | {ratio} | {rtfx} | {_md(res)} |")
+        lines.append("")
+    if c.new:
+        lines.append("### New cells (only in the candidate; not gated)")
+        lines += [f"- {x}" for x in c.new]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,504 @@
+"""Reports over stored results: the model-card table per configuration, a per-cell table,
+the environment the runs were measured on, as Markdown (for PR comments) and a
+self-contained HTML page (plots embedded as base64 PNG).
+
+Every number comes from the stored rows through the store API: `summarize` (one row per
+run and cell) and `utterance_latency` (per-utterance latency over repeats); this module
+only pools those per configuration:
+
+- a configuration is (backend, model, model format, quantization, device, threads,
+  backend options, decoding variant) -- and the run, when one configuration appears in
+  several runs;
+- short-form / sequential / chunked WER: corpus WER pooled over the configuration's cells
+  of that algorithm (errors / reference words; each cell's `wer * ref_words`);
+- RTFx: audio seconds / decode seconds summed over all its cells (decode seconds: per
+  utterance, the median over repeats, as `summarize` defines them);
+- relative latency: its decode seconds / the reference configuration's, over the cells
+  (dataset, algorithm, decoding options) both measured -- 0.5× is twice as fast;
+- p50 / p90 latency: percentiles over its short-form utterances (all utterances when it
+  has no short-form cell) of each utterance's median latency over repeats;
+- load time: median over its cells; peak memory: the largest peak RSS (and GPU peak).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from whisperbench.errors import WhisperbenchError
+
+CONFIG_FIELDS = ("backend", "model", "model_format", "quantization", "device", "threads", "load_extra", "variant")
+ALGORITHM_COLUMNS = {"short": "short_wer", "sequential": "sequential_wer", "chunked": "chunked_wer"}
+
+# (column, Markdown header) of the configuration table, in order.
+TABLE_COLUMNS = (
+    ("backend", "backend"),
+    ("model", "model"),
+    ("model_format", "format"),
+    ("quantization", "quantization"),
+    ("device", "device"),
+    ("short_wer", "short-form WER"),
+    ("sequential_wer", "long-form WER (sequential)"),
+    ("chunked_wer", "long-form WER (chunked)"),
+    ("relative_latency", "relative latency"),
+    ("rtfx", "RTFx"),
+    ("latency_p50_s", "p50 latency (s)"),
+    ("latency_p90_s", "p90 latency (s)"),
+    ("load_seconds", "load time (s)"),
+    ("peak_rss_mb", "peak memory (MB)"),
+)
+
+
+NUMERIC_COLUMNS = {c for c, _ in TABLE_COLUMNS[5:]} | {"gpu_peak_mb"}
+
+
+def _canon(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str) if value else ""
+    return str(value)
+
+
+def cell_summary(df):
+    """`summarize(df)` plus the identity fields it leaves out (backend options, decoding
+    variant) and a configuration key/label per row."""
+    from whisperbench.bench.store import summarize
+
+    s = summarize(df)
+    if s.empty:
+        return s
+    extra_cols = [c for c in ("load_extra", "variant") if c in df.columns]
+    ident = df.drop_duplicates(["run_id", "cell_id"])[["run_id", "cell_id", *extra_cols]]
+    s = s.merge(ident, on=["run_id", "cell_id"], how="left")
+    if "load_extra" not in s:
+        s["load_extra"] = None
+    if "variant" not in s:
+        s["variant"] = "default"
+    s["load_extra"] = s["load_extra"].map(_canon)
+    s["variant"] = s["variant"].map(lambda v: _canon(v) or "default")
+    s["config_key"] = [tuple(_canon(v) for v in vals) for vals in s[list(CONFIG_FIELDS)].itertuples(index=False, name=None)]
+    # A configuration measured in several runs is one row per run.
+    runs_per_key = s.groupby("config_key")["run_id"].nunique()
+    multi = set(runs_per_key[runs_per_key > 1].index)
+    s["config_key"] = [k + (r,) if k in multi else k for k, r in zip(s["config_key"], s["run_id"])]
+    s["configuration"] = [config_label(row, with_run=row["config_key"] in {k + (row["run_id"],) for k in multi})
+                          for _, row in s.iterrows()]
+    return s
+
+
+def config_label(row, with_run: bool = False) -> str:
+    parts = [str(row["backend"]), str(row["model"]), str(row["quantization"]), str(row["device"])]
+    if str(row.get("threads")) not in ("0", "", "None"):
+        parts.append(f"{row['threads']}t")
+    if row.get("load_extra"):
+        extra = json.loads(row["load_extra"]) if isinstance(row["load_extra"], str) else row["load_extra"]
+        parts.append(",".join(f"{k}={v}" for k, v in sorted(extra.items())))
+    if row.get("variant") not in (None, "", "default"):
+        parts.append(f"[{row['variant']}]")
+    if with_run:
+        parts.append(f"(run {str(row['run_id'])[:8]})")
+    return " ".join(parts)
+
+
+def _pooled_wer(cells) -> float | None:
+    c = cells[cells["wer"].notna() & (cells["ref_words"] > 0)]
+    words = c["ref_words"].sum()
+    return float((c["wer"] * c["ref_words"]).sum() / words) if words else None
+
+
+def _cell_match_key(row) -> tuple:
+    return (row["dataset"], row["dataset_hash"], row["algorithm"], row["options_hash"])
+
+
+def configuration_table(df, reference: str | int | None = None, cells=None):
+    """One row per configuration with the report's numbers (WER as fractions, times in
+    seconds). `reference` picks the relative-latency reference row (see `pick_reference`);
+    the default is the first row. Returns (table, reference_label)."""
+    import numpy as np
+    import pandas as pd
+
+    from whisperbench.bench.store import utterance_latency
+
+    cells = cell_summary(df) if cells is None else cells
+    if cells.empty:
+        raise WhisperbenchError("no measurement rows to report on")
+    ok = df[df["status"] == "ok"]
+    lat = utterance_latency(ok) if len(ok) else pd.DataFrame(columns=["run_id", "cell_id", "latency_median_s"])
+    rows = []
+    for key, c in cells.groupby("config_key", sort=False):
+        first = c.iloc[0]
+        row: dict[str, Any] = {"configuration": first["configuration"], "config_key": key}
+        for f in CONFIG_FIELDS + ("run_id",):
+            row[f] = first[f]
+        for alg, col in ALGORITHM_COLUMNS.items():
+            row[col] = _pooled_wer(c[c["algorithm"] == alg])
+        row["wer"] = _pooled_wer(c)
+        measured = c[c["decode_seconds"].notna()] if "decode_seconds" in c else c.iloc[0:0]
+        audio = measured["audio_seconds"].sum() if len(measured) else 0.0
+        dec = measured["decode_seconds"].sum() if len(measured) else 0.0
+        row["audio_seconds"] = float(audio)
+        row["decode_seconds"] = float(dec)
+        row["rtfx"] = float(audio / dec) if dec > 0 else None
+        short = c[c["algorithm"] == "short"]
+        pick = short if len(short) else c
+        lc = lat.merge(pick[["run_id", "cell_id"]], on=["run_id", "cell_id"])
+        med = lc["latency_median_s"].to_numpy(float)
+        row["latency_scope"] = "short" if len(short) else "all"
+        row["latency_p50_s"] = float(np.percentile(med, 50)) if len(med) else None
+        row["latency_p90_s"] = float(np.percentile(med, 90)) if len(med) else None
+        row["load_seconds"] = float(measured["load_seconds"].median()) if len(measured) else None
+        row["peak_rss_mb"] = float(measured["peak_rss_mb"].max()) if len(measured) else None
+        gpu = measured["gpu_peak_mb"].dropna() if "gpu_peak_mb" in measured else []
+        row["gpu_peak_mb"] = float(gpu.max()) if len(gpu) else None
+        row["n_cells"] = len(c)
+        row["n_utterances"] = int(c["n_utterances"].sum())
+        row["n_failed"] = int(c["n_failed"].sum())
+        row["status"] = "ok" if (c["status"] == "ok").all() else ("failed" if (c["status"] == "failed").all() else "partial")
+        row["_cells"] = {_cell_match_key(r): r["decode_seconds"] for _, r in measured.iterrows()}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table = table.sort_values(["backend", "model", "quantization", "device", "configuration"], kind="stable")
+    table = table.reset_index(drop=True)
+    ref_i = pick_reference(table, reference)
+    ref_cells = table.at[ref_i, "_cells"]
+    rel = []
+    for _, r in table.iterrows():
+        common = [k for k in r["_cells"] if k in ref_cells and ref_cells[k] and r["_cells"][k] == r["_cells"][k]]
+        num = sum(r["_cells"][k] for k in common)
+        den = sum(ref_cells[k] for k in common)
+        rel.append(float(num / den) if common and den > 0 else None)
+    table["relative_latency"] = rel
+    table["is_reference"] = table.index == ref_i
+    table = table.drop(columns=["_cells"])
+    return table, str(table.at[ref_i, "configuration"])
+
+
+def pick_reference(table, reference: str | int | None) -> int:
+    """The reference row: None (the first row), a 1-based row number, `field=value[,field=value]`
+    (e.g. `backend=ctranslate2,quantization=int8`), or text contained in one configuration label."""
+    if reference is None or reference == "":
+        return 0
+    if isinstance(reference, int) or str(reference).isdigit():
+        i = int(reference) - 1
+        if not 0 <= i < len(table):
+            raise WhisperbenchError(f"--reference {reference}: there are {len(table)} configurations (1..{len(table)})")
+        return i
+    ref = str(reference)
+    if "=" in ref:
+        mask = [True] * len(table)
+        for part in ref.split(","):
+            k, _, v = part.partition("=")
+            k = k.strip()
+            if k not in table.columns:
+                raise WhisperbenchError(f"--reference: unknown field {k!r}; valid: {', '.join(CONFIG_FIELDS)}")
+            mask = [m and str(x) == v.strip() for m, x in zip(mask, table[k])]
+        hits = [i for i, m in enumerate(mask) if m]
+    else:
+        hits = [i for i, lab in enumerate(table["configuration"]) if ref in lab]
+    if len(hits) != 1:
+        labels = "; ".join(table["configuration"])
+        raise WhisperbenchError(
+            f"--reference {ref!r} matches {len(hits)} configurations; it must match exactly one of: {labels}")
+    return hits[0]
+
+
+# ---------------------------------------------------------------------------------------
+# environment
+
+
+def environment_summary(paths=None, df=None) -> list[dict[str, Any]]:
+    """One entry per run: suite, created, machine, package versions, git commit."""
+    runs = []
+    if paths is not None:
+        from whisperbench.bench.store import read_runs
+
+        r = read_runs(paths)
+        for _, run in r.iterrows():
+            m = run.get("machine") if isinstance(run.get("machine"), dict) else {}
+            runs.append({
+                "run_id": run.get("run_id"), "suite": run.get("suite"), "created": run.get("created"),
+                "hostname": m.get("hostname"), "os": m.get("os"), "python": m.get("python"),
+                "cpu_model": m.get("cpu_model"), "cpu_count": m.get("cpu_count_logical"),
+                "cpu_affinity": m.get("cpu_affinity"), "memory_total_mb": m.get("memory_total_mb"),
+                "gpu_name": m.get("gpu_name"), "gpu_driver": m.get("gpu_driver"),
+                "packages": {k: v for k, v in (run.get("packages") or {}).items() if v},
+                "git_commit": run.get("git_commit"), "git_dirty": run.get("git_dirty"),
+            })
+    if not runs and df is not None and not df.empty:  # rows only: what every row carries
+        for run_id, g in df.groupby("run_id", sort=False):
+            f = g.iloc[0]
+            runs.append({
+                "run_id": run_id, "suite": f.get("suite"), "created": None, "hostname": f.get("hostname"), "os": None,
+                "python": None, "cpu_model": f.get("cpu_model"), "cpu_count": f.get("cpu_count"), "cpu_affinity": None,
+                "memory_total_mb": None, "gpu_name": f.get("gpu_name"), "gpu_driver": f.get("gpu_driver"),
+                "packages": {k: v for k, v in (f.get("packages") or {}).items() if v},
+                "git_commit": f.get("git_commit"), "git_dirty": f.get("git_dirty"),
+            })
+    return runs
+
+
+def _env_rows(env: list[dict[str, Any]]) -> list[list[str]]:
+    out = []
+    for e in env:
+        cpu = f"{e.get('cpu_model') or '?'} ({e.get('cpu_count') or '?'} CPUs"
+        if e.get("cpu_affinity") and e.get("cpu_affinity") != e.get("cpu_count"):
+            cpu += f", {e['cpu_affinity']} usable"
+        cpu += ")"
+        mem = f"{e['memory_total_mb'] / 1024:.1f} GiB" if e.get("memory_total_mb") else "?"
+        gpu = e.get("gpu_name") or "none"
+        if e.get("gpu_driver"):
+            gpu += f" (driver {e['gpu_driver']})"
+        git = (str(e.get("git_commit") or "?")[:10]) + (" (dirty)" if e.get("git_dirty") else "")
+        pk = ", ".join(f"{k} {v}" for k, v in sorted(e.get("packages", {}).items()))
+        out.append([str(e.get("run_id") or "?")[:12], str(e.get("suite") or "?"), str(e.get("created") or "?")[:19],
+                    str(e.get("hostname") or "?"), str(e.get("os") or "?"), str(e.get("python") or "?"), cpu, mem, gpu,
+                    git, pk])
+    return out
+
+
+ENV_HEADERS = ["run", "suite", "created", "host", "OS", "Python", "CPU", "memory", "GPU", "git", "packages"]
+
+
+# ---------------------------------------------------------------------------------------
+# formatting
+
+
+def _sig(x: float, digits: int = 3) -> str:
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    decimals = max(0, digits - 1 - mag)
+    return f"{x:.{decimals}f}"
+
+
+def format_value(column: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if column.endswith("_wer") or column == "wer" or column == "cer":
+        return f"{100 * value:.2f}%"
+    if column == "relative_latency":
+        return f"{value:.2f}×"
+    if column in ("rtfx", "rtfx_best"):
+        return f"{value:.1f}"
+    if column.endswith("_s") or column.endswith("_seconds"):
+        return _sig(float(value), 3)
+    if column.endswith("_mb"):
+        return f"{value:.0f}"
+    return str(value)
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str] | None = None) -> str:
+    align = align or ["---"] * len(headers)
+    lines = ["| " + " | ".join(_md_escape(h) for h in headers) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def table_columns(table) -> list[tuple[str, str]]:
+    cols = list(TABLE_COLUMNS)
+    if table["gpu_peak_mb"].notna().any():
+        cols.append(("gpu_peak_mb", "GPU peak (MB)"))
+    extra = []
+    if (table["threads"].astype(str) != "0").any():
+        extra.append(("threads", "threads"))
+    if (table["load_extra"] != "").any():
+        extra.append(("load_extra", "backend options"))
+    if (table["variant"] != "default").any():
+        extra.append(("variant", "variant"))
+    if table["configuration"].str.contains(r"\(run ", regex=True).any():
+        extra.append(("run_id", "run"))
+    i = [c for c, _ in cols].index("device") + 1
+    return cols[:i] + extra + cols[i:]
+
+
+def table_rows(table) -> tuple[list[str], list[list[str]]]:
+    cols = table_columns(table)
+    headers = [h for _, h in cols]
+    rows = []
+    for _, r in table.iterrows():
+        cells = []
+        for c, _ in cols:
+            v = r[c]
+            if c == "relative_latency" and r["is_reference"]:
+                cells.append(format_value(c, v) + " (ref)")
+            elif c == "run_id":
+                cells.append(str(v)[:8])
+            else:
+                cells.append(format_value(c, v))
+        rows.append(cells)
+    return headers, rows
+
+
+CELL_TABLE_COLUMNS = (
+    ("configuration", "configuration"), ("dataset", "dataset"), ("algorithm", "algorithm"),
+    ("n_utterances", "utterances"), ("repeats", "repeats"), ("wer", "WER"), ("cer", "CER"), ("rtfx", "RTFx"),
+    ("latency_p50_s", "p50 (s)"), ("latency_p90_s", "p90 (s)"), ("n_failed", "failed rows"), ("status", "status"),
+)
+
+
+def cell_rows(cells) -> tuple[list[str], list[list[str]]]:
+    headers = [h for _, h in CELL_TABLE_COLUMNS]
+    rows = []
+    for _, r in cells.sort_values(["configuration", "dataset", "algorithm"], kind="stable").iterrows():
+        rows.append([format_value(c, r.get(c)) if c not in ("n_utterances", "repeats", "n_failed") else str(int(r[c]))
+                     for c, _ in CELL_TABLE_COLUMNS])
+    return headers, rows
+
+
+# ---------------------------------------------------------------------------------------
+# the report
+
+
+@dataclass
+class Report:
+    table: Any  # configuration_table() DataFrame
+    cells: Any  # cell_summary() DataFrame
+    environment: list[dict[str, Any]]
+    reference: str
+    title: str
+    sources: list[str]
+    images: dict[str, Path] = field(default_factory=dict)  # name -> PNG path
+    failures: list[str] = field(default_factory=list)
+
+    def markdown(self, image_links: bool = True) -> str:
+        headers, rows = table_rows(self.table)
+        align = ["---:" if c in NUMERIC_COLUMNS else "---" for c, _ in table_columns(self.table)]
+        out = [f"## {self.title}", ""]
+        out.append(f"Results: {', '.join(f'`{s}`' for s in self.sources)}. "
+                   f"Relative latency against **{self.reference}** (ratio of decode time over the cells both "
+                   "measured; below 1 is faster). WER is corpus WER pooled over each algorithm's datasets; p50/p90 "
+                   "are per-utterance latencies (median over repeats) of short-form utterances; RTFx is audio "
+                   "seconds per decode second over all cells.")
+        out.append("")
+        out.append(markdown_table(headers, rows, align))
+        out.append("")
+        if self.failures:
+            out.append("**Failures:**")
+            out += [f"- {_md_escape(f)}" for f in self.failures]
+            out.append("")
+        if image_links and self.images:
+            for name, path in self.images.items():
+                out.append(f"![{name}]({path.name})")
+            out.append("")
+        out.append("<details><summary>Per-cell results</summary>")
+        out.append("")
+        h, r = cell_rows(self.cells)
+        out.append(markdown_table(h, r, ["---"] * 3 + ["---:"] * 8 + ["---"]))
+        out.append("")
+        out.append("</details>")
+        out.append("")
+        out.append("### Environment")
+        out.append("")
+        out.append(markdown_table(ENV_HEADERS, _env_rows(self.environment)))
+        out.append("")
+        return "\n".join(out)
+
+    def html(self) -> str:
+        headers, rows = table_rows(self.table)
+        ch, cr = cell_rows(self.cells)
+
+        def tbl(h, rs, numeric_from: int | None = None) -> str:
+            head = "".join(f"<th>{html.escape(x)}</th>" for x in h)
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rs)
+            return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+        imgs = "".join(
+            f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
+            f'{base64.b64encode(Path(p).read_bytes()).decode("ascii")}"><figcaption>{html.escape(name)}</figcaption></figure>'
+            for name, p in self.images.items()
+        )
+        fails = ("<h3>Failures</h3><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in self.failures) + "</ul>"
+                 if self.failures else "")
+        return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }}
+th {{ background: #f3f3f3; }}
+td:first-child, th:first-child {{ text-align: left; }}
+figure {{ display: inline-block; margin: 1em; }}
+p.note {{ color: #555; max-width: 60em; }}
+</style></head><body>
+<h1>{html.escape(self.title)}</h1>
+<p class="note">Results: {html.escape(', '.join(self.sources))}. Relative latency against
+<b>{html.escape(self.reference)}</b> (ratio of decode time over the cells both measured; below 1 is faster).
+WER is corpus WER pooled over each algorithm's datasets; p50/p90 are per-utterance latencies (median over repeats)
+of short-form utterances; RTFx is audio seconds per decode second over all cells.</p>
+<h2>Configurations</h2>
+{tbl(headers, rows)}
+{fails}
+<h2>Plots</h2>
+{imgs}
+<h2>Per-cell results</h2>
+{tbl(ch, cr)}
+<h2>Environment</h2>
+{tbl(ENV_HEADERS, _env_rows(self.environment))}
+<p class="note">Generated by whisperbench on {html.escape(datetime.now().isoformat(timespec='seconds'))}.</p>
+</body></html>
+"""
+
+
+def build_report(paths, *, reference: str | int | None = None, title: str | None = None) -> Report:
+    """Read results (a file, a folder, or a list) and compute the report's tables."""
+    from whisperbench.bench.store import read_results
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    df = read_results(paths)
+    if df.empty:
+        raise WhisperbenchError(f"no measurement rows in {', '.join(map(str, paths))}")
+    cells = cell_summary(df)
+    table, ref = configuration_table(df, reference, cells=cells)
+    failures = []
+    failed = df[df["status"] == "failed"]
+    if len(failed):
+        for (run_id, cell_id), g in failed.groupby(["run_id", "cell_id"], sort=False):
+            lab = cells[(cells["run_id"] == run_id) & (cells["cell_id"] == cell_id)]
+            name = f"{lab['configuration'].iloc[0]} · {g['dataset'].iloc[0]}/{g['algorithm'].iloc[0]}" if len(lab) else cell_id
+            failures.append(f"{name}: {len(g)} failed row(s), last: {g['error'].iloc[-1]}")
+    suites = sorted({str(s) for s in df["suite"].dropna().unique()})
+    return Report(table=table, cells=cells, environment=environment_summary(paths, df), reference=ref,
+                  title=title or f"whisperbench report: {', '.join(suites)}", sources=[str(p) for p in paths],
+                  failures=failures)
+
+
+def write_report(paths, output_dir: str | Path, *, reference: str | int | None = None, title: str | None = None,
+                 plots: bool = True) -> tuple[Report, dict[str, Path]]:
+    """Write report.md, report.html and the PNG plots into `output_dir`; return the report and
+    {kind: path} of what was written."""
+    from whisperbench.bench import plots as plotting
+    from whisperbench.bench.store import read_results
+
+    report = build_report(paths, reference=reference, title=title)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    if plots:
+        df = read_results(paths if not isinstance(paths, (str, Path)) else [paths])
+        p = out / "wer_vs_rtfx.png"
+        plotting.wer_vs_rtfx(report.table, p)
+        report.images["WER against RTFx (Pareto front marked)"] = p
+        written["wer_vs_rtfx"] = p
+        p = out / "latency.png"
+        plotting.latency_distributions(df, report.cells, p)
+        report.images["Per-utterance latency by configuration"] = p
+        written["latency"] = p
+    md = out / "report.md"
+    md.write_text(report.markdown(), encoding="utf-8")
+    written["markdown"] = md
+    h = out / "report.html"
+    h.write_text(report.html(), encoding="utf-8")
+    written["html"] = h
+    return report, written

@@ -1,0 +1,70 @@
+"""`whisperbench compare BASELINE CANDIDATE`: per-cell changes with uncertainty; exit 1 on regression."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from whisperbench.bench.compare import DEFAULT_BOOTSTRAP, DEFAULT_MAX_SLOWDOWN, DEFAULT_MAX_WER_INCREASE, MATCH_FIELDS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare a candidate run against a baseline; exit 1 on regression, 2 on unusable input",
+        description=(
+            "Match cells by identity (backend, model, quantization, device, threads, backend options, dataset, "
+            "algorithm, decoding options) and report, per cell, the WER change in points with a 95%% paired "
+            "bootstrap interval over utterances and the latency ratio with an interval over utterances and "
+            "repeats. Exit 0: no regression; 1: a cell regressed beyond a threshold; 2: unusable input "
+            "(a dataset that differs between the two, baseline cells missing from the candidate, no rows). "
+            "Speed is gated only when both ran on the same hardware. Output is Markdown (CI job summaries)."
+        ),
+    )
+    p.add_argument("baseline", help="baseline results file or folder, or a baseline name (see `whisperbench baseline`)")
+    p.add_argument("candidate", nargs="+", help="candidate results files or folders")
+    p.add_argument("--max-wer-increase", type=float, default=DEFAULT_MAX_WER_INCREASE, metavar="POINTS",
+                   help=f"allowed WER increase in absolute points (default {DEFAULT_MAX_WER_INCREASE:g})")
+    p.add_argument("--max-slowdown", type=float, default=DEFAULT_MAX_SLOWDOWN, metavar="RATIO",
+                   help=f"allowed latency ratio candidate/baseline (default {DEFAULT_MAX_SLOWDOWN:g})")
+    p.add_argument("--ignore", action="append", default=[], metavar="FIELD",
+                   help=f"identity field allowed to differ when matching (repeatable or comma-separated): "
+                        f"{', '.join(MATCH_FIELDS)}")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="baseline cells missing from the candidate are listed but do not make the input unusable")
+    p.add_argument("--hardware", choices=("auto", "same", "different"), default="auto",
+                   help="auto: gate speed only when CPU model/count and GPU match; same: always; different: never")
+    p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help="bootstrap resamples")
+    p.add_argument("--markdown", "-o", metavar="FILE", help="also write the Markdown to FILE")
+    p.add_argument("--summary", action="store_true",
+                   help="also append the Markdown to $GITHUB_STEP_SUMMARY when it is set")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from whisperbench.bench.baseline import resolve_results
+    from whisperbench.bench.compare import compare
+    from whisperbench.bench.store import read_results
+    from whisperbench.errors import WhisperbenchError
+
+    if args.bootstrap < 100:
+        raise WhisperbenchError("--bootstrap must be at least 100")
+    base_path, base_name = resolve_results(args.baseline)
+    cand = [resolve_results(c) for c in args.candidate]
+    ignore = [f.strip() for item in args.ignore for f in item.split(",") if f.strip()]
+    result = compare(
+        read_results(base_path), read_results([p for p, _ in cand]),
+        max_wer_increase=args.max_wer_increase, max_slowdown=args.max_slowdown, ignore=ignore,
+        bootstrap=args.bootstrap, allow_missing=args.allow_missing, hardware=args.hardware,
+        baseline_name=base_name, candidate_name=", ".join(n for _, n in cand),
+    )
+    md = result.markdown()
+    if args.markdown:
+        Path(args.markdown).write_text(md + "\n", encoding="utf-8")
+    if args.summary and os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
+            fh.write(md + "\n")
+    print(md.splitlines()[0] if args.quiet else md)
+    return result.exit_code

@@ -1,0 +1,46 @@
+"""`whisperbench report RESULTS...`: the configuration table as Markdown and HTML, with plots."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="report stored results: Markdown + self-contained HTML table, WER/RTFx and latency plots",
+        description=(
+            "One row per configuration (backend / model / format / quantization): short-form WER, sequential and "
+            "chunked long-form WER, latency relative to a reference row, RTFx, p50/p90 latency, load time, peak "
+            "memory; a per-cell table; the environment of every run. Writes report.md, report.html (plots "
+            "embedded), wer_vs_rtfx.png and latency.png into --output-dir, and prints the Markdown."
+        ),
+    )
+    p.add_argument("results", nargs="+", help="results files or folders (JSON Lines), or baseline names")
+    p.add_argument("--output-dir", "-o",
+                   help="where to write the report (default: results/reports/report-TIME)")
+    p.add_argument("--reference", "-r",
+                   help="reference row for relative latency: a 1-based row number, field=value[,field=value] "
+                        "(e.g. backend=ctranslate2,quantization=int8), or text in its label (default: row 1)")
+    p.add_argument("--title", help="report title")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not print the Markdown")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from whisperbench.bench.baseline import resolve_results
+    from whisperbench.bench.report import write_report
+    from whisperbench.paths import results_dir
+
+    paths = [resolve_results(r)[0] for r in args.results]
+    out = Path(args.output_dir) if args.output_dir else (
+        results_dir() / "reports" / f"report-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    report, written = write_report(paths, out, reference=args.reference, title=args.title, plots=not args.no_plots)
+    if not args.quiet:
+        print(report.markdown())
+    print("wrote " + ", ".join(str(p) for p in written.values()), file=sys.stderr)
+    return 0
