@@ -1,0 +1,82 @@
+"""whisper.cpp backend specifics: ggml quantization types, threads, quiet logs, the
+temperature schedule it can express, tokens per segment, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from whisperbench.audio import load_audio
+from whisperbench.errors import UnsupportedOptionError
+from whisperbench.options import DecodeOptions, LoadOptions
+from whisperbench.text import normalize
+
+pytest.importorskip("pywhispercpp")
+
+JFK_WORDS = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
+
+
+@pytest.fixture(scope="module")
+def jfk(short_sets):
+    return load_audio(short_sets["jfk"][0][0])
+
+
+@pytest.mark.parametrize("ggml", ["q8_0", "q5_0"])
+def test_quantized_ggml_types(load_backend, jfk, ggml):
+    b = load_backend("whispercpp", compute_type=ggml)
+    d = b.describe()
+    assert d["ggml_type"] == ggml and d["compute_type"] == ggml
+    assert d["converted_from"]  # produced from the CTranslate2 fixture
+    text = normalize(b.transcribe(jfk, DecodeOptions(language="en")).text)
+    assert "ask not what your country can do for you" in text
+
+
+def test_threads_beams_tokens_and_no_timestamps(load_backend, jfk):
+    b = load_backend("whispercpp", threads=1)
+    assert b.describe()["threads"] == 1 and b.params(DecodeOptions(language="en"))["n_threads"] == 1
+    res = b.transcribe(jfk, DecodeOptions(language="en", beam_size=3))
+    assert normalize(res.text) == JFK_WORDS
+    # tokens per segment come from whisper.cpp itself and decode back to the segment text
+    import _pywhispercpp as pw
+
+    for s in res.segments:
+        assert s.tokens
+        text = b"".join(pw.whisper_token_to_bytes(b.model._ctx, t) for t in s.tokens).decode()
+        assert text.strip() == s.text.strip()
+    res = b.transcribe(jfk, DecodeOptions(language="en", timestamps=False))
+    assert normalize(res.text) == JFK_WORDS
+
+
+def test_logs_are_quiet(load_backend, jfk, capfd):
+    from whisperbench.backends.whispercpp_backend import WhisperCppBackend
+
+    load_backend("whispercpp")  # make sure the conversion is cached outside the capture
+    capfd.readouterr()
+    b = WhisperCppBackend("fixture:tiny.en")
+    b.transcribe(jfk, DecodeOptions(language="en"))
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", (out[:500], err[:500])
+
+
+def test_temperature_schedule_and_thresholds(load_backend, jfk):
+    from whisperbench.backends.whispercpp_backend import WhisperCppBackend as W
+
+    ok = DecodeOptions(algorithm="sequential", language="en", temperatures=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+                       compression_ratio_threshold=None)
+    W.check_options(ok)
+    b = load_backend("whispercpp")
+    p = b.params(ok)
+    assert (p["temperature"], round(p["temperature_inc"], 6)) == (0.0, 0.2)
+    assert p["logprob_thold"] == -1.0 and p["no_speech_thold"] == pytest.approx(0.6) and p["no_context"] is True
+    assert normalize(b.transcribe(jfk, ok).text) == JFK_WORDS
+    with pytest.raises(UnsupportedOptionError, match="temperatures"):
+        W.check_options(DecodeOptions(temperatures=(0.0, 0.5, 0.7)))  # not evenly spaced
+    with pytest.raises(UnsupportedOptionError, match="temperatures"):
+        W.check_options(DecodeOptions(temperatures=(0.0, 0.2, 0.4)))  # stops before 1.0
+    with pytest.raises(UnsupportedOptionError, match="compression_ratio_threshold"):
+        W.check_options(ok.replace(compression_ratio_threshold=2.4))
+    with pytest.raises(UnsupportedOptionError, match="max_new_tokens"):
+        W.check_options(DecodeOptions(max_new_tokens=10))
+    with pytest.raises(UnsupportedOptionError, match="batch_size"):
+        W.check_options(DecodeOptions(algorithm="chunked", batch_size=2))
+    with pytest.raises(UnsupportedOptionError, match="cuda"):
+        W.resolve_load_options(LoadOptions(device="cuda"))
