@@ -17,6 +17,8 @@ def detect_format(path: str | Path) -> str:
     if not p.exists():
         raise ModelError(f"model path not found: {p}")
     if p.is_dir():
+        if (p / "onnx" / "encoder_model.onnx").exists():  # Transformers.js layout (conversion/onnx_format.py)
+            return "onnx"
         if (p / "model.bin").exists():
             return "ctranslate2"
         if (p / "config.json").exists() and (
