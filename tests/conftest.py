@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,8 @@ def load_backend():
     cache: dict = {}
 
     def get(name: str, model: str = "fixture:tiny.en", **load_options):
+        if model == "fixture:tiny.en":  # e.g. WHISPERBENCH_TEST_MODEL_OPENAI=/path/tiny.en.pt
+            model = os.environ.get(f"WHISPERBENCH_TEST_MODEL_{name.upper()}", model)
         runtime = BACKEND_RUNTIME.get(name)
         if runtime:
             require(runtime)
