@@ -61,6 +61,11 @@ def _canon(value: Any) -> str:
     return str(value)
 
 
+def _short(value: Any, width: int = 24) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def cell_label(identity: dict[str, Any]) -> str:
     """`backend model quantization device [Nt] [extra] · dataset/algorithm [variant]`."""
     parts = [str(identity.get(k)) for k in ("backend", "model", "quantization", "device") if identity.get(k) is not None]
@@ -69,7 +74,7 @@ def cell_label(identity: dict[str, Any]) -> str:
         parts.append(f"{threads}t")
     extra = identity.get("load_extra")
     if isinstance(extra, dict) and extra:
-        parts.append(",".join(f"{k}={v}" for k, v in sorted(extra.items())))
+        parts.append(",".join(f"{k}={_short(v)}" for k, v in sorted(extra.items())))
     where = f"{identity.get('dataset')}/{identity.get('algorithm')}"
     if identity.get("variant") not in (None, "default"):
         where += f" [{identity['variant']}]"

@@ -99,12 +99,17 @@ def config_label(row, with_run: bool = False) -> str:
         parts.append(f"{row['threads']}t")
     if row.get("load_extra"):
         extra = json.loads(row["load_extra"]) if isinstance(row["load_extra"], str) else row["load_extra"]
-        parts.append(",".join(f"{k}={v}" for k, v in sorted(extra.items())))
+        parts.append(",".join(f"{k}={_short(v)}" for k, v in sorted(extra.items())))
     if row.get("variant") not in (None, "", "default"):
         parts.append(f"[{row['variant']}]")
     if with_run:
         parts.append(f"(run {str(row['run_id'])[:8]})")
     return " ".join(parts)
+
+
+def _short(value: Any, width: int = 24) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _pooled_wer(cells) -> float | None:
@@ -195,10 +200,16 @@ def pick_reference(table, reference: str | int | None) -> int:
         mask = [True] * len(table)
         for part in ref.split(","):
             k, _, v = part.partition("=")
-            k = k.strip()
-            if k not in table.columns:
-                raise WhisperbenchError(f"--reference: unknown field {k!r}; valid: {', '.join(CONFIG_FIELDS)}")
-            mask = [m and str(x) == v.strip() for m, x in zip(mask, table[k])]
+            k, v = k.strip(), v.strip()
+            if k in table.columns:
+                values = [str(x) for x in table[k]]
+            else:  # a backend option (load_extra key)
+                extras = [json.loads(e) if e else {} for e in table["load_extra"]]
+                if not any(k in e for e in extras):
+                    raise WhisperbenchError(f"--reference: unknown field {k!r}; valid: {', '.join(CONFIG_FIELDS)} "
+                                            "or a backend option")
+                values = [str(e.get(k)) if k in e else None for e in extras]
+            mask = [m and x == v for m, x in zip(mask, values)]
         hits = [i for i, m in enumerate(mask) if m]
     else:
         hits = [i for i, lab in enumerate(table["configuration"]) if ref in lab]
