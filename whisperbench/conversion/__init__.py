@@ -1,1 +1,34 @@
-"""Weight formats: detection, readers and writers, quantization, verification."""
+"""Weight formats: detection, readers and writers, quantization, verification.
+
+    convert(src, to, output, quantization=None, decoder_layers=None, force=False) -> Path
+    ensure_format(model_spec, fmt, quantization=None) -> Path   (cached conversion)
+    describe(path) -> dict                                      (format, precision, dims, ...)
+    read(src) -> Checkpoint;  write(ckpt, fmt, output, ...) -> Path
+    tiny_random(...) -> Checkpoint;  derive_student(ckpt, decoder_layers) -> Checkpoint
+
+Runtime libraries (torch, ctranslate2, ...) are imported only by the format that needs them.
+"""
+
+from whisperbench.conversion.api import (
+    QUANTIZATIONS,
+    convert,
+    derive_student,
+    describe,
+    ensure_format,
+    read,
+    read_metadata,
+    save_random,
+    tiny_random,
+    write,
+)
+from whisperbench.conversion.checkpoint import CONVERTER_VERSION, Checkpoint, Dims
+from whisperbench.conversion.formats import FORMATS, detect_format
+
+# Which whisperbench backend runs each format.
+BACKEND_FOR_FORMAT = {"transformers": "transformers", "ctranslate2": "ctranslate2", "openai": "openai", "ggml": "whispercpp"}
+
+__all__ = [
+    "BACKEND_FOR_FORMAT", "CONVERTER_VERSION", "Checkpoint", "Dims", "FORMATS", "QUANTIZATIONS", "convert",
+    "derive_student", "describe", "detect_format", "ensure_format", "read", "read_metadata", "save_random",
+    "tiny_random", "write",
+]

@@ -1,0 +1,289 @@
+"""Public conversion API: read any format, write any format, cache conversions."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from whisperbench.conversion.checkpoint import CONVERTER_VERSION, Checkpoint, Dims, expected_shapes
+from whisperbench.conversion.formats import FORMATS, detect_format
+from whisperbench.errors import ConversionError, ModelError
+
+META_FILE = "whisperbench.json"
+
+QUANTIZATIONS: dict[str, tuple[str, ...]] = {
+    "transformers": ("float32", "float16", "bfloat16"),
+    "ctranslate2": ("float32", "float16", "bfloat16", "int8", "int8_float32", "int8_float16", "int8_bfloat16"),
+    "openai": ("float32", "float16"),
+    "ggml": ("float16", "q8_0", "q5_0"),
+}
+# ggml names its float types f16/f32; accept both spellings everywhere.
+_ALIASES = {"f16": "float16", "f32": "float32", "fp16": "float16", "fp32": "float32", "bf16": "bfloat16"}
+
+
+def _module(fmt: str):
+    from whisperbench.conversion import ctranslate2_format, ggml_format, openai_format, transformers_format
+
+    mods = {"transformers": transformers_format, "ctranslate2": ctranslate2_format, "openai": openai_format, "ggml": ggml_format}
+    if fmt not in mods:
+        raise ConversionError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    return mods[fmt]
+
+
+def normalize_quantization(fmt: str, quantization: str | None) -> str | None:
+    if quantization is None:
+        return None
+    q = _ALIASES.get(quantization.lower(), quantization.lower())
+    if fmt not in QUANTIZATIONS:
+        raise ConversionError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    if q not in QUANTIZATIONS[fmt]:
+        raise ConversionError(f"{fmt} cannot store quantization {quantization!r}; valid: {', '.join(QUANTIZATIONS[fmt])}")
+    return q
+
+
+def local_path(src: str | Path) -> Path:
+    from whisperbench import models
+
+    s = models.resolve(str(src))
+    if s.path is None:
+        raise ModelError(f"{src!r} is not a local model (no hub downloads here); pass a path or fixture:NAME")
+    return s.path
+
+
+def read(src: str | Path) -> Checkpoint:
+    """Load any supported model (path or fixture:NAME) into a Checkpoint."""
+    path = local_path(src)
+    fmt = detect_format(path)
+    ckpt = _module(fmt).read(path)
+    meta = read_metadata(path)
+    if meta.get("distilled"):
+        ckpt.distilled = True
+    return ckpt
+
+
+def write(ckpt: Checkpoint, fmt: str, output: str | Path, quantization: str | None = None, force: bool = False,
+          source: str | None = None) -> Path:
+    """Write `ckpt` as `fmt` at `output`, atomically (temp path in the same folder, then rename)."""
+    q = normalize_quantization(fmt, quantization)
+    mod = _module(fmt)
+    out = Path(output).expanduser().absolute()
+    if out.exists() or out.is_symlink():
+        if not force:
+            raise ConversionError(f"{out} already exists; pass --force (force=True) to overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    is_dir = fmt in ("transformers", "ctranslate2")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        target = tmp if is_dir else tmp / out.name
+        precision = mod.write(ckpt, target, q)
+        meta = {
+            "format": fmt,
+            "quantization": precision,
+            "dims": ckpt.dims.to_dict(),
+            "english_only": ckpt.english_only,
+            "distilled": ckpt.distilled,
+            "source": source,
+            "source_format": ckpt.source_format,
+            "source_precision": ckpt.source_precision,
+            "converter_version": CONVERTER_VERSION,
+        }
+        if is_dir:
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+            _replace(tmp, out, force)
+        else:
+            side = target.with_name(target.name + ".whisperbench.json")
+            extra = json.loads(side.read_text()) if side.exists() else {}
+            side.write_text(json.dumps({**extra, **meta}, indent=2))
+            out_side = out.with_name(out.name + ".whisperbench.json")
+            _replace(target, out, force)
+            os.replace(side, out_side)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _replace(src: Path, dst: Path, force: bool) -> None:
+    if dst.exists() and force:
+        if dst.is_dir() and not dst.is_symlink():
+            old = dst.with_name(f".{dst.name}.old{os.getpid()}")
+            os.replace(dst, old)
+            os.replace(src, dst)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        if dst.is_dir():
+            raise ConversionError(f"{dst} is a directory; cannot replace it with a file")
+    os.replace(src, dst)
+
+
+def convert(src: str | Path, to: str, output: str | Path, quantization: str | None = None,
+            decoder_layers: Sequence[int] | int | None = None, force: bool = False) -> Path:
+    """Convert a model (any format, or fixture:NAME) to format `to` at `output`."""
+    if to not in FORMATS:
+        raise ConversionError(f"unknown target format {to!r}; formats: {', '.join(FORMATS)}")
+    normalize_quantization(to, quantization)
+    out = Path(output).expanduser()
+    if (out.exists() or out.is_symlink()) and not force:
+        raise ConversionError(f"{out} already exists; pass --force (force=True) to overwrite")
+    ckpt = read(src)
+    if decoder_layers is not None:
+        ckpt = derive_student(ckpt, decoder_layers)
+    return write(ckpt, to, out, quantization, force=force, source=str(src))
+
+
+def ensure_format(model_spec: str, fmt: str, quantization: str | None = None) -> Path:
+    """A local path of `model_spec` in format `fmt`: itself when it already is, else a cached conversion."""
+    from whisperbench import models
+
+    q = normalize_quantization(fmt, quantization)
+    path = local_path(model_spec)
+    src_fmt = detect_format(path)
+    if src_fmt == fmt and q is None:
+        return path
+    st = path.stat()
+    main = path / "model.bin" if path.is_dir() and (path / "model.bin").exists() else path
+    mst = main.stat() if main.exists() else st
+    key_data = {"src": str(path), "mtime": mst.st_mtime_ns, "size": mst.st_size, "fmt": fmt, "q": q, "v": CONVERTER_VERSION}
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
+    name = f"{path.stem}-{fmt}-{q or 'auto'}-{key}"
+    root = models.cache_dir() / "converted"
+    out = root / name / ("model.pt" if fmt == "openai" else "ggml-model.bin" if fmt == "ggml" else "model")
+    if out.exists():
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    with _file_lock(root / f"{name}.lock"):
+        if out.exists():  # another process finished it while we waited
+            return out
+        write(read(path), fmt, out, q, force=False, source=str(model_spec))
+    return out
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    side = p / META_FILE if p.is_dir() else p.with_name(p.name + ".whisperbench.json")
+    if side.exists():
+        try:
+            return json.loads(side.read_text())
+        except ValueError:
+            return {}
+    return {}
+
+
+def describe(path: str | Path) -> dict[str, Any]:
+    """Format, precision, dims, english_only and distilled of a model on disk (for results)."""
+    p = local_path(path)
+    fmt = detect_format(p)
+    meta = read_metadata(p)
+    if "dims" in meta and "quantization" in meta:
+        dims = meta["dims"]
+        precision = meta["quantization"]
+    else:
+        ckpt = _module(fmt).read(p)
+        dims, precision = ckpt.dims.to_dict(), ckpt.source_precision
+        meta.setdefault("distilled", ckpt.distilled)
+    n_vocab = dims["n_vocab"]
+    return {
+        "format": fmt,
+        "quantization": precision,
+        "dims": dims,
+        "english_only": n_vocab < 51865,
+        "distilled": bool(meta.get("distilled", False)),
+        "path": str(p),
+    }
+
+
+def derive_student(ckpt: Checkpoint, decoder_layers: Sequence[int] | int | None = None) -> Checkpoint:
+    """Distil-Whisper-style student: keep a subset of decoder layers (default 2, maximally
+    spaced, first and last kept), renumbered; everything else is shared with the teacher."""
+    n = ckpt.dims.n_text_layer
+    if decoder_layers is None:
+        decoder_layers = 2
+    if isinstance(decoder_layers, int):
+        k = decoder_layers
+        if not 1 <= k <= n:
+            raise ConversionError(f"cannot keep {k} decoder layers of {n}")
+        keep = [0] if k == 1 else sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+    else:
+        keep = sorted(set(int(i) for i in decoder_layers))
+        if not keep or keep[0] < 0 or keep[-1] >= n:
+            raise ConversionError(f"decoder layers {list(decoder_layers)} out of range 0..{n - 1}")
+    dims = Dims(**{**ckpt.dims.to_dict(), "n_text_layer": len(keep)})
+    weights: dict[str, np.ndarray] = {}
+    for name, w in ckpt.weights.items():
+        if name.startswith("decoder.blocks."):
+            idx = int(name.split(".")[2])
+            if idx in keep:
+                rest = name.split(".", 3)[3]
+                weights[f"decoder.blocks.{keep.index(idx)}.{rest}"] = w
+        else:
+            weights[name] = w
+    heads = None
+    if ckpt.alignment_heads:
+        heads = [(keep.index(layer), h) for layer, h in ckpt.alignment_heads if layer in keep] or None
+    out = Checkpoint(
+        dims=dims, weights=weights, tokenizer_json=ckpt.tokenizer_json, suppress_tokens=list(ckpt.suppress_tokens),
+        begin_suppress_tokens=list(ckpt.begin_suppress_tokens), alignment_heads=heads, distilled=True,
+        source_precision=ckpt.source_precision, source_format=ckpt.source_format,
+        extra={**ckpt.extra, "teacher_decoder_layers": keep},
+    )
+    out.check()
+    return out
+
+
+def tiny_random(seed: int = 0, n_vocab: int = 51865, d_model: int = 64, n_layer: int = 2, n_head: int = 2,
+                n_mels: int = 80, dtype: str = "float32") -> Checkpoint:
+    """A tiny random Whisper that every runtime loads (FFN = 4 x d_model, as openai-whisper
+    and whisper.cpp assume). Weights are small so activations stay finite in float16."""
+    dims = Dims(n_mels=n_mels, n_audio_ctx=1500, n_audio_state=d_model, n_audio_head=n_head, n_audio_layer=n_layer,
+                n_vocab=n_vocab, n_text_ctx=448, n_text_state=d_model, n_text_head=n_head, n_text_layer=n_layer)
+    rng = np.random.default_rng(seed)
+    weights: dict[str, np.ndarray] = {}
+    for name, shape in expected_shapes(dims).items():
+        if name.endswith("ln.weight") or name.endswith("_ln.weight") or name.endswith("ln_post.weight"):
+            w = np.ones(shape) + 0.02 * rng.standard_normal(shape)
+        elif name == "encoder.positional_embedding":
+            w = _sinusoids(*shape)
+        else:
+            w = 0.02 * rng.standard_normal(shape)
+        weights[name] = w.astype(dtype)
+    ckpt = Checkpoint(dims=dims, weights=weights, source_precision=dtype, source_format="random")
+    ckpt.check()
+    return ckpt
+
+
+def _sinusoids(length: int, channels: int) -> np.ndarray:
+    half = channels // 2
+    inv = np.exp(-np.log(10000) / (half - 1) * np.arange(half))
+    t = np.arange(length)[:, None] * inv[None, :]
+    return np.concatenate([np.sin(t), np.cos(t)], axis=1)
+
+
+def save_random(output: str | Path, to: str, quantization: str | None = None, force: bool = False, **kwargs) -> Path:
+    """Write `tiny_random(**kwargs)` in format `to` (a convenience for tests and other issues)."""
+    return write(tiny_random(**kwargs), to, output, quantization, force=force, source="tiny_random")
+
+
+def timed(fn, *args, **kwargs):  # small helper for the benchmark
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0

@@ -1,0 +1,275 @@
+"""CTranslate2 Whisper folders: `model.bin` read by our own parser (memory-mapped), written
+through `ctranslate2.specs` so the binary always matches the installed runtime."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from whisperbench.conversion.checkpoint import Checkpoint, Dims
+from whisperbench.conversion import tokenizer as tok
+from whisperbench.errors import ConversionError, ModelError
+
+QUANTIZATIONS = ("float32", "float16", "bfloat16", "int8", "int8_float32", "int8_float16", "int8_bfloat16")
+# CTranslate2's type ids, in the order its serializer enumerates them.
+_DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
+
+
+def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
+    return (raw.astype(np.uint32) << 16).view(np.float32)
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.buf = np.memmap(path, dtype=np.uint8, mode="r")
+        self.pos = 0
+
+    def take(self, n: int) -> memoryview:
+        if self.pos + n > len(self.buf):
+            raise ModelError(f"{self.path} is truncated or corrupt (needs {self.pos + n} bytes, has {len(self.buf)})")
+        out = self.buf[self.pos: self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt: str) -> tuple:
+        return struct.unpack("<" + fmt, bytes(self.take(struct.calcsize("<" + fmt))))
+
+    def string(self) -> str:
+        (n,) = self.unpack("H")
+        return bytes(self.take(n))[:-1].decode("utf-8")
+
+
+def read_model_bin(path: Path) -> tuple[str, dict[str, np.ndarray]]:
+    """Parse CTranslate2's binary (version 6): returns (spec name, variables incl. aliases)."""
+    r = _Reader(path)
+    if len(r.buf) < 12:
+        raise ModelError(f"{path} is truncated or not a CTranslate2 model.bin ({len(r.buf)} bytes)")
+    (version,) = r.unpack("I")
+    if version not in (5, 6):
+        raise ModelError(f"{path}: unsupported CTranslate2 binary version {version} (expected 5 or 6)")
+    name = r.string()
+    r.unpack("I")  # spec revision
+    (count,) = r.unpack("I")
+    variables: dict[str, np.ndarray] = {}
+    for _ in range(count):
+        var = r.string()
+        (ndim,) = r.unpack("B")
+        shape = r.unpack("I" * ndim) if ndim else ()
+        (type_id,) = r.unpack("B")
+        (nbytes,) = r.unpack("I")
+        raw = r.take(nbytes)
+        if type_id >= len(_DTYPES):
+            raise ModelError(f"{path}: variable {var} has unknown type id {type_id}")
+        dtype = _DTYPES[type_id]
+        if dtype == "bfloat16":
+            arr = _bf16_to_f32(np.frombuffer(raw, dtype="<u2")).reshape(shape)
+        else:
+            arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+        variables[var] = arr
+    if r.pos < len(r.buf):
+        (n_alias,) = r.unpack("I")
+        for _ in range(n_alias):
+            alias, target = r.string(), r.string()
+            variables[alias] = variables[target]
+    return name, variables
+
+
+def _weight(v: dict[str, np.ndarray], key: str) -> np.ndarray:
+    w = v[key]
+    scale = v.get(key + "_scale")
+    if w.dtype == np.int8 and scale is not None:
+        s = np.asarray(scale, dtype=np.float32)
+        flat = w.reshape(w.shape[0], -1).astype(np.float32) / s.reshape(-1, 1)
+        return flat.reshape(w.shape)
+    return w
+
+
+def _dims_from(v: dict[str, np.ndarray]) -> Dims:
+    def layers(side: str) -> int:
+        n = 0
+        while f"{side}/layer_{n}/ffn/linear_0/weight" in v:
+            n += 1
+        return n
+
+    conv1 = v["encoder/conv1/weight"]
+    emb = v["decoder/embeddings/weight"]
+    return Dims(
+        n_mels=int(conv1.shape[1]),
+        n_audio_ctx=int(v["encoder/position_encodings/encodings"].shape[0]),
+        n_audio_state=int(conv1.shape[0]),
+        n_audio_head=int(v["encoder/num_heads"]),
+        n_audio_layer=layers("encoder"),
+        n_vocab=int(emb.shape[0]),
+        n_text_ctx=int(v["decoder/position_encodings/encodings"].shape[0]),
+        n_text_state=int(emb.shape[1]),
+        n_text_head=int(v["decoder/num_heads"]),
+        n_text_layer=layers("decoder"),
+    )
+
+
+def _precision(v: dict[str, np.ndarray]) -> str:
+    w = v["decoder/layer_0/ffn/linear_0/weight"]
+    if w.dtype == np.int8:
+        other = v["decoder/layer_0/ffn/linear_0/bias"].dtype
+        return "int8_float16" if other == np.float16 else "int8_float32"
+    return str(w.dtype)
+
+
+def read(path: Path) -> Checkpoint:
+    path = Path(path)
+    cfg_path = path / "config.json"
+    if not (path / "model.bin").exists():
+        raise ModelError(f"{path} has no model.bin: not a CTranslate2 model folder")
+    name, v = read_model_bin(path / "model.bin")
+    if name != "WhisperSpec":
+        raise ModelError(f"{path} is a CTranslate2 {name}, not a Whisper model")
+    try:
+        dims = _dims_from(v)
+    except KeyError as exc:
+        raise ModelError(f"{path}/model.bin lacks the Whisper variable {exc}") from None
+    cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    w: dict[str, np.ndarray] = {}
+    for key in ("conv1", "conv2"):
+        w[f"encoder.{key}.weight"] = _weight(v, f"encoder/{key}/weight")
+        w[f"encoder.{key}.bias"] = v[f"encoder/{key}/bias"]
+    w["encoder.positional_embedding"] = v["encoder/position_encodings/encodings"]
+    for side, n in (("encoder", dims.n_audio_layer), ("decoder", dims.n_text_layer)):
+        width = dims.n_audio_state if side == "encoder" else dims.n_text_state
+        for i in range(n):
+            src, dst = f"{side}/layer_{i}", f"{side}.blocks.{i}"
+            qkv_w, qkv_b = _weight(v, f"{src}/self_attention/linear_0/weight"), v[f"{src}/self_attention/linear_0/bias"]
+            for k, proj in enumerate(("query", "key", "value")):
+                w[f"{dst}.attn.{proj}.weight"] = qkv_w[k * width: (k + 1) * width]
+                if proj != "key":
+                    w[f"{dst}.attn.{proj}.bias"] = qkv_b[k * width: (k + 1) * width]
+            w[f"{dst}.attn.out.weight"] = _weight(v, f"{src}/self_attention/linear_1/weight")
+            w[f"{dst}.attn.out.bias"] = v[f"{src}/self_attention/linear_1/bias"]
+            _ln(w, v, f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
+            if side == "decoder":
+                a = f"{src}/attention"
+                w[f"{dst}.cross_attn.query.weight"] = _weight(v, f"{a}/linear_0/weight")
+                w[f"{dst}.cross_attn.query.bias"] = v[f"{a}/linear_0/bias"]
+                kv_w, kv_b = _weight(v, f"{a}/linear_1/weight"), v[f"{a}/linear_1/bias"]
+                w[f"{dst}.cross_attn.key.weight"] = kv_w[:width]
+                w[f"{dst}.cross_attn.value.weight"] = kv_w[width:]
+                w[f"{dst}.cross_attn.value.bias"] = kv_b[width:]
+                w[f"{dst}.cross_attn.out.weight"] = _weight(v, f"{a}/linear_2/weight")
+                w[f"{dst}.cross_attn.out.bias"] = v[f"{a}/linear_2/bias"]
+                _ln(w, v, f"{dst}.cross_attn_ln", f"{a}/layer_norm")
+            for k, lin in (("0", "linear_0"), ("2", "linear_1")):
+                w[f"{dst}.mlp.{k}.weight"] = _weight(v, f"{src}/ffn/{lin}/weight")
+                w[f"{dst}.mlp.{k}.bias"] = v[f"{src}/ffn/{lin}/bias"]
+            _ln(w, v, f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
+    _ln(w, v, "encoder.ln_post", "encoder/layer_norm")
+    w["decoder.token_embedding.weight"] = _weight(v, "decoder/embeddings/weight")
+    w["decoder.positional_embedding"] = v["decoder/position_encodings/encodings"]
+    _ln(w, v, "decoder.ln", "decoder/layer_norm")
+
+    tokenizer_json = (path / "tokenizer.json").read_text() if (path / "tokenizer.json").exists() else None
+    meta = _read_meta(path)
+    ckpt = Checkpoint(
+        dims=dims,
+        weights=w,
+        tokenizer_json=tokenizer_json,
+        suppress_tokens=list(cfg.get("suppress_ids") or []),
+        begin_suppress_tokens=list(cfg.get("suppress_ids_begin") or []),
+        alignment_heads=[tuple(h) for h in cfg["alignment_heads"]] if cfg.get("alignment_heads") else None,
+        distilled=bool(meta.get("distilled", False)),
+        source_precision=_precision(v),
+        source_format="ctranslate2",
+        extra={"lang_ids": list(cfg["lang_ids"])} if cfg.get("lang_ids") else {},
+    )
+    ckpt.check()
+    return ckpt
+
+
+def _ln(w: dict, v: dict, dst: str, src: str) -> None:
+    w[f"{dst}.weight"] = v[f"{src}/gamma"]
+    w[f"{dst}.bias"] = v[f"{src}/beta"]
+
+
+def _read_meta(path: Path) -> dict:
+    meta = path / "whisperbench.json"
+    return json.loads(meta.read_text()) if meta.exists() else {}
+
+
+def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None) -> str:
+    """Write a CTranslate2 folder into `out_dir` (which exists and is empty); returns the precision."""
+    try:
+        from ctranslate2.specs import whisper_spec
+    except ImportError:
+        raise ConversionError("writing CTranslate2 needs ctranslate2; install it with: pip install 'whisperbench[ctranslate2]'") from None
+    q = quantization or ("float16" if ckpt.source_precision in ("float16", "q8_0", "q5_0") or ckpt.source_precision.startswith("int8") else "float32")
+    if q not in QUANTIZATIONS:
+        raise ConversionError(f"CTranslate2 cannot store quantization {q!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    d = ckpt.dims
+    W = ckpt.weights
+    spec = whisper_spec.WhisperSpec(d.n_audio_layer, d.n_audio_head, d.n_text_layer, d.n_text_head)
+
+    def f32(name: str) -> np.ndarray:
+        # The spec converts dtypes itself; hand it float32 only where we concatenate.
+        return np.asarray(W[name])
+
+    def lin(s, prefix: str) -> None:
+        s.weight = f32(prefix + ".weight")
+        s.bias = f32(prefix + ".bias")
+
+    def ln(s, prefix: str) -> None:
+        s.gamma = f32(prefix + ".weight")
+        s.beta = f32(prefix + ".bias")
+
+    enc = spec.encoder
+    lin(enc.conv1, "encoder.conv1")
+    lin(enc.conv2, "encoder.conv2")
+    enc.position_encodings.encodings = f32("encoder.positional_embedding")
+    ln(enc.layer_norm, "encoder.ln_post")
+    for side, layers in (("encoder", enc.layer), ("decoder", spec.decoder.layer)):
+        for i, layer in enumerate(layers):
+            p = f"{side}.blocks.{i}"
+            _fused(layer.self_attention.linear[0], W, [f"{p}.attn.query", f"{p}.attn.key", f"{p}.attn.value"])
+            lin(layer.self_attention.linear[1], f"{p}.attn.out")
+            ln(layer.self_attention.layer_norm, f"{p}.attn_ln")
+            if side == "decoder":
+                lin(layer.attention.linear[0], f"{p}.cross_attn.query")
+                _fused(layer.attention.linear[1], W, [f"{p}.cross_attn.key", f"{p}.cross_attn.value"])
+                lin(layer.attention.linear[2], f"{p}.cross_attn.out")
+                ln(layer.attention.layer_norm, f"{p}.cross_attn_ln")
+            lin(layer.ffn.linear_0, f"{p}.mlp.0")
+            lin(layer.ffn.linear_1, f"{p}.mlp.2")
+            ln(layer.ffn.layer_norm, f"{p}.mlp_ln")
+    dec = spec.decoder
+    dec.embeddings.weight = f32("decoder.token_embedding.weight")
+    dec.position_encodings.encodings = f32("decoder.positional_embedding")
+    ln(dec.layer_norm, "decoder.ln")
+    dec.projection.weight = dec.embeddings.weight
+
+    tokenizer_json = tok.tokenizer_for(d, ckpt.tokenizer_json)
+    spec.register_vocabulary(tok.full_vocabulary(d, tokenizer_json))
+    cfg = spec.config
+    cfg.suppress_ids = list(ckpt.suppress_tokens) or tok.default_suppress_tokens(d, tokenizer_json)
+    cfg.suppress_ids_begin = list(ckpt.begin_suppress_tokens) or tok.default_begin_suppress(d)
+    cfg.lang_ids = list(ckpt.extra.get("lang_ids") or sorted(ckpt.special.languages.values()))
+    cfg.alignment_heads = [list(h) for h in ckpt.alignment_heads_or_default()]
+    try:
+        spec.validate()
+        spec.optimize(quantization=q)
+    except ValueError as exc:
+        raise ConversionError(f"CTranslate2 rejected the checkpoint: {exc}") from None
+    spec.save(str(out_dir))
+    (out_dir / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+    return q
+
+
+def _fused(spec, W: dict[str, np.ndarray], prefixes: list[str]) -> None:
+    weights = [np.asarray(W[p + ".weight"]) for p in prefixes]
+    dtype = np.result_type(*weights)
+    spec.weight = np.concatenate([x.astype(dtype, copy=False) for x in weights])
+    biases = [
+        np.asarray(W[p + ".bias"]).astype(dtype, copy=False) if p + ".bias" in W else np.zeros(x.shape[0], dtype=dtype)
+        for p, x in zip(prefixes, weights)
+    ]
+    spec.bias = np.concatenate(biases)

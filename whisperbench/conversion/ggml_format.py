@@ -1,0 +1,195 @@
+"""whisper.cpp's ggml model file (the legacy, non-GGUF layout whisper.cpp still loads).
+
+Layout, all little-endian:
+  uint32 magic "ggml"
+  int32 x 11: n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer,
+              n_text_ctx, n_text_state, n_text_head, n_text_layer, n_mels, ftype
+              (ftype + 1000 * quantization-version for block-quantized files)
+  int32 n_mels, int32 n_freq, float32[n_mels * n_freq]   mel filterbank
+  int32 n_tokens, then per token: int32 length, raw bytes  (ordinary tokens only)
+  per tensor: int32 n_dims, int32 name length, int32 type, int32 ne[n_dims]
+              (fastest-varying dimension first), name, data
+whisper.cpp decides each tensor's type itself and rejects a file that disagrees:
+matrices use the file's type, convolution kernels float16, everything else float32.
+Facts the file cannot hold (precision label, alignment heads, suppress lists, distilled)
+go to a sidecar `<file>.whisperbench.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from whisperbench.conversion import tokenizer as tok
+from whisperbench.conversion.checkpoint import Checkpoint, Dims, expected_shapes
+from whisperbench.conversion.quantize import BLOCK, BLOCK_BYTES, QUANTIZERS, dequantize
+from whisperbench.errors import ConversionError, ModelError
+
+MAGIC = 0x67676D6C
+QUANTIZATIONS = ("float16", "q8_0", "q5_0")
+_FTYPE = {"float32": 0, "float16": 1, "q8_0": 7, "q5_0": 8}
+_TYPE_ID = {"float32": 0, "float16": 1, "q5_0": 6, "q8_0": 8}
+_TYPE_NAME = {v: k for k, v in _TYPE_ID.items()}
+QNT_VERSION, QNT_FACTOR = 2, 1000
+N_FFT, SAMPLE_RATE = 400, 16000
+
+
+def sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".whisperbench.json")
+
+
+def mel_filters(n_mels: int) -> np.ndarray:
+    """Slaney-style mel filterbank (librosa's default, which Whisper uses), float32 [n_mels, 201]."""
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+
+    def hz_to_mel(f: np.ndarray) -> np.ndarray:
+        f = np.asarray(f, dtype=np.float64)
+        return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, f / f_sp)
+
+    def mel_to_hz(m: np.ndarray) -> np.ndarray:
+        return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+    fft_freqs = np.linspace(0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE / 2), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2: n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return weights.astype(np.float32)
+
+
+def _tensor_type(name: str, ndim: int, q: str) -> str:
+    if ndim == 3:  # convolution kernels
+        return "float16"
+    if ndim == 2 and not name.endswith(("positional_embedding", "conv1.bias", "conv2.bias")):
+        return q
+    return "float32"
+
+
+def write(ckpt: Checkpoint, out_file: Path, quantization: str | None, progress=None) -> str:
+    q = quantization or ("q8_0" if ckpt.source_precision == "q8_0" else "q5_0" if ckpt.source_precision == "q5_0" else "float16")
+    if q == "float32":
+        raise ConversionError("whisper.cpp cannot load float32 ggml files written this way; use float16, q8_0 or q5_0")
+    if q not in QUANTIZATIONS:
+        raise ConversionError(f"ggml output supports {', '.join(QUANTIZATIONS)}, not {q!r}")
+    d = ckpt.dims
+    tokenizer_json = tok.tokenizer_for(d, ckpt.tokenizer_json)
+    ftype = _FTYPE[q] + (QNT_VERSION * QNT_FACTOR if q.startswith("q") else 0)
+    with open(out_file, "wb") as fh:
+        fh.write(struct.pack("<I", MAGIC))
+        fh.write(struct.pack(
+            "<11i", d.n_vocab, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer,
+            d.n_text_ctx, d.n_text_state, d.n_text_head, d.n_text_layer, d.n_mels, ftype,
+        ))
+        filters = mel_filters(d.n_mels)
+        fh.write(struct.pack("<ii", *filters.shape))
+        fh.write(filters.astype("<f4").tobytes())
+        tokens = tok.regular_token_bytes(d, tokenizer_json)
+        fh.write(struct.pack("<i", len(tokens)))
+        for t in tokens:
+            fh.write(struct.pack("<i", len(t)))
+            fh.write(t)
+        for name, w in ckpt.iter_weights():
+            _write_tensor(fh, name, np.asarray(w), q)
+            if progress is not None:
+                progress.update(1)
+    meta = {
+        "format": "ggml",
+        "quantization": q,
+        "alignment_heads": [list(h) for h in ckpt.alignment_heads] if ckpt.alignment_heads else None,
+        "suppress_tokens": list(ckpt.suppress_tokens),
+        "begin_suppress_tokens": list(ckpt.begin_suppress_tokens),
+        "distilled": ckpt.distilled,
+    }
+    sidecar(out_file).write_text(json.dumps(meta, indent=2))
+    return q
+
+
+def _write_tensor(fh: BinaryIO, name: str, w: np.ndarray, q: str) -> None:
+    if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
+        w = w.reshape(w.shape[0], 1)
+    kind = _tensor_type(name, w.ndim, q)
+    raw_name = name.encode()
+    fh.write(struct.pack("<iii", w.ndim, len(raw_name), _TYPE_ID[kind]))
+    fh.write(struct.pack(f"<{w.ndim}i", *reversed(w.shape)))
+    fh.write(raw_name)
+    if kind in QUANTIZERS:
+        fh.write(QUANTIZERS[kind](w))
+    else:
+        fh.write(np.ascontiguousarray(w, dtype="<f2" if kind == "float16" else "<f4").tobytes())
+
+
+class _Cursor:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.buf = np.memmap(path, dtype=np.uint8, mode="r")
+        self.pos = 0
+
+    def take(self, n: int) -> np.ndarray:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise ModelError(f"{self.path} is truncated or corrupt (needs {self.pos + n} bytes, has {len(self.buf)})")
+        out = self.buf[self.pos: self.pos + n]
+        self.pos += n
+        return out
+
+    def ints(self, n: int) -> tuple[int, ...]:
+        return struct.unpack(f"<{n}i", bytes(self.take(4 * n)))
+
+
+def read(path: Path) -> Checkpoint:
+    path = Path(path)
+    c = _Cursor(path)
+    (magic,) = struct.unpack("<I", bytes(c.take(4)))
+    if magic != MAGIC:
+        raise ModelError(f"{path} is not a ggml file (bad magic {magic:#x})")
+    h = c.ints(11)
+    ftype = h[10] % QNT_FACTOR
+    d = Dims(n_vocab=h[0], n_audio_ctx=h[1], n_audio_state=h[2], n_audio_head=h[3], n_audio_layer=h[4],
+             n_text_ctx=h[5], n_text_state=h[6], n_text_head=h[7], n_text_layer=h[8], n_mels=h[9])
+    n_mel, n_freq = c.ints(2)
+    c.take(4 * n_mel * n_freq)
+    (n_tokens,) = c.ints(1)
+    for _ in range(n_tokens):
+        (length,) = c.ints(1)
+        c.take(length)
+    expected = expected_shapes(d)
+    weights: dict[str, np.ndarray] = {}
+    while c.pos < len(c.buf):
+        n_dims, name_len, ttype = c.ints(3)
+        if not 0 < n_dims <= 4 or not 0 < name_len < 1024:
+            raise ModelError(f"{path} is corrupt near byte {c.pos}")
+        ne = c.ints(n_dims)
+        name = bytes(c.take(name_len)).decode("utf-8", "replace")
+        count = int(np.prod(ne))
+        kind = _TYPE_NAME.get(ttype)
+        if kind is None:
+            raise ModelError(f"{path}: tensor {name} has unsupported ggml type {ttype}")
+        if kind in BLOCK_BYTES:
+            arr = dequantize(kind, c.take(count // BLOCK * BLOCK_BYTES[kind]), count)
+        else:
+            arr = np.frombuffer(c.take(count * (2 if kind == "float16" else 4)), dtype="<f2" if kind == "float16" else "<f4")
+        shape = expected.get(name, tuple(reversed(ne)))
+        weights[name] = arr.reshape(shape)
+    meta_path = sidecar(path)
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    precision = meta.get("quantization") or {0: "float32", 1: "float16", 7: "q8_0", 8: "q5_0"}.get(ftype, f"ftype{ftype}")
+    ckpt = Checkpoint(
+        dims=d,
+        weights={n: weights[n] for n in expected if n in weights},
+        tokenizer_json=None,
+        suppress_tokens=list(meta.get("suppress_tokens") or []),
+        begin_suppress_tokens=list(meta.get("begin_suppress_tokens") or []),
+        alignment_heads=[tuple(x) for x in meta["alignment_heads"]] if meta.get("alignment_heads") else None,
+        distilled=bool(meta.get("distilled", False)),
+        source_precision=precision,
+        source_format="ggml",
+    )
+    ckpt.check()
+    return ckpt
