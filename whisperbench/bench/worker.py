@@ -203,6 +203,9 @@ def run(job: dict[str, Any], chan: Channel) -> int:
 
 
 def main() -> int:
+    import faulthandler
+
+    faulthandler.enable()  # a segfault or abort leaves the Python stack in the failure row's stderr_tail
     _die_with_parent()
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # anything else written to stdout goes to stderr
