@@ -140,3 +140,13 @@ def test_quick_form_cli(tmp_path, speech, capsys):
     # Errors: both forms at once, or neither.
     assert main(["bench", "default", "--backend", "dummy"]) == 2
     assert main(["bench"]) == 2
+
+
+def test_hub_dataset_names_are_kept_as_names(tmp_path):
+    from whisperbench.bench.suite import dataset_spec, quick_dataset
+
+    d = quick_dataset("hf:openslr/librispeech_asr:clean", split="test")
+    s = dataset_spec(d, tmp_path)
+    assert (s.kind, s.path, s.config, s.split) == ("hf", "openslr/librispeech_asr", "clean", "test")
+    s = dataset_spec({"name": "x", "kind": "hf", "path": "mozilla/common_voice", "streaming": True}, tmp_path)
+    assert s.path == "mozilla/common_voice" and s.streaming

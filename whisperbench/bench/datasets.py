@@ -65,7 +65,7 @@ class DatasetSpec:
     streaming: bool = False  # hf: stream instead of downloading everything
     audio_column: str = "audio"  # hf
     text_column: str = "text"  # hf (also tries "sentence", "transcription")
-    id_column: str | None = None  # hf: a column holding utterance ids (default: running index)
+    id_column: str | None = None  # hf: the column holding utterance ids (default: "id" if present, else the row index)
     limit: int | None = None  # keep the first `limit` utterances (after `subset`)
     subset: tuple[str, ...] | None = None  # keep only these utterance ids, in dataset order
     longform: LongformSpec | None = None
@@ -263,7 +263,10 @@ def _huggingface(spec: DatasetSpec) -> list[Utterance]:
             raise WhisperbenchError(
                 f"dataset {spec.name!r}: no text column {spec.text_column!r}; columns: {', '.join(row)}"
             )
-        uid = str(row[spec.id_column]) if spec.id_column else f"{i:06d}"
+        id_col = spec.id_column or ("id" if "id" in row else None)
+        if spec.id_column and spec.id_column not in row:
+            raise WhisperbenchError(f"dataset {spec.name!r}: no id column {spec.id_column!r}; columns: {', '.join(row)}")
+        uid = str(row[id_col]) if id_col else f"{i:06d}"
         samples = _hf_audio(row[spec.audio_column], f"{spec.name}[{uid}]")
         digest = hashlib.sha256(samples.tobytes()).hexdigest()
         items.append(Utterance(uid, str(row[text_col]), lambda s=samples: s, digest, f"{spec.path}[{uid}]"))

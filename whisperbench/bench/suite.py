@@ -342,8 +342,11 @@ def dataset_spec(d: dict[str, Any], base_dir: Path) -> ds.DatasetSpec:
         raise WhisperbenchError(f"unknown kind {kind!r}; valid: {', '.join(ds.DATASET_KINDS)}")
     path = str(d["path"])
     if kind == "hf":
-        local = expand_path(path, base_dir)
-        path = local if Path(local).exists() else path  # otherwise a hub name
+        if path.startswith("hf://"):
+            path = path[len("hf://"):]  # explicitly a hub name
+        else:
+            local = expand_path(path, base_dir)
+            path = local if Path(local).exists() else path  # otherwise a hub name
     else:
         path = expand_path(path, base_dir)
         if not Path(path).exists():
