@@ -364,7 +364,7 @@ def test_baseline_save_show_list(dummy_runs, work, capsys):
     assert run["cpu_model"] and run["python"] and run["packages"]["numpy"] and run["memory_total_mb"] > 0
     # The stored rows are the saved rows.
     pd.testing.assert_frame_equal(read_results(d), read_results(dummy_runs["good"]))
-    assert "| dummy | dummy | none | float32 | cpu |" in (d / "summary.md").read_text()
+    assert "| 1 | dummy | dummy | none | float32 | cpu |" in (d / "summary.md").read_text()
     capsys.readouterr()
     assert cli("baseline", "show", "mine", env=env) == 0
     out = capsys.readouterr().out
@@ -470,13 +470,14 @@ def test_report_files_and_numbers(real_a, dummy_runs, work, capsys):
     assert printed.strip() == md.strip()
     df = read_results(inputs)
     expected = _expected_configurations(df)
-    header, rows = _parse_markdown_table(md, "| backend |")
-    assert header[:5] == ["backend", "model", "format", "quantization", "device"]
+    header, rows = _parse_markdown_table(md, "| # | backend |")
+    assert header[:6] == ["#", "backend", "model", "format", "quantization", "device"]
     assert "backend options" in header  # the dummy configurations differ only in backend options
     # One row per configuration, in order, each with the numbers computed from the rows.
     assert len(rows) == len(expected) == 4
     for (key, exp), row in zip(sorted(expected.items()), rows):
         cells = dict(zip(header, row))
+        assert cells["#"] == str(rows.index(row) + 1)
         assert (cells["backend"], cells["model"], cells["quantization"]) == key[:3]
         for h, f in HEADER_TO_FIELD.items():
             want = exp[f]

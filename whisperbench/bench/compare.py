@@ -66,6 +66,15 @@ def _short(value: Any, width: int = 24) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _difference(name: str, a: Any, b: Any) -> str:
+    """`name: a → b`; for dicts only the keys that differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(k for k in set(a) | set(b) if _canon(a.get(k)) != _canon(b.get(k)))
+        return f"{name}: " + ", ".join(
+            f"{k}={_short(a[k]) if k in a else '(unset)'} → {_short(b[k]) if k in b else '(unset)'}" for k in keys)
+    return f"{name}: {_short(a)} → {_short(b)}"
+
+
 def cell_label(identity: dict[str, Any]) -> str:
     """`backend model quantization device [Nt] [extra] · dataset/algorithm [variant]`."""
     parts = [str(identity.get(k)) for k in ("backend", "model", "quantization", "device") if identity.get(k) is not None]
@@ -385,7 +394,7 @@ def compare(
         )
         for f in ignore:
             if _canon(bident.get(f)) != _canon(cident.get(f)):
-                cc.notes.append(f"{f}: {bident.get(f)} → {cident.get(f)}")
+                cc.notes.append(_difference(f, bident.get(f), cident.get(f)))
         if _canon(bident.get("runtime_version")) != _canon(cident.get("runtime_version")):
             cc.notes.append(f"runtime {bident.get('runtime_version')} → {cident.get('runtime_version')}")
         if bok.empty:

@@ -52,12 +52,13 @@ def wer_vs_rtfx(table, path: str | Path, wer_column: str | None = None) -> Path:
     against RTFx; the Pareto front (fastest for its accuracy) is joined and filled."""
     if wer_column is None:
         wer_column = "short_wer" if table["short_wer"].notna().any() else "wer"
+    table = table.assign(_row=range(1, len(table) + 1))  # the row numbers of the report table
     data = table[table[wer_column].notna() & table["rtfx"].notna()]
     fig = _figure()
     ax = fig.add_subplot(1, 1, 1)
     what = {"short_wer": "short-form WER", "wer": "WER (all cells)", "sequential_wer": "sequential long-form WER",
             "chunked_wer": "chunked long-form WER"}.get(wer_column, wer_column)
-    ax.set_title(f"{what} against RTFx (Pareto front marked)")
+    ax.set_title(f"{what} against RTFx (Pareto front marked; numbers: table rows)", fontsize=10)
     ax.set_xlabel("RTFx (audio seconds per decode second, higher is faster)")
     ax.set_ylabel(f"{what} (%)")
     if data.empty:
@@ -75,7 +76,7 @@ def wer_vs_rtfx(table, path: str | Path, wer_column: str | None = None) -> Path:
         ax.scatter([x], [y], s=90 if on else 50, marker="*" if on else "o",
                    facecolors=colors[r["backend"]] if on else "none", edgecolors=colors[r["backend"]],
                    linewidths=1.5, zorder=3, label=label)
-        ax.annotate(str(r["configuration"]), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=7)
+        ax.annotate(str(r["_row"]), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     fx = sorted(front, key=lambda i: pts[i][0])
     if fx:
         xs = [pts[i][0] for i in fx]
@@ -90,9 +91,14 @@ def wer_vs_rtfx(table, path: str | Path, wer_column: str | None = None) -> Path:
     return _save(fig, path)
 
 
-def latency_distributions(df, cells, path: str | Path) -> Path:
-    """Box plots of per-utterance latency (median over repeats), one box per configuration,
-    coloured by backend; short-form utterances where measured, else all."""
+def _short(text: str, width: int = 34) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def latency_distributions(df, cells, path: str | Path, table=None) -> Path:
+    """Box plots of per-utterance latency (median over repeats), one box per configuration
+    (numbered as the rows of `table` when given), coloured by backend; short-form utterances
+    where measured, else all."""
     from whisperbench.bench.store import utterance_latency
 
     fig = _figure()
@@ -105,10 +111,16 @@ def latency_distributions(df, cells, path: str | Path) -> Path:
     short = cells[cells["algorithm"] == "short"]
     scope = short if len(short) else cells
     lat = lat.merge(scope[["run_id", "cell_id", "configuration", "backend"]], on=["run_id", "cell_id"])
-    groups = [(name, g["latency_median_s"].to_numpy(float), g["backend"].iloc[0])
-              for name, g in lat.groupby("configuration", sort=True)]
+    order = {c: i for i, c in enumerate(table["configuration"], 1)} if table is not None else {}
+    groups = [(f"{order[name]}. {_short(name)}" if name in order else _short(name),
+               g["latency_median_s"].to_numpy(float), g["backend"].iloc[0])
+              for name, g in sorted(lat.groupby("configuration"), key=lambda kv: (order.get(kv[0], 0), kv[0]),
+                                    reverse=True)]
     colors = _backend_colors([b for _, _, b in groups])
-    bp = ax.boxplot([v for _, v, _ in groups], vert=False, patch_artist=True, showfliers=True)
+    try:  # matplotlib >= 3.10
+        bp = ax.boxplot([v for _, v, _ in groups], orientation="horizontal", patch_artist=True, showfliers=True)
+    except TypeError:
+        bp = ax.boxplot([v for _, v, _ in groups], vert=False, patch_artist=True, showfliers=True)
     for patch, (_, _, b) in zip(bp["boxes"], groups):
         patch.set_facecolor(colors[b])
         patch.set_alpha(0.6)
@@ -118,7 +130,7 @@ def latency_distributions(df, cells, path: str | Path) -> Path:
     if values and min(values) > 0 and max(values) / min(values) > 50:
         ax.set_xscale("log")
     ax.set_xlabel("decode seconds per utterance (median over repeats)")
-    ax.set_title("Latency distribution per configuration" + (" (short-form utterances)" if len(short) else ""))
+    ax.set_title("Latency per configuration" + (" (short-form utterances)" if len(short) else ""), fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)

@@ -295,7 +295,7 @@ def format_value(column: str, value: Any) -> str:
     if column.endswith("_wer") or column == "wer" or column == "cer":
         return f"{100 * value:.2f}%"
     if column == "relative_latency":
-        return f"{value:.2f}×"
+        return f"{value:.2f}×" if value >= 0.1 else f"{_sig(float(value), 2)}×"
     if column in ("rtfx", "rtfx_best"):
         return f"{value:.1f}"
     if column.endswith("_s") or column.endswith("_seconds"):
@@ -335,16 +335,19 @@ def table_columns(table) -> list[tuple[str, str]]:
 
 def table_rows(table) -> tuple[list[str], list[list[str]]]:
     cols = table_columns(table)
-    headers = [h for _, h in cols]
+    headers = ["#"] + [h for _, h in cols]
     rows = []
-    for _, r in table.iterrows():
-        cells = []
+    for n, (_, r) in enumerate(table.iterrows(), 1):
+        cells = [str(n)]
         for c, _ in cols:
             v = r[c]
             if c == "relative_latency" and r["is_reference"]:
                 cells.append(format_value(c, v) + " (ref)")
             elif c == "run_id":
                 cells.append(str(v)[:8])
+            elif c == "load_extra":
+                extra = json.loads(v) if v else {}
+                cells.append(", ".join(f"{k}={_short(x)}" for k, x in sorted(extra.items())))
             else:
                 cells.append(format_value(c, v))
         rows.append(cells)
@@ -384,7 +387,7 @@ class Report:
 
     def markdown(self, image_links: bool = True) -> str:
         headers, rows = table_rows(self.table)
-        align = ["---:" if c in NUMERIC_COLUMNS else "---" for c, _ in table_columns(self.table)]
+        align = ["---:"] + ["---:" if c in NUMERIC_COLUMNS else "---" for c, _ in table_columns(self.table)]
         out = [f"## {self.title}", ""]
         out.append(f"Results: {', '.join(f'`{s}`' for s in self.sources)}. "
                    f"Relative latency against **{self.reference}** (ratio of decode time over the cells both "
@@ -503,7 +506,7 @@ def write_report(paths, output_dir: str | Path, *, reference: str | int | None =
         report.images["WER against RTFx (Pareto front marked)"] = p
         written["wer_vs_rtfx"] = p
         p = out / "latency.png"
-        plotting.latency_distributions(df, report.cells, p)
+        plotting.latency_distributions(df, report.cells, p, table=report.table)
         report.images["Per-utterance latency by configuration"] = p
         written["latency"] = p
     md = out / "report.md"
