@@ -23,9 +23,7 @@ from whisperbench.conversion.api import (
 )
 from whisperbench.conversion.checkpoint import CONVERTER_VERSION, Checkpoint, Dims
 from whisperbench.conversion.formats import FORMATS, detect_format
-
-# Which whisperbench backend runs each format.
-BACKEND_FOR_FORMAT = {"transformers": "transformers", "ctranslate2": "ctranslate2", "openai": "openai", "ggml": "whispercpp"}
+from whisperbench.conversion.verify import BACKEND_FOR_FORMAT  # which backend runs each format
 
 __all__ = [
     "BACKEND_FOR_FORMAT", "CONVERTER_VERSION", "Checkpoint", "Dims", "FORMATS", "QUANTIZATIONS", "convert",

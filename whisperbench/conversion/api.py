@@ -24,7 +24,7 @@ QUANTIZATIONS: dict[str, tuple[str, ...]] = {
     "transformers": ("float32", "float16", "bfloat16"),
     "ctranslate2": ("float32", "float16", "bfloat16", "int8", "int8_float32", "int8_float16", "int8_bfloat16"),
     "openai": ("float32", "float16"),
-    "ggml": ("float16", "q8_0", "q5_0"),
+    "ggml": ("float16", "q8_0", "q5_0", "q5_1", "q4_0"),
 }
 # ggml names its float types f16/f32; accept both spellings everywhere.
 _ALIASES = {"f16": "float16", "f32": "float32", "fp16": "float16", "fp32": "float32", "bf16": "bfloat16"}

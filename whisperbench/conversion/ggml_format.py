@@ -30,9 +30,9 @@ from whisperbench.conversion.quantize import BLOCK, BLOCK_BYTES, QUANTIZERS, deq
 from whisperbench.errors import ConversionError, ModelError
 
 MAGIC = 0x67676D6C
-QUANTIZATIONS = ("float16", "q8_0", "q5_0")
-_FTYPE = {"float32": 0, "float16": 1, "q8_0": 7, "q5_0": 8}
-_TYPE_ID = {"float32": 0, "float16": 1, "q5_0": 6, "q8_0": 8}
+QUANTIZATIONS = ("float16", "q8_0", "q5_0", "q5_1", "q4_0")
+_FTYPE = {"float32": 0, "float16": 1, "q4_0": 2, "q8_0": 7, "q5_0": 8, "q5_1": 9}
+_TYPE_ID = {"float32": 0, "float16": 1, "q4_0": 2, "q5_0": 6, "q5_1": 7, "q8_0": 8}
 _TYPE_NAME = {v: k for k, v in _TYPE_ID.items()}
 QNT_VERSION, QNT_FACTOR = 2, 1000
 N_FFT, SAMPLE_RATE = 400, 16000
@@ -74,7 +74,7 @@ def _tensor_type(name: str, ndim: int, q: str) -> str:
 
 
 def write(ckpt: Checkpoint, out_file: Path, quantization: str | None, progress=None) -> str:
-    q = quantization or ("q8_0" if ckpt.source_precision == "q8_0" else "q5_0" if ckpt.source_precision == "q5_0" else "float16")
+    q = quantization or (ckpt.source_precision if ckpt.source_precision in QUANTIZATIONS else "float16")
     if q == "float32":
         raise ConversionError("whisper.cpp cannot load float32 ggml files written this way; use float16, q8_0 or q5_0")
     if q not in QUANTIZATIONS:
@@ -179,7 +179,7 @@ def read(path: Path) -> Checkpoint:
         weights[name] = arr.reshape(shape)
     meta_path = sidecar(path)
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    precision = meta.get("quantization") or {0: "float32", 1: "float16", 7: "q8_0", 8: "q5_0"}.get(ftype, f"ftype{ftype}")
+    precision = meta.get("quantization") or {v: k for k, v in _FTYPE.items()}.get(ftype, f"ftype{ftype}")
     ckpt = Checkpoint(
         dims=d,
         weights={n: weights[n] for n in expected if n in weights},

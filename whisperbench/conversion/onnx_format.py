@@ -59,7 +59,7 @@ _EXPORT_SCRIPT = r"""
 import json, sys
 src, out = sys.argv[1], sys.argv[2]
 from optimum.exporters.onnx import main_export
-main_export(src, output=out, task=%(task)r, local_files_only=True, do_validation=False, device="cpu")
+main_export(src, output=out, task=%(task)r, local_files_only=True, do_validation=False, device="cpu", dtype="fp32")
 from importlib.metadata import version
 print("WHISPERBENCH_VERSIONS " + json.dumps({p: version(p) for p in ("optimum-onnx", "optimum", "transformers", "torch", "onnx")}))
 """
@@ -190,6 +190,8 @@ def export(
             "layout": "transformers.js",
             "recipe_version": RECIPE_VERSION,
             "source": str(src),
+            "source_dtype": json.loads((src / "config.json").read_text()).get("dtype")
+            or json.loads((src / "config.json").read_text()).get("torch_dtype"),
             "exporter": {"tool": "optimum.exporters.onnx.main_export", "task": EXPORT_TASK,
                          "versions": versions, "python": python, "seconds": round(export_seconds, 1)},
             "graphs": list(GRAPHS),
@@ -333,7 +335,8 @@ def greedy_tokens_onnx(folder: str | Path, features, prompt: Sequence[int], prec
 def verify(folder: str | Path, reference: str | Path, audio, precision: str = "fp32",
            max_new_tokens: int = 100) -> dict[str, Any]:
     """Decode `audio` (one window, greedy, no timestamps) with the ONNX graphs and with the
-    transformers model at `reference`; report token agreement (1.0 = identical)."""
+    transformers model at `reference`; report token agreement (difflib ratio, 1.0 = identical)
+    and the length of the identical prefix."""
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -341,7 +344,8 @@ def verify(folder: str | Path, reference: str | Path, audio, precision: str = "f
 
     samples = load_audio(audio)[: 30 * SAMPLE_RATE]
     processor = WhisperProcessor.from_pretrained(str(reference), local_files_only=True)
-    model = WhisperForConditionalGeneration.from_pretrained(str(reference), local_files_only=True).eval()
+    model = WhisperForConditionalGeneration.from_pretrained(str(reference), local_files_only=True,
+                                                    dtype=torch.float32).eval()
     features = processor.feature_extractor(samples, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
     gen = model.generation_config
     kwargs: dict[str, Any] = dict(return_timestamps=False, num_beams=1, do_sample=False, max_new_tokens=max_new_tokens)
@@ -350,20 +354,24 @@ def verify(folder: str | Path, reference: str | Path, audio, precision: str = "f
     with torch.inference_mode():
         seq = model.generate(features, **kwargs)[0].tolist()
     tok = processor.tokenizer
-    special = set(tok.all_special_ids)
-    prompt: list[int] = []
-    for t in seq:  # the forced prefix: <|startoftranscript|> [<|lang|> <|task|>] <|notimestamps|>
-        if t not in special:
-            break
-        prompt.append(t)
-    ref = [t for t in seq[len(prompt):] if t not in special]
+    prompt = [gen.decoder_start_token_id]
+    if getattr(gen, "is_multilingual", False):
+        prompt += [gen.lang_to_id["<|en|>"], gen.task_to_id["transcribe"]]
+    prompt.append(gen.no_timestamps_token_id)
+    special = set(tok.all_special_ids) | set(prompt)
+    ref = [t for t in seq if t not in special and t < gen.no_timestamps_token_id]
     got = greedy_tokens_onnx(folder, features.numpy(), prompt, precision, max_new_tokens)
-    same = sum(1 for a, b in zip(ref, got) if a == b)
-    agreement = same / max(len(ref), len(got), 1)
+    import difflib
+
+    # Share of tokens in the longest matching blocks (1.0 = identical); an inserted comma
+    # costs one token, not everything after it.
+    agreement = difflib.SequenceMatcher(a=ref, b=got, autojunk=False).ratio() if (ref or got) else 1.0
+    prefix = next((i for i, (a, b) in enumerate(zip(ref, got)) if a != b), min(len(ref), len(got)))
     return {
         "precision": precision,
         "agreement": agreement,
         "identical": ref == got,
+        "common_prefix": prefix,
         "reference_tokens": ref,
         "onnx_tokens": got,
         "reference_text": tok.decode(ref),

@@ -1,7 +1,9 @@
-"""ggml block quantization (q8_0, q5_0), vectorized with numpy.
+"""ggml block quantization (q8_0, q5_0, q5_1, q4_0), vectorized with numpy.
 
 Both formats cut each row into blocks of 32 values that share one float16 scale `d`:
 - q8_0 (34 bytes/block): d = max|x| / 127, then 32 signed bytes round(x / d).
+- q4_0 (18 bytes/block): as q5_0 with four-bit codes: d = m / -8, trunc(x / d + 8.5) <= 15.
+- q5_1 (24 bytes/block): scale and minimum: d = (max - min) / 31, codes trunc((x - min) / d + 0.5).
 - q5_0 (22 bytes/block): d = m / -16 where m is the value of largest magnitude (sign
   kept), then 32 five-bit codes trunc(x / d + 16.5) clamped to 31; the low four bits are
   packed two per byte (element j and j+16 share byte j) and the fifth bits gathered in a
@@ -15,7 +17,7 @@ import numpy as np
 from whisperbench.errors import ConversionError
 
 BLOCK = 32
-BLOCK_BYTES = {"q8_0": 2 + BLOCK, "q5_0": 2 + 4 + BLOCK // 2}
+BLOCK_BYTES = {"q8_0": 2 + BLOCK, "q5_0": 2 + 4 + BLOCK // 2, "q5_1": 4 + 4 + BLOCK // 2, "q4_0": 2 + BLOCK // 2}
 
 
 def _blocks(x: np.ndarray) -> np.ndarray:
@@ -57,6 +59,38 @@ def quantize_q5_0(x: np.ndarray) -> bytes:
     return out.tobytes()
 
 
+def _pack_nibbles(xi: np.ndarray) -> np.ndarray:
+    lo, hi = xi[:, :16], xi[:, 16:]
+    return ((lo & 0x0F) | ((hi & 0x0F) << 4)).astype(np.uint8)
+
+
+def _fifth_bits(xi: np.ndarray) -> np.ndarray:
+    bits = ((xi >> 4) & 1) << np.arange(BLOCK, dtype=np.uint32)
+    return bits.sum(axis=1, dtype=np.uint64).astype("<u4").view(np.uint8).reshape(-1, 4)
+
+
+def _f16_bytes(v: np.ndarray) -> np.ndarray:
+    return v.astype("<f2").view(np.uint8).reshape(-1, 2)
+
+
+def quantize_q4_0(x: np.ndarray) -> bytes:
+    b = _blocks(x)
+    m = b[np.arange(b.shape[0]), np.abs(b).argmax(axis=1)]
+    d = m / -8.0
+    inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
+    xi = np.minimum(15, np.trunc(b * inv[:, None] + 8.5)).astype(np.uint32)
+    return np.concatenate([_f16_bytes(d), _pack_nibbles(xi)], axis=1).tobytes()
+
+
+def quantize_q5_1(x: np.ndarray) -> bytes:
+    b = _blocks(x)
+    lo, hi = b.min(axis=1), b.max(axis=1)
+    d = (hi - lo) / 31.0
+    inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
+    xi = np.trunc((b - lo[:, None]) * inv[:, None] + 0.5).astype(np.uint32)
+    return np.concatenate([_f16_bytes(d), _f16_bytes(lo), _fifth_bits(xi), _pack_nibbles(xi)], axis=1).tobytes()
+
+
 def dequantize(kind: str, raw: np.ndarray | bytes, count: int) -> np.ndarray:
     """Flat float32 values from `count` quantized values of type `kind`."""
     n_blocks = count // BLOCK
@@ -65,13 +99,20 @@ def dequantize(kind: str, raw: np.ndarray | bytes, count: int) -> np.ndarray:
     if kind == "q8_0":
         q = blk[:, 2:].view(np.int8).astype(np.float32)
         return (q * d).reshape(-1)
-    qh = blk[:, 2:6].copy().view("<u4").astype(np.uint32)
-    qs = blk[:, 6:].astype(np.uint32)
+    if kind == "q4_0":
+        qs = blk[:, 2:].astype(np.uint32)
+        q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32) - 8.0
+        return (q * d).reshape(-1)
+    start = 4 if kind == "q5_1" else 2
+    qh = blk[:, start: start + 4].copy().view("<u4").astype(np.uint32)
+    qs = blk[:, start + 4:].astype(np.uint32)
     j = np.arange(16, dtype=np.uint32)
     lo = (qs & 0x0F) | (((qh >> j) & 1) << 4)
     hi = (qs >> 4) | (((qh >> (j + 16)) & 1) << 4)
-    q = np.concatenate([lo, hi], axis=1).astype(np.float32) - 16.0
-    return (q * d).reshape(-1)
+    q = np.concatenate([lo, hi], axis=1).astype(np.float32)
+    if kind == "q5_1":
+        return (q * d + blk[:, 2:4].copy().view("<f2").astype(np.float32)).reshape(-1)
+    return ((q - 16.0) * d).reshape(-1)
 
 
-QUANTIZERS = {"q8_0": quantize_q8_0, "q5_0": quantize_q5_0}
+QUANTIZERS = {"q8_0": quantize_q8_0, "q5_0": quantize_q5_0, "q5_1": quantize_q5_1, "q4_0": quantize_q4_0}
