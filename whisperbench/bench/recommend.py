@@ -281,7 +281,7 @@ def recommendation_text(r: Recommendation) -> str:
     ru = r.runner_up
     if ru is not None:
         slower = (ru.latency_s / c.latency_s) if c.latency_s else float("nan")
-        why = f"{slower:.2f}× its {r.latency} latency"
+        why = f"{slower:.2f}× the recommended one's {r.latency} latency"
         if ru.wer is not None and c.wer is not None:
             d = 100 * (ru.wer - c.wer)
             why += f", WER {'+' if d >= 0 else ''}{d:.2f} points"
