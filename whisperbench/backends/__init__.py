@@ -24,6 +24,9 @@ class BackendSpec:
     requires: tuple[str, ...]  # importable top-level modules the runtime needs
     extra: str | None  # pip extra that installs them
     description: str
+    # Optional "module:function" returning what else is missing (non-Python needs such as a
+    # program or Node packages), as short install hints; [] when ready. Must import no runtime.
+    check: str | None = None
 
 
 _REGISTRY: dict[str, BackendSpec] = {}
@@ -87,6 +90,17 @@ register(
     ),
     aliases=("openai-whisper", "openai_whisper"),
 )
+register(
+    BackendSpec(
+        "transformersjs",
+        "whisperbench.backends.transformersjs_backend:TransformersJsBackend",
+        (),
+        "transformersjs",
+        "Transformers.js (Node.js + ONNX Runtime) in a long-lived worker process",
+        check="whisperbench.backends.transformersjs_backend:missing_runtime",
+    ),
+    aliases=("transformers.js", "transformers-js", "tjs"),
+)
 
 
 def names() -> list[str]:
@@ -101,7 +115,12 @@ def spec(name: str) -> BackendSpec:
 
 
 def missing_modules(name: str) -> list[str]:
-    return [m for m in spec(name).requires if importlib.util.find_spec(m) is None]
+    s = spec(name)
+    missing = [m for m in s.requires if importlib.util.find_spec(m) is None]
+    if s.check and not missing:
+        module_name, _, func = s.check.partition(":")
+        missing += list(getattr(importlib.import_module(module_name), func)())
+    return missing
 
 
 def is_installed(name: str) -> bool:
