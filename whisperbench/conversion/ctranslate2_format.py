@@ -179,7 +179,7 @@ def read(path: Path) -> Checkpoint:
         begin_suppress_tokens=list(cfg.get("suppress_ids_begin") or []),
         alignment_heads=[tuple(h) for h in cfg["alignment_heads"]] if cfg.get("alignment_heads") else None,
         distilled=bool(meta.get("distilled", False)),
-        source_precision=_precision(v),
+        source_precision=meta.get("quantization") or _precision(v),
         source_format="ctranslate2",
         extra={"lang_ids": list(cfg["lang_ids"])} if cfg.get("lang_ids") else {},
     )
@@ -210,9 +210,12 @@ def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None) -> str:
     W = ckpt.weights
     spec = whisper_spec.WhisperSpec(d.n_audio_layer, d.n_audio_head, d.n_text_layer, d.n_text_head)
 
+    # ctranslate2's int8 quantizer scales float32 arrays in place: hand it copies then,
+    # or the caller's checkpoint (or a read-only memory map) would be modified.
+    copy = q.startswith("int8")
+
     def f32(name: str) -> np.ndarray:
-        # The spec converts dtypes itself; hand it float32 only where we concatenate.
-        return np.asarray(W[name])
+        return np.array(W[name]) if copy else np.asarray(W[name])
 
     def lin(s, prefix: str) -> None:
         s.weight = f32(prefix + ".weight")
