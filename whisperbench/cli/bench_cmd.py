@@ -41,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue --output (default: the newest results file of this suite), skipping what is measured")
     r.add_argument("--retry-failed", action="store_true", help="with --resume: run failed cells again")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table (CI)")
+    # Architecture timing with random weights (whisperbench.bench.synthetic; also `whisperbench synthetic`).
+    from whisperbench.cli.synthetic_cmd import add_synthetic_args
+
+    p.add_argument("--synthetic", action="append", default=[], metavar="ARCH",
+                   help="time this architecture (tiny ... large-v3, distil-large-v3, or a dimensions file) with random "
+                        "weights instead of a suite (repeatable; --backend/--compute-type may be comma lists)")
+    add_synthetic_args(p)
     p.set_defaults(func=run)
 
 
@@ -81,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
     from whisperbench.bench import read_results, summarize
     from whisperbench.bench.runner import run_suite
 
+    if args.synthetic:
+        from whisperbench.cli.synthetic_cmd import run_from_bench
+
+        return run_from_bench(args)
     if args.retry_failed and not args.resume:
         raise WhisperbenchError("--retry-failed goes with --resume")
     suite = build(args)

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "whisperbench.cli.compare_cmd",
     "whisperbench.cli.baseline_cmd",
     "whisperbench.cli.recommend_cmd",
+    "whisperbench.cli.synthetic_cmd",
     "whisperbench.cli.convert_cmd",
 ]
 

@@ -1,0 +1,932 @@
+"""Architecture timing without weights: random weights at real Whisper dimensions, in
+each runtime's own format, timed at a fixed decode length.
+
+For each (architecture, backend, device, compute type, batch size) this measures
+
+- encoder time for a batch of 30 s windows (the runtime's encoder call alone);
+- total latency: features (PCM for whisper.cpp) -> exactly N decoded tokens per item,
+  end-of-text suppressed, greedy, no timestamps, through the runtime's own generate;
+- decoder time = total - encoder, and per-token latency = decoder time / N;
+- peak memory (process RSS sampled during the cell; CUDA max allocated / device used);
+- the memory-bandwidth roofline of the decoder (see `whisperbench.bench.roofline`).
+
+How each runtime is held to N tokens (the decoded length is always read back from the
+runtime's output and a row whose length differs is a failure, never a timing):
+
+- transformers: `generate(min_new_tokens=N, max_new_tokens=N)` (min_new_tokens masks EOT);
+- CTranslate2: `Whisper.generate(max_length=2N, suppress_tokens=[-1, EOT])`: its Whisper
+  generates at most max_length // 2 new tokens (measured with 4.8.5), EOT suppressed;
+- openai-whisper: `Whisper.decode` with `sample_len=N, suppress_tokens=[-1, EOT]`;
+- whisper.cpp: `whisper_full` with `max_tokens=N-1` (it stops after max_tokens + 1), one
+  segment, no fallback. pywhispercpp cannot pass a logits filter (its callback gets no
+  logits array), so EOT is suppressed with `suppress_regex="\\[_EOT_\\]"` only when the
+  model emits EOT early: that regex is run over the whole vocabulary at every step and
+  costs tens of ms per token on a CPU, so a row says which method it used
+  (`fixed_length_method`). Batches > 1 are skipped: whisper_full decodes one window.
+
+Weights are generated, never downloaded, and cached under
+`whisperbench.models.cache_dir()/synthetic/ARCH-KEY/FORMAT-QUANT`.
+
+Results are JSON Lines records of kind `synthetic` (and one `synthetic_run`), written
+with `whisperbench.bench.store.ResultWriter`; `dataset` is "synthetic".
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from whisperbench.bench.architectures import RUNTIME_NAMES, Architecture, ArchitectureError
+from whisperbench.bench.architectures import get as get_architecture
+from whisperbench.errors import UnsupportedOptionError, WhisperbenchError
+
+RECORD = "synthetic"
+RUN_RECORD = "synthetic_run"
+DEFAULT_BACKENDS = ("transformers", "ctranslate2", "openai", "whispercpp")
+DEFAULT_DECODE_TOKENS = 64
+FORMAT_OF = {"transformers": "transformers", "ctranslate2": "ctranslate2", "openai": "openai", "whispercpp": "ggml"}
+# Compute types the synthetic runners implement (a subset of what the adapters accept).
+SUPPORTED = {
+    "transformers": ("float32", "float16", "bfloat16"),
+    "ctranslate2": ("float32", "float16", "bfloat16", "int8", "int8_float32", "int8_float16", "int8_bfloat16"),
+    "openai": ("float32", "float16"),
+    "whispercpp": ("f16", "q8_0", "q5_0", "q5_1", "q4_0"),
+}
+PROMPT_TOKENS = 4  # <|startoftranscript|> <|en|> <|transcribe|> <|notimestamps|> (3 for .en)
+
+
+class SyntheticError(WhisperbenchError):
+    """A synthetic timing that cannot be done as asked."""
+
+
+class Skip(WhisperbenchError):
+    """This runtime cannot do this cell; the reason is recorded as a `skipped` row."""
+
+
+# ----- random weights ------------------------------------------------------------------
+
+
+def random_checkpoint(arch: Architecture, seed: int = 0, eot_eager: bool = False):
+    """A random `Checkpoint` with `arch`'s shapes (float16 arrays). `eot_eager` biases
+    the decoder towards end-of-text at every step (tests: proves EOT suppression works)."""
+    from whisperbench.conversion.checkpoint import Checkpoint
+
+    arch.validate()
+    rng = np.random.default_rng(seed)
+    weights: dict[str, np.ndarray] = {}
+    for name, shape in arch.shapes().items():
+        if name.endswith(("ln.weight", "_ln.weight", "ln_post.weight")):
+            w = np.ones(shape, dtype=np.float32)
+        elif name.endswith(("ln.bias", "_ln.bias", "ln_post.bias")) or name.endswith(".bias"):
+            w = np.zeros(shape, dtype=np.float32)
+        elif name == "encoder.positional_embedding":
+            w = _sinusoids(*shape)
+        else:
+            w = rng.standard_normal(shape, dtype=np.float32)
+            w *= 0.02
+        weights[name] = w.astype(np.float16)
+    ckpt = Checkpoint(dims=arch.dims, weights=weights, distilled=arch.distilled, source_precision="float16",
+                      source_format="random")
+    if eot_eager:
+        d = arch.dims.n_text_state
+        u = rng.standard_normal(d).astype(np.float32)
+        u /= np.linalg.norm(u)
+        ckpt.weights["decoder.ln.bias"] = (2.0 * u).astype(np.float16)
+        emb = ckpt.weights["decoder.token_embedding.weight"].copy()
+        emb[ckpt.special.eot] = (10.0 * u).astype(np.float16)
+        ckpt.weights["decoder.token_embedding.weight"] = emb
+    return ckpt
+
+
+def _sinusoids(length: int, channels: int) -> np.ndarray:
+    half = channels // 2
+    inv = np.exp(-np.log(10000) / (half - 1) * np.arange(half))
+    t = np.arange(length)[:, None] * inv[None, :]
+    return np.concatenate([np.sin(t), np.cos(t)], axis=1).astype(np.float32)
+
+
+def storage_quantization(backend: str, compute_type: str) -> str:
+    """The weight precision written for a (backend, compute type)."""
+    if backend == "whispercpp":
+        return "float16" if compute_type == "f16" else compute_type
+    if backend == "ctranslate2":
+        return "float32" if compute_type == "float32" else "int8" if compute_type.startswith("int8") else "float16"
+    if backend == "openai":
+        return "float32"  # openai-whisper loads float32 master weights either way
+    return compute_type  # transformers: float32 / float16 / bfloat16
+
+
+def weights_path(arch: Architecture, backend: str, compute_type: str, eot_eager: bool = False) -> Path:
+    """Random weights of `arch` for `backend` at `compute_type`, generated once and cached."""
+    from whisperbench import models
+    from whisperbench.conversion.api import _file_lock, write
+
+    fmt = FORMAT_OF[backend]
+    q = storage_quantization(backend, compute_type)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in arch.name)
+    folder = models.cache_dir() / "synthetic" / f"{safe}-{arch.key()}{'-eot' if eot_eager else ''}"
+    leaf = {"openai": "model.pt", "ggml": "ggml-model.bin"}.get(fmt, "model")
+    out = folder / f"{fmt}-{q}" / leaf
+    if out.exists():
+        return out
+    folder.mkdir(parents=True, exist_ok=True)
+    with _file_lock(folder / f"{fmt}-{q}.lock"):
+        if out.exists():
+            return out
+        ckpt = random_checkpoint(arch, seed=int(arch.key()[:8], 16), eot_eager=eot_eager)
+        write(ckpt, fmt, out, q, source=f"synthetic:{arch.name}")
+        if fmt == "transformers" and not arch.standard_ffn:  # the writer assumes 4 x d_model
+            import json
+
+            cfg_path = out / "config.json"
+            cfg = json.loads(cfg_path.read_text())
+            cfg["encoder_ffn_dim"], cfg["decoder_ffn_dim"] = arch.audio_ffn, arch.text_ffn
+            cfg_path.write_text(json.dumps(cfg, indent=2))
+    return out
+
+
+# ----- memory --------------------------------------------------------------------------
+
+
+class PeakMemory:
+    """Samples this process's RSS (and, on CUDA, device memory in use) in a thread."""
+
+    def __init__(self, device: str, interval: float = 0.005) -> None:
+        import psutil
+
+        self.proc = psutil.Process()
+        self.cuda = device.startswith("cuda")
+        self.device = device
+        self.interval = interval
+        self.rss_before = self.proc.memory_info().rss
+        self.peak_rss = self.rss_before
+        self.dev_before = self.dev_peak = self._device_used()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        if self.cuda:
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(device)
+        self._thread.start()
+
+    def _device_used(self) -> int | None:
+        if not self.cuda:
+            return None
+        try:
+            import torch
+
+            free, total = torch.cuda.mem_get_info(self.device)
+            return total - free
+        except Exception:  # noqa: BLE001 - no torch or no CUDA: nothing to sample
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> None:
+        rss = self.proc.memory_info().rss
+        self.peak_rss = max(self.peak_rss, rss)
+        used = self._device_used()
+        if used is not None:
+            self.dev_peak = max(self.dev_peak or 0, used)
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+        out: dict[str, Any] = {
+            "peak_rss_mb": self.peak_rss / 2**20,
+            "rss_before_mb": self.rss_before / 2**20,
+            "rss_delta_mb": (self.peak_rss - self.rss_before) / 2**20,
+        }
+        if self.cuda:
+            import torch
+
+            out["gpu_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+            if self.dev_peak is not None and self.dev_before is not None:
+                out["gpu_device_peak_delta_mb"] = (self.dev_peak - self.dev_before) / 2**20
+        return out
+
+
+# ----- runners -------------------------------------------------------------------------
+
+
+@dataclass
+class Inputs:
+    features: np.ndarray  # [B, n_mels, 3000] float32 log-mel-like values
+    pcm: np.ndarray  # 30 s of 16 kHz noise (whisper.cpp computes its own features)
+
+
+def make_inputs(arch: Architecture, batch_size: int, seed: int = 0) -> Inputs:
+    rng = np.random.default_rng(seed)
+    feats = (rng.standard_normal((batch_size, arch.dims.n_mels, 3000), dtype=np.float32) * 0.3).clip(-1.5, 1.5)
+    pcm = (rng.standard_normal(16000 * 30, dtype=np.float32) * 0.05).clip(-1, 1)
+    return Inputs(feats, pcm)
+
+
+def _prompt(ckpt_dims, special) -> list[int]:
+    if ckpt_dims.multilingual:
+        return [special.sot, special.languages["en"], special.transcribe, special.no_timestamps]
+    return [special.sot, special.no_timestamps]
+
+
+class Runner:
+    backend: str
+    method: str  # how the decode length is fixed
+
+    def __init__(self, arch: Architecture, path: Path, device: str, compute_type: str, threads: int,
+                 options: dict[str, Any]) -> None:
+        from whisperbench.conversion.checkpoint import SpecialTokens
+
+        self.arch, self.path, self.device, self.compute_type = arch, path, device, compute_type
+        self.kind = device.split(":", 1)[0]
+        self.threads = threads
+        self.options = dict(options)
+        self.special = SpecialTokens.for_dims(arch.dims)
+        self.prompt = _prompt(arch.dims, self.special)
+        self.extra: dict[str, Any] = {}
+        self.load()
+
+    def load(self) -> None: ...
+
+    def prepare(self, inputs: Inputs) -> None:
+        """Move inputs to the device (outside every timed region)."""
+
+    def encode(self) -> float: ...
+
+    def generate(self, n: int) -> tuple[float, list[int]]: ...
+
+    def close(self) -> None: ...
+
+
+class TransformersRunner(Runner):
+    backend = "transformers"
+    method = "generate(min_new_tokens=N, max_new_tokens=N)"
+
+    def load(self) -> None:
+        import torch
+        import transformers
+        from transformers import WhisperForConditionalGeneration
+
+        transformers.logging.set_verbosity_error()
+        self.torch = torch
+        self._threads_before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        attn = str(self.options.get("attn_implementation", "sdpa"))
+        if attn not in ("eager", "sdpa", "flash_attention_2"):
+            raise UnsupportedOptionError(f"attn_implementation={attn!r}: choose eager, sdpa or flash_attention_2")
+        if attn == "flash_attention_2":
+            import importlib.util
+
+            if self.kind != "cuda" or self.compute_type not in ("float16", "bfloat16"):
+                raise Skip("transformers: flash_attention_2 needs CUDA with float16 or bfloat16")
+            if importlib.util.find_spec("flash_attn") is None:
+                raise Skip("transformers: attn_implementation='flash_attention_2' needs the flash-attn package "
+                           "(pip install flash-attn --no-build-isolation)")
+        compile_ = str(self.options.get("torch_compile", "false")).lower() in ("1", "true", "yes", "on")
+        self.dtype = getattr(torch, self.compute_type)
+        try:
+            self.model = WhisperForConditionalGeneration.from_pretrained(
+                str(self.path), dtype=self.dtype, attn_implementation=attn, local_files_only=True,
+            ).to(self.device).eval()
+        except (ImportError, ValueError) as exc:
+            raise Skip(f"transformers cannot load with attn_implementation={attn!r}: {exc}") from None
+        if compile_:
+            # Static KV cache so the compiled decoder step sees fixed shapes.
+            self.model.generation_config.cache_implementation = "static"
+            self.model.forward = torch.compile(self.model.forward, mode=self.options.get("compile_mode"))
+        self.extra = {"attn_implementation": attn, "torch_compile": compile_,
+                      "cache_implementation": "static" if compile_ else "dynamic"}
+
+    def _sync(self) -> None:
+        if self.kind == "cuda":
+            self.torch.cuda.synchronize(self.device)
+
+    def prepare(self, inputs: Inputs) -> None:
+        self.features = self.torch.from_numpy(inputs.features).to(self.device, dtype=self.dtype)
+        self._sync()
+
+    def encode(self) -> float:
+        with self.torch.inference_mode():
+            t0 = time.perf_counter()
+            self.model.model.encoder(self.features)
+            self._sync()
+            return time.perf_counter() - t0
+
+    def generate(self, n: int) -> tuple[float, list[int]]:
+        kwargs: dict[str, Any] = dict(max_new_tokens=n, min_new_tokens=n, num_beams=1, do_sample=False,
+                                      return_timestamps=False)
+        if self.arch.dims.multilingual:
+            kwargs.update(language="en", task="transcribe")
+        with self.torch.inference_mode():
+            t0 = time.perf_counter()
+            out = self.model.generate(self.features, **kwargs)
+            self._sync()
+            dt = time.perf_counter() - t0
+        seqs = out["sequences"] if isinstance(out, dict) else out
+        return dt, [self._length(row) for row in seqs.tolist()]
+
+    def _length(self, row: list[int]) -> int:
+        s = self.special
+        if row and row[0] == s.sot and s.no_timestamps in row:  # a version that returns the prompt too
+            row = row[row.index(s.no_timestamps) + 1:]
+        return row.index(s.eot) if s.eot in row else len(row)
+
+    def close(self) -> None:
+        self.model = self.features = None
+        self.torch.set_num_threads(self._threads_before)  # torch's thread count is process-wide
+
+
+class CTranslate2Runner(Runner):
+    backend = "ctranslate2"
+    method = "Whisper.generate(max_length=2N, suppress_tokens=[-1, EOT])"
+
+    def load(self) -> None:
+        import ctranslate2
+
+        self.ct2 = ctranslate2
+        index = int(self.device.split(":", 1)[1]) if ":" in self.device else 0
+        try:
+            self.model = ctranslate2.models.Whisper(
+                str(self.path), device=self.kind, device_index=index, compute_type=self.compute_type,
+                intra_threads=self.threads or 0,
+            )
+        except (RuntimeError, ValueError) as exc:
+            if "cublas" in str(exc).lower():
+                from whisperbench.gpu import check_ctranslate2_cuda
+
+                check_ctranslate2_cuda()
+            raise SyntheticError(f"CTranslate2 cannot load {self.path} ({self.compute_type} on {self.device}): {exc}") from None
+
+    def prepare(self, inputs: Inputs) -> None:
+        self.features = self.ct2.StorageView.from_array(np.ascontiguousarray(inputs.features))
+
+    def encode(self) -> float:
+        t0 = time.perf_counter()
+        # to_cpu on CUDA: the copy of [B, 1500, d] back is tiny and makes the timing synchronous.
+        self.model.encode(self.features, to_cpu=self.kind == "cuda")
+        return time.perf_counter() - t0
+
+    def generate(self, n: int) -> tuple[float, list[int]]:
+        b = self.features.shape[0]
+        t0 = time.perf_counter()
+        results = self.model.generate(
+            self.features, [self.prompt] * b, beam_size=1, max_length=2 * n,
+            suppress_tokens=[-1, self.special.eot], return_scores=False,
+        )
+        dt = time.perf_counter() - t0  # results hold host token ids: the work is done
+        return dt, [len(r.sequences_ids[0]) for r in results]
+
+    def close(self) -> None:
+        self.model = self.features = None
+
+
+class OpenAIRunner(Runner):
+    backend = "openai"
+    method = "Whisper.decode(sample_len=N, suppress_tokens=[-1, EOT])"
+
+    def load(self) -> None:
+        import torch
+        import whisper
+
+        self.torch, self.whisper = torch, whisper
+        self._threads_before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        self.model = whisper.load_model(str(self.path), device=self.device)
+        self.fp16 = self.compute_type == "float16"
+        self.extra = {"weights_dtype": "float32 (cast per call when fp16)" if self.fp16 else "float32"}
+
+    def _sync(self) -> None:
+        if self.kind == "cuda":
+            self.torch.cuda.synchronize(self.device)
+
+    def prepare(self, inputs: Inputs) -> None:
+        mel = self.torch.from_numpy(inputs.features).to(self.device)
+        self.mel = mel.half() if self.fp16 else mel
+        self._sync()
+
+    def encode(self) -> float:
+        with self.torch.inference_mode():
+            t0 = time.perf_counter()
+            self.model.encoder(self.mel)
+            self._sync()
+            return time.perf_counter() - t0
+
+    def generate(self, n: int) -> tuple[float, list[int]]:
+        opts = self.whisper.DecodingOptions(
+            language="en", task="transcribe", without_timestamps=True, sample_len=n,
+            suppress_tokens=[-1, self.special.eot], fp16=self.fp16,
+        )
+        with self.torch.inference_mode():
+            t0 = time.perf_counter()
+            results = self.model.decode(self.mel, opts)
+            self._sync()
+            dt = time.perf_counter() - t0
+        return dt, [len(r.tokens) for r in results]
+
+    def close(self) -> None:
+        self.model = self.mel = None
+        self.torch.set_num_threads(self._threads_before)
+
+
+class WhisperCppRunner(Runner):
+    backend = "whispercpp"
+    method = "whisper_full(max_tokens=N-1)"
+    REGEX = r"\[_EOT_\]"
+
+    def load(self) -> None:
+        import _pywhispercpp as pw
+        from pywhispercpp.model import Model
+
+        self.pw = pw
+        if self.kind == "cuda":
+            from whisperbench.gpu import check_whispercpp_cuda
+
+            check_whispercpp_cuda()
+        self.n_threads = self.threads or min(4, _cpu_count())
+        self.wrapper = Model(
+            str(self.path), redirect_whispercpp_logs_to=None, n_threads=self.n_threads, print_progress=False,
+            context_params={"use_gpu": self.kind == "cuda"},
+        )
+        self.ctx = self.wrapper._ctx
+        if self.ctx is None:
+            raise SyntheticError(f"whisper.cpp could not load {self.path}")
+        self.eot = pw.whisper_token_eot(self.ctx)
+        self.suppress_regex = ""
+        self.extra = {"n_threads": self.n_threads, "use_gpu": self.kind == "cuda"}
+
+    def prepare(self, inputs: Inputs) -> None:
+        if inputs.features.shape[0] != 1:
+            raise Skip("whisper.cpp: no batched decoding (whisper_full decodes one window per call); batch_size must be 1")
+        self.pcm = np.ascontiguousarray(inputs.pcm)
+        t0 = time.perf_counter()
+        self.pw.whisper_pcm_to_mel(self.ctx, self.pcm, self.pcm.size, self.n_threads)
+        self.mel_seconds = time.perf_counter() - t0
+
+    def encode(self) -> float:
+        self.pw.whisper_pcm_to_mel(self.ctx, self.pcm, self.pcm.size, self.n_threads)
+        t0 = time.perf_counter()
+        rc = self.pw.whisper_encode(self.ctx, 0, self.n_threads)
+        dt = time.perf_counter() - t0
+        if rc != 0:
+            raise SyntheticError(f"whisper.cpp: whisper_encode failed ({rc})")
+        return dt
+
+    def _params(self, n: int):
+        pw = self.pw
+        p = pw.whisper_full_default_params(pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY)
+        p.n_threads = self.n_threads
+        p.language = "en"
+        p.translate = False
+        p.detect_language = False
+        p.no_context = True
+        p.no_timestamps = True
+        p.single_segment = True
+        p.max_tokens = n - 1  # whisper.cpp ends a segment once i >= max_tokens: n tokens
+        p.temperature = 0.0
+        p.temperature_inc = 0.0  # no fallback re-decodes
+        p.entropy_thold = 0.0
+        p.logprob_thold = -1e9
+        p.no_speech_thold = 1e9
+        p.suppress_regex = self.suppress_regex
+        p.print_progress = p.print_realtime = p.print_timestamps = p.print_special = False
+        return p
+
+    def generate(self, n: int) -> tuple[float, list[int]]:
+        pw = self.pw
+        params = self._params(n)
+        t0 = time.perf_counter()
+        rc = pw.whisper_full(self.ctx, params, self.pcm, self.pcm.size)
+        dt = time.perf_counter() - t0
+        if rc != 0:
+            raise SyntheticError(f"whisper.cpp: whisper_full failed ({rc})")
+        tokens = [
+            pw.whisper_full_get_token_id(self.ctx, i, j)
+            for i in range(pw.whisper_full_n_segments(self.ctx))
+            for j in range(pw.whisper_full_n_tokens(self.ctx, i))
+        ]
+        if self.eot in tokens:
+            tokens = tokens[: tokens.index(self.eot)]
+        # whisper_full includes computing the log-mel spectrogram; the other runtimes are
+        # given features, so that time is taken out.
+        return max(dt - self.mel_seconds, 0.0), [len(tokens)]
+
+    def use_regex(self) -> None:
+        self.suppress_regex = self.REGEX
+        self.method = f"whisper_full(max_tokens=N-1, suppress_regex={self.REGEX!r}) (regex costs time per token)"
+
+    def close(self) -> None:
+        self.wrapper = self.ctx = None
+
+
+RUNNERS: dict[str, type[Runner]] = {
+    r.backend: r for r in (TransformersRunner, CTranslate2Runner, OpenAIRunner, WhisperCppRunner)
+}
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# ----- validation ----------------------------------------------------------------------
+
+
+def resolve_cell(backend: str, device: str, compute_type: str) -> tuple[str, str, str]:
+    """(backend, device, compute type) checked with the backend adapter's own validation;
+    raises Skip / UnsupportedOptionError / BackendNotInstalledError with the reason."""
+    from whisperbench import backends
+    from whisperbench.options import LoadOptions
+
+    name = backends.spec(backend).name
+    if name not in RUNNERS:
+        raise Skip(f"{name}: no synthetic timing for this backend (runtimes: {', '.join(RUNNERS)})")
+    cls = backends.get(name)  # raises BackendNotInstalledError naming what to install
+    kind = device.split(":", 1)[0]
+    if kind == "cuda" and name == "whispercpp":
+        from whisperbench.gpu import check_whispercpp_cuda
+
+        try:
+            check_whispercpp_cuda()
+        except UnsupportedOptionError as exc:
+            raise Skip(str(exc)) from None
+        ct = "f16" if compute_type == "default" else compute_type
+        if ct not in SUPPORTED[name]:
+            raise UnsupportedOptionError(f"whispercpp: compute type {ct!r}; valid: {', '.join(SUPPORTED[name])}")
+        return name, device, ct
+    if kind == "cuda" and name == "ctranslate2":
+        from whisperbench.gpu import check_ctranslate2_cuda
+
+        check_ctranslate2_cuda()
+    lo = cls.resolve_load_options(LoadOptions(device=device, compute_type=compute_type))
+    if lo.compute_type not in SUPPORTED[name]:
+        raise Skip(f"{name}: synthetic timing supports compute types {', '.join(SUPPORTED[name])}, "
+                   f"not {lo.compute_type!r}")
+    return name, lo.device, lo.compute_type
+
+
+def check_decode_tokens(arch: Architecture, backend: str, n: int) -> None:
+    if n < 1:
+        raise SyntheticError(f"--decode-tokens must be at least 1, got {n}")
+    limit = arch.dims.n_text_ctx - PROMPT_TOKENS
+    if backend in ("ctranslate2", "openai", "whispercpp"):
+        # CTranslate2 samples at most max_length // 2 with max_length <= n_text_ctx; openai-whisper
+        # and whisper.cpp cap one window's sample length at n_text_ctx // 2 (whisper.cpp: - 4).
+        limit = arch.dims.n_text_ctx // 2 - PROMPT_TOKENS
+    if n > limit:
+        raise SyntheticError(
+            f"{RUNTIME_NAMES.get(backend, backend)} cannot decode {n} tokens in one window of {arch.name} "
+            f"(at most {limit}: n_text_ctx={arch.dims.n_text_ctx} less the prompt"
+            + (", halved as the runtime samples at most n_text_ctx // 2" if limit < arch.dims.n_text_ctx - 4 else "")
+            + ")"
+        )
+
+
+# ----- measuring -----------------------------------------------------------------------
+
+
+@dataclass
+class CellSpec:
+    arch: Architecture
+    backend: str
+    device: str = "cpu"
+    compute_type: str = "default"
+    batch_size: int = 1
+    decode_tokens: int = DEFAULT_DECODE_TOKENS
+    threads: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    eot_eager: bool = False  # tests: weights that would stop at once without EOT suppression
+
+
+def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1) -> dict[str, Any]:
+    """Time one cell; returns its row (status ok). Raises Skip / WhisperbenchError."""
+    from whisperbench.bench import roofline
+
+    arch = cell.arch
+    arch.validate()
+    backend, device, compute_type = resolve_cell(cell.backend, cell.device, cell.compute_type)
+    problem = arch.runtime_problem(backend)
+    if problem:
+        raise ArchitectureError(problem)
+    check_decode_tokens(arch, backend, cell.decode_tokens)
+    if cell.batch_size < 1:
+        raise SyntheticError(f"batch size must be at least 1, got {cell.batch_size}")
+    path = weights_path(arch, backend, compute_type, eot_eager=cell.eot_eager)
+    n = cell.decode_tokens
+    runtime = RUNTIME_NAMES[backend]
+    mem = PeakMemory(device)
+    runner = None
+    try:
+        t0 = time.perf_counter()
+        runner = RUNNERS[backend](arch, path, device, compute_type, cell.threads, cell.options)
+        load_seconds = time.perf_counter() - t0
+        runner.prepare(make_inputs(arch, cell.batch_size))
+        for w in range(max(warmups, 1)):
+            runner.encode()
+            _, lengths = runner.generate(n)
+            if w == 0 and isinstance(runner, WhisperCppRunner) and lengths != [n]:
+                runner.use_regex()  # the model emitted EOT early: suppress it
+                _, lengths = runner.generate(n)
+        enc, tot, decoded = [], [], []
+        for _ in range(repeats):
+            enc.append(runner.encode())
+            dt, lengths = runner.generate(n)
+            tot.append(dt)
+            decoded = lengths
+            if any(x != n for x in lengths):
+                raise SyntheticError(
+                    f"{runtime} decoded {lengths} tokens instead of exactly {n} ({runner.method}); "
+                    "not timing a different length"
+                )
+        memory = mem.stop()
+    finally:
+        if mem._thread.is_alive():
+            mem.stop()
+        if runner is not None:
+            runner.close()
+        _free(device)
+    encoder_s = statistics.median(enc)
+    total_s = statistics.median(tot)
+    decode_s = max(total_s - encoder_s, 0.0)
+    per_token = decode_s / n
+    bw = roofline.measure_bandwidth(device)
+    row = {
+        "status": "ok",
+        "backend": backend,
+        "runtime": runtime,
+        "runtime_version": _runtime_version(backend),
+        "model_format": FORMAT_OF[backend],
+        "weights_quantization": storage_quantization(backend, compute_type),
+        "compute_type": compute_type,
+        "device": device,
+        "threads": cell.threads,
+        "batch_size": cell.batch_size,
+        "decode_tokens": n,
+        "decoded_tokens": decoded,
+        "fixed_length_method": runner.method,
+        "options": dict(cell.options),
+        **runner.extra,
+        "model_path": str(path),
+        "load_seconds": load_seconds,
+        "encoder_seconds": encoder_s,
+        "total_seconds": total_s,
+        "decode_seconds": decode_s,
+        "per_token_seconds": per_token,
+        "tokens_per_second": cell.batch_size * n / decode_s if decode_s > 0 else None,
+        "encoder_seconds_all": enc,
+        "total_seconds_all": tot,
+        "repeats": repeats,
+        "warmups": max(warmups, 1),
+        **memory,
+        "bandwidth_gbs": bw["bandwidth_gbs"],
+        "bandwidth_method": bw["method"],
+        **roofline.roofline(arch, backend, compute_type, cell.batch_size, n, per_token, bw["bandwidth_gbs"]),
+    }
+    if isinstance(runner, WhisperCppRunner):
+        row["mel_seconds_excluded"] = runner.mel_seconds
+    return row
+
+
+def _free(device: str) -> None:
+    gc.collect()
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _runtime_version(backend: str) -> str:
+    from whisperbench import backends
+
+    return backends.adapter_class(backend).runtime_version()
+
+
+def _identity(arch: Architecture) -> dict[str, Any]:
+    return {
+        "architecture": arch.name,
+        "architecture_source": arch.source,
+        "dims": arch.to_dict(),
+        "parameters": arch.parameter_count(),
+        "distilled": arch.distilled,
+    }
+
+
+def run(
+    architectures: Sequence[str | Architecture],
+    backends_: Sequence[str] | None = None,
+    devices: Sequence[str] = ("cpu",),
+    compute_types: Sequence[str] = ("default",),
+    batch_sizes: Sequence[int] = (1,),
+    decode_tokens: int = DEFAULT_DECODE_TOKENS,
+    repeats: int = 3,
+    warmups: int = 1,
+    threads: int = 0,
+    options: dict[str, Any] | None = None,
+    output: str | Path | None = None,
+    progress=None,
+    eot_eager: bool = False,
+) -> list[dict[str, Any]]:
+    """Time every (architecture, backend, device, compute type, batch size); one row each
+    (status ok / skipped / failed), appended to `output` when given."""
+    from whisperbench import backends
+    from whisperbench.bench import environment
+    from whisperbench.bench.store import ResultWriter
+
+    archs = [a if isinstance(a, Architecture) else get_architecture(a) for a in architectures]
+    for a in archs:
+        a.validate()
+    if backends_ is None:
+        backends_ = [b for b in DEFAULT_BACKENDS if backends.is_installed(b)]
+    run_id = uuid.uuid4().hex[:12]
+    env = environment.snapshot()
+    gpu = []
+    if any(d.startswith("cuda") for d in devices):
+        from whisperbench.gpu import gpu_state
+
+        gpu = gpu_state()
+    machine = env["machine"]
+    common = {
+        "record": RECORD, "dataset": "synthetic", "run_id": run_id,
+        "hostname": machine["hostname"], "cpu_model": machine["cpu_model"], "cpu_count": machine["cpu_affinity"],
+        "gpu_name": machine["gpu_name"], "gpu_driver": machine["gpu_driver"],
+        "packages": env["packages"], "git_commit": env["git_commit"], "git_dirty": env["git_dirty"],
+    }
+    writer = ResultWriter(output) if output else None
+    rows: list[dict[str, Any]] = []
+    try:
+        if writer:
+            writer.write({
+                "record": RUN_RECORD, "run_id": run_id, "created": _now(), "machine": machine,
+                "packages": env["packages"], "git_commit": env["git_commit"], "git_dirty": env["git_dirty"],
+                "gpu_state": gpu, "settings": {
+                    "architectures": [a.name for a in archs], "backends": list(backends_), "devices": list(devices),
+                    "compute_types": list(compute_types), "batch_sizes": list(batch_sizes),
+                    "decode_tokens": decode_tokens, "repeats": repeats, "warmups": warmups, "threads": threads,
+                    "options": dict(options or {}),
+                },
+            })
+        for device in devices:
+            for backend in backends_:
+                for compute_type in compute_types:
+                    for arch in archs:
+                        for b in batch_sizes:
+                            cell = CellSpec(arch, backend, device, compute_type, b, decode_tokens, threads,
+                                            dict(options or {}), eot_eager)
+                            row = {**common, **_identity(arch), "backend": backend, "device": device,
+                                   "compute_type": compute_type, "batch_size": b, "decode_tokens": decode_tokens}
+                            try:
+                                row.update(measure(cell, repeats=repeats, warmups=warmups))
+                            except (Skip, ArchitectureError, UnsupportedOptionError) as exc:
+                                row.update(status="skipped", error_type=type(exc).__name__, error=str(exc))
+                            except WhisperbenchError as exc:
+                                row.update(status="failed", error_type=type(exc).__name__, error=str(exc))
+                            except Exception as exc:  # noqa: BLE001 - a runtime's own error: record, go on
+                                row.update(status="failed", error_type=type(exc).__name__,
+                                           error=f"{RUNTIME_NAMES.get(backend, backend)}: {exc}")
+                            if device.startswith("cuda"):
+                                from whisperbench.gpu import gpu_state
+
+                                row["gpu_state"] = gpu_state()  # clocks right after the cell
+                            row["timestamp"] = _now()
+                            rows.append(row)
+                            if writer:
+                                writer.write(row)
+                            if progress:
+                                progress(row)
+    finally:
+        if writer:
+            writer.close()
+    return rows
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def read_rows(paths) -> list[dict[str, Any]]:
+    from whisperbench.bench.store import read_records
+
+    return read_records(paths, (RECORD,))
+
+
+# ----- relative latency and Markdown ---------------------------------------------------
+
+GROUP = ("backend", "device", "compute_type", "batch_size", "decode_tokens")
+
+
+def _ok(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r.get("status") == "ok"]
+
+
+def relative_latency(rows: Sequence[dict[str, Any]], reference: str | None = None,
+                     pairs: Sequence[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    """The model card's "relative latency": reference latency / architecture latency, per
+    (backend, device, compute type, batch size, decode length). Default pairs: the
+    reference (default: the first architecture in `rows`) against every other one;
+    `pairs=[(a, b), ...]` gives any pairs (a is the reference)."""
+    ok = _ok(rows)
+    archs = list(dict.fromkeys(r["architecture"] for r in ok))
+    if pairs is None:
+        ref = reference or (archs[0] if archs else None)
+        pairs = [(ref, a) for a in archs if a != ref]
+    by_key: dict[tuple, dict[str, dict[str, Any]]] = {}
+    for r in ok:
+        by_key.setdefault(tuple(r[k] for k in GROUP), {})[r["architecture"]] = r
+    out = []
+    for key, per_arch in by_key.items():
+        for a, b in pairs:
+            if a not in per_arch or b not in per_arch:
+                continue
+            ra, rb = per_arch[a], per_arch[b]
+            out.append({
+                **dict(zip(GROUP, key)),
+                "reference": a,
+                "architecture": b,
+                "reference_total_s": ra["total_seconds"],
+                "total_s": rb["total_seconds"],
+                "relative_latency": ra["total_seconds"] / rb["total_seconds"],
+                "per_token_speedup": _ratio(ra["per_token_seconds"], rb["per_token_seconds"]),
+                "encoder_speedup": _ratio(ra["encoder_seconds"], rb["encoder_seconds"]),
+                "reference_roofline_ratio": ra.get("roofline_ratio"),
+                "roofline_ratio": rb.get("roofline_ratio"),
+            })
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def _f(v: Any, fmt: str = "{:.3g}") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return fmt.format(v)
+    return str(v)
+
+
+def markdown(rows: Sequence[dict[str, Any]], reference: str | None = None) -> str:
+    """Markdown: measurements with roofline columns, relative latency, skipped/failed cells."""
+    lines = ["# Architecture timing (random weights, fixed decode length)", ""]
+    ok = _ok(rows)
+    if ok:
+        r0 = ok[0]
+        lines += [
+            f"Decode length: {r0['decode_tokens']} tokens per item (EOT suppressed, greedy, no timestamps). "
+            f"Memory bandwidth: " + ", ".join(sorted({f"{r['device']} {r['bandwidth_gbs']:.1f} GB/s ({r['bandwidth_method']})" for r in ok})) + ".",
+            "",
+            "| architecture | backend | device | compute | batch | encoder s | total s | ms/token | tokens/s "
+            "| peak RSS MB | GPU peak MB | bound ms/token | measured/bound |",
+            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in ok:
+            lines.append(
+                f"| {r['architecture']} | {r['backend']} | {r['device']} | {r['compute_type']} | {r['batch_size']} "
+                f"| {_f(r['encoder_seconds'])} | {_f(r['total_seconds'])} | {_f(r['per_token_seconds'] * 1e3)} "
+                f"| {_f(r.get('tokens_per_second'), '{:.1f}')} | {_f(r.get('peak_rss_mb'), '{:.0f}')} "
+                f"| {_f(r.get('gpu_peak_mb'), '{:.0f}')} | {_f(r['bound_per_token_s'] * 1e3)} "
+                f"| {_f(r.get('roofline_ratio'), '{:.2f}')} |"
+            )
+        lines.append("")
+    rel = relative_latency(rows, reference)
+    lines += ["## Relative latency", ""]
+    if rel:
+        lines += [
+            "reference latency / architecture latency (the model card's column: > 1 means faster than the reference)",
+            "",
+            "| backend | device | compute | batch | reference | architecture | reference total s | total s "
+            "| relative latency | per-token speed-up | encoder speed-up |",
+            "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in rel:
+            lines.append(
+                f"| {r['backend']} | {r['device']} | {r['compute_type']} | {r['batch_size']} | {r['reference']} "
+                f"| {r['architecture']} | {_f(r['reference_total_s'])} | {_f(r['total_s'])} "
+                f"| {_f(r['relative_latency'], '{:.2f}')}x | {_f(r['per_token_speedup'], '{:.2f}')}x "
+                f"| {_f(r['encoder_speedup'], '{:.2f}')}x |"
+            )
+    else:
+        lines.append("(needs at least two architectures measured in the same backend configuration)")
+    bad = [r for r in rows if r.get("status") != "ok"]
+    if bad:
+        lines += ["", "## Not measured", ""]
+        for r in bad:
+            lines.append(f"- {r.get('architecture')} / {r.get('backend')} / {r.get('device')} / {r.get('compute_type')} "
+                         f"/ batch {r.get('batch_size')}: **{r['status']}**: {r.get('error')}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,127 @@
+"""`whisperbench synthetic ARCH [ARCH ...]` (also `whisperbench bench --synthetic ARCH`):
+architecture timing with random weights at real dimensions, at a fixed decode length."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from whisperbench.cli.common import parse_key_values
+from whisperbench.errors import WhisperbenchError
+
+
+def _split(values: list[str] | str | None) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    return [v.strip() for item in values for v in str(item).split(",") if v.strip()]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from whisperbench.bench.architectures import names
+    from whisperbench.bench.synthetic import DEFAULT_DECODE_TOKENS
+
+    p = sub.add_parser(
+        "synthetic",
+        help="time Whisper architectures with random weights (no download), per backend, at a fixed decode length",
+        description=(
+            "Build random weights at the real dimensions of each architecture in each runtime's format (cached), "
+            "and measure encoder time, per-token decoder latency at exactly --decode-tokens tokens (end-of-text "
+            "suppressed), total latency, peak memory and the memory-bandwidth roofline. Prints Markdown with the "
+            f"relative-latency column for the architectures given. Architectures: {', '.join(names())}, or a "
+            ".json/.toml dimensions file. Same as `whisperbench bench --synthetic ARCH`."
+        ),
+    )
+    p.add_argument("architectures", nargs="+", metavar="ARCH", help="architecture name or dimensions file")
+    add_synthetic_args(p)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: each runtime's default)")
+    p.add_argument("--backend-option", "-O", action="append", default=[], metavar="KEY=VALUE",
+                   help="transformers: attn_implementation=sdpa|eager|flash_attention_2, torch_compile=true")
+    p.add_argument("--backend", "-b", action="append", default=[],
+                   help="backend (repeatable or comma-separated; default: every installed one of transformers, "
+                        "ctranslate2, openai, whispercpp)")
+    p.add_argument("--compute-type", action="append", default=[],
+                   help="compute type (repeatable or comma-separated; default: each backend's default on the device)")
+    p.add_argument("--batch-size", nargs="+", type=int, default=[1], help="batch sizes (default: 1)")
+    p.set_defaults(func=run)
+
+
+def add_synthetic_args(p: argparse.ArgumentParser) -> None:
+    """Options shared with `whisperbench bench --synthetic`."""
+    from whisperbench.bench.synthetic import DEFAULT_DECODE_TOKENS
+
+    g = p.add_argument_group("synthetic timing")
+    g.add_argument("--decode-tokens", type=int, default=DEFAULT_DECODE_TOKENS,
+                   help=f"tokens decoded per item, exactly (default: {DEFAULT_DECODE_TOKENS})")
+    g.add_argument("--reference", help="relative latency against this architecture (default: the first given)")
+    g.add_argument("--markdown", help="also write the Markdown report to this file")
+    if not any(a.dest == "repeats" for a in p._actions):
+        g.add_argument("--repeats", type=int, help="measured passes per cell (default: 3)")
+        g.add_argument("--warmups", type=int, help="warm-up passes per cell (default: 1)")
+        g.add_argument("--output", "-o", help="results file (JSON Lines); default results/synthetic-TIME.jsonl")
+        g.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_synthetic(
+        architectures=args.architectures,
+        backends=_split(args.backend) or None,
+        device=args.device,
+        compute_types=_split(args.compute_type) or ["default"],
+        batch_sizes=list(args.batch_size),
+        args=args,
+    )
+
+
+def run_from_bench(args: argparse.Namespace) -> int:
+    """`whisperbench bench --synthetic ARCH ...`: the bench command's --backend and
+    --compute-type may be comma-separated lists; --batch-size is one value there (use
+    `whisperbench synthetic --batch-size 1 16` for several)."""
+    if args.suite or args.dataset or args.model:
+        raise WhisperbenchError("--synthetic times architectures with random weights; give no SUITE, --model or --dataset")
+    return run_synthetic(
+        architectures=args.synthetic,
+        backends=_split(args.backend) or None,
+        device=args.device,
+        compute_types=_split(args.compute_type) or ["default"],
+        batch_sizes=[args.batch_size],
+        args=args,
+    )
+
+
+def run_synthetic(architectures, backends, device, compute_types, batch_sizes, args) -> int:
+    from whisperbench.bench import synthetic
+    from whisperbench.bench.architectures import get
+    from whisperbench.paths import results_dir
+
+    archs = [get(a) for a in architectures]
+    output = args.output or str(results_dir() / f"synthetic-{datetime.now().strftime('%Y%m%d-%H%M%S')}.jsonl")
+    quiet = getattr(args, "quiet", False)
+
+    def progress(row: dict) -> None:
+        if quiet:
+            return
+        if row["status"] == "ok":
+            msg = (f"encoder {row['encoder_seconds']:.3f} s, total {row['total_seconds']:.3f} s, "
+                   f"{row['per_token_seconds'] * 1e3:.2f} ms/token, measured/bound {row['roofline_ratio']:.2f}")
+        else:
+            msg = f"{row['status']}: {row.get('error')}"
+        print(f"{row['architecture']} {row['backend']} {row['device']} {row['compute_type']} "
+              f"batch {row['batch_size']}: {msg}", file=sys.stderr, flush=True)
+
+    rows = synthetic.run(
+        archs, backends, devices=[device], compute_types=compute_types, batch_sizes=batch_sizes,
+        decode_tokens=args.decode_tokens, repeats=args.repeats or 3, warmups=args.warmups if args.warmups is not None else 1,
+        threads=args.threads, options=parse_key_values(args.backend_option), output=output, progress=progress,
+    )
+    text = synthetic.markdown(rows, reference=args.reference)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text, encoding="utf-8")
+    print(f"{sum(r['status'] == 'ok' for r in rows)} measured, {sum(r['status'] == 'skipped' for r in rows)} skipped, "
+          f"{sum(r['status'] == 'failed' for r in rows)} failed -> {output}", file=sys.stderr)
+    return 1 if any(r["status"] == "failed" for r in rows) else 0
