@@ -86,16 +86,38 @@ def backend_for(model: str) -> str:
     return BACKEND_FOR_FORMAT[fmt]
 
 
-def _decode(model: str, backend: str, audio: Sequence[str | Path], options: DecodeOptions, load: LoadOptions):
+def greedy_options(language: str | None = "en", timestamps: bool = True) -> DecodeOptions:
+    return DecodeOptions(algorithm="short", beam_size=1, temperatures=(0.0,), language=language, timestamps=timestamps)
+
+
+def decode(model: str, backend: str, audio: Sequence[str | Path], options: DecodeOptions, load: LoadOptions | None = None):
+    """Transcriptions of every file by one model in one backend (loaded once, closed after)."""
     from whisperbench import backends
 
-    instance = backends.get(backend)(model, load)
+    instance = backends.get(backend)(model, load or LoadOptions())
     try:
         return [instance.transcribe(str(a), options) for a in audio]
     finally:
         close = getattr(instance, "close", None)
         if close:
             close()
+
+
+def compare(model_a: str, model_b: str, backend_a: str, backend_b: str, audio: Sequence[str | Path], ra, rb) -> VerifyReport:
+    """Build the report from two lists of Transcriptions of the same files."""
+    import jiwer
+
+    from whisperbench.text import normalize
+
+    report = VerifyReport(str(model_a), str(model_b), backend_a, backend_b)
+    for path, ta, tb in zip(audio, ra, rb):
+        toks_a, toks_b = list(ta.tokens), list(tb.tokens)
+        longest = max(len(toks_a), len(toks_b))
+        agreement = 1.0 - _edit_distance(toks_a, toks_b) / longest if longest else 1.0
+        ref, hyp = normalize(ta.text), normalize(tb.text)
+        wer = float(jiwer.wer(ref, hyp)) if ref else float(bool(hyp))
+        report.files.append(FileComparison(str(path), toks_a, toks_b, ta.text, tb.text, agreement, toks_a == toks_b, wer))
+    return report
 
 
 def verify(model_a: str | Path, model_b: str | Path, audio: Sequence[str | Path], language: str | None = "en",
@@ -107,19 +129,7 @@ def verify(model_a: str | Path, model_b: str | Path, audio: Sequence[str | Path]
     a, b = str(model_a), str(model_b)
     backend_a = backend_a or backend_for(a)
     backend_b = backend_b or backend_for(b)
-    options = DecodeOptions(algorithm="short", beam_size=1, temperatures=(0.0,), language=language, timestamps=timestamps)
-    ra = _decode(a, backend_a, audio, options, load_a or LoadOptions())
-    rb = _decode(b, backend_b, audio, options, load_b or LoadOptions())
-    report = VerifyReport(a, b, backend_a, backend_b)
-    import jiwer
-
-    from whisperbench.text import normalize
-
-    for path, ta, tb in zip(audio, ra, rb):
-        toks_a, toks_b = list(ta.tokens), list(tb.tokens)
-        longest = max(len(toks_a), len(toks_b))
-        agreement = 1.0 - _edit_distance(toks_a, toks_b) / longest if longest else 1.0
-        ref, hyp = normalize(ta.text), normalize(tb.text)
-        wer = float(jiwer.wer(ref, hyp)) if ref else float(bool(hyp))
-        report.files.append(FileComparison(str(path), toks_a, toks_b, ta.text, tb.text, agreement, toks_a == toks_b, wer))
-    return report
+    options = greedy_options(language, timestamps)
+    ra = decode(a, backend_a, audio, options, load_a)
+    rb = decode(b, backend_b, audio, options, load_b)
+    return compare(a, b, backend_a, backend_b, audio, ra, rb)
