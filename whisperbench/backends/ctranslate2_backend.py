@@ -84,6 +84,10 @@ class CTranslate2Backend(Backend):
         where = self.location.path if local else self.location.hub_id
         device = load_options.device
         index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if device_kind(device) == "cuda":  # cuBLAS 12 preflight: a clear error instead of one at first decode
+            from whisperbench.gpu import check_ctranslate2_cuda
+
+            check_ctranslate2_cuda()
         try:
             self.model = WhisperModel(
                 where,
