@@ -83,7 +83,7 @@ def check_ctranslate2_cuda() -> dict[str, Any]:
     pip_libs = _pip_cublas12()
     if pip_libs:
         try:
-            for lib in sorted(pip_libs, key=lambda p: "Lt" not in p, reverse=False):  # Lt first
+            for lib in sorted(pip_libs, key=lambda p: "Lt" not in p):  # libcublasLt first: libcublas needs it
                 ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
             return {"libcublas": pip_libs}
         except OSError as exc:
