@@ -38,16 +38,17 @@ def student(tmp_path_factory):
     return str(path or out)
 
 
-def test_speculative_decoding_gives_identical_greedy_text(load_backend, student, jfk, sonnet):
+def test_speculative_decoding_gives_identical_greedy_text(load_backend, student, jfk):
     plain = load_backend("transformers")
     assisted = load_backend("transformers", extra={"assistant_model": student})
     assert assisted.assistant is not None
     assert assisted.assistant.config.decoder_layers < plain.model.config.decoder_layers
+    assert type(assisted.assistant).__name__ == "WhisperForCausalLM"
     assert assisted.describe()["assistant_model"]["model_path"] == str(student) or assisted.describe()["assistant_model"]
     for samples, options in [
         (jfk, DecodeOptions(language="en")),
         (jfk, DecodeOptions(language="en", timestamps=False)),
-        (sonnet, DecodeOptions(algorithm="sequential", language="en")),
+        (jfk, DecodeOptions(algorithm="sequential", language="en")),
     ]:
         a, b = plain.transcribe(samples, options), assisted.transcribe(samples, options)
         assert a.text == b.text, (options, a.text, b.text)

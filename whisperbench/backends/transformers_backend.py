@@ -177,7 +177,12 @@ class TransformersBackend(Backend):
             self.assistant_location = locate_model(spec, "transformers", self.name)
             a_where = self.assistant_location.path or self.assistant_location.hub_id
             a_kwargs = {k: v for k, v in kwargs.items() if k != "quantization_config"}
-            self.assistant = self._from_pretrained(a_where, self.assistant_location.path is not None, spec, **a_kwargs)
+            # Decoder-only (WhisperForCausalLM), as the Distil-Whisper card shows: it reuses
+            # the main model's encoder output, and its generate is the plain one (a full
+            # Whisper assistant would run Whisper's fallback loop inside each draft call).
+            self.assistant = self._from_pretrained(
+                a_where, self.assistant_location.path is not None, spec, causal_lm=True, **a_kwargs
+            )
             if "device_map" not in a_kwargs:
                 self.assistant.to(load_options.device)
             self.assistant.eval()
@@ -192,11 +197,12 @@ class TransformersBackend(Backend):
             self.model.forward = torch.compile(self.model.forward)
         self._pipeline = None
 
-    def _from_pretrained(self, where: str, local: bool, spec: str, **kwargs):
-        from transformers import WhisperForConditionalGeneration
+    def _from_pretrained(self, where: str, local: bool, spec: str, causal_lm: bool = False, **kwargs):
+        from transformers import WhisperForCausalLM, WhisperForConditionalGeneration
 
+        cls = WhisperForCausalLM if causal_lm else WhisperForConditionalGeneration
         try:
-            return WhisperForConditionalGeneration.from_pretrained(where, local_files_only=local, **kwargs)
+            return cls.from_pretrained(where, local_files_only=local, **kwargs)
         except ImportError as exc:  # e.g. flash-attn / bitsandbytes present but unusable
             raise UnsupportedOptionError(f"cannot load {spec!r} with these options: {exc}") from None
         except (OSError, ValueError, RuntimeError) as exc:
@@ -241,7 +247,9 @@ class TransformersBackend(Backend):
         kwargs = dict(
             return_timestamps=options.timestamps,
             num_beams=options.beam_size,
-            temperature=temps if len(temps) > 1 else temps[0],
+            # Always a tuple: generate's fallback loop then iterates concrete values (a bare
+            # float can reach _retrieve_avg_logprobs as None with an assistant model).
+            temperature=tuple(temps),
             do_sample=temps[0] > 0,
             compression_ratio_threshold=options.compression_ratio_threshold,
             logprob_threshold=options.logprob_threshold,
