@@ -75,9 +75,9 @@ def test_export_matches_transformers_tokens(onnx_dir, short_sets):
 
     ref = ensure_format("fixture:tiny.en", "transformers")
     jfk = short_sets["jfk"][0][0]
-    fp32 = onnx_format.verify(onnx_dir, ref, jfk, "fp32")
+    reports = onnx_format.verify(onnx_dir, ref, jfk, ["fp32", "int8"], max_new_tokens=40)
+    fp32, int8 = reports["fp32"], reports["int8"]
     assert fp32["identical"], (fp32["reference_text"], fp32["onnx_text"])
-    int8 = onnx_format.verify(onnx_dir, ref, jfk, "int8")
     assert int8["agreement"] >= 0.9, (int8["reference_text"], int8["onnx_text"])
 
 
@@ -151,12 +151,6 @@ def test_unsupported_options_are_clear(tjs, short_sets):
             tjs.transcribe(jfk, DecodeOptions(**{"language": "en", **opts}))
 
 
-def test_int8_precision(load_backend, short_sets):
-    b = load_backend("transformersjs", compute_type="int8")
-    assert b.describe()["transformersjs_dtype"] == "q8"
-    assert "your country" in b.transcribe(short_sets["jfk"][0][0], DecodeOptions(language="en")).text
-
-
 def test_missing_precision_and_model_are_model_errors(tmp_path, onnx_dir):
     with pytest.raises(ModelError, match="not found"):
         backends.get("transformersjs")("/nonexistent/model.bin")
@@ -180,6 +174,11 @@ def fragile(onnx_dir):
     b = backends.load("transformersjs", str(onnx_dir), compute_type="int8", extra={"timeout_s": 20})
     yield b
     b.close()
+
+
+def test_int8_precision(fragile, short_sets):
+    assert fragile.describe()["transformersjs_dtype"] == "q8"
+    assert "your country" in fragile.transcribe(short_sets["jfk"][0][0], DecodeOptions(language="en")).text
 
 
 def test_worker_exit_mid_request_is_a_clear_error_then_restarts(fragile, short_sets):

@@ -332,11 +332,11 @@ def greedy_tokens_onnx(folder: str | Path, features, prompt: Sequence[int], prec
     return tokens
 
 
-def verify(folder: str | Path, reference: str | Path, audio, precision: str = "fp32",
+def verify(folder: str | Path, reference: str | Path, audio, precision: str | Sequence[str] = "fp32",
            max_new_tokens: int = 100) -> dict[str, Any]:
     """Decode `audio` (one window, greedy, no timestamps) with the ONNX graphs and with the
     transformers model at `reference`; report token agreement (difflib ratio, 1.0 = identical)
-    and the length of the identical prefix."""
+    and the length of the identical prefix. Several precisions (a list) -> {precision: report}."""
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -360,20 +360,25 @@ def verify(folder: str | Path, reference: str | Path, audio, precision: str = "f
     prompt.append(gen.no_timestamps_token_id)
     special = set(tok.all_special_ids) | set(prompt)
     ref = [t for t in seq if t not in special and t < gen.no_timestamps_token_id]
-    got = greedy_tokens_onnx(folder, features.numpy(), prompt, precision, max_new_tokens)
     import difflib
 
-    # Share of tokens in the longest matching blocks (1.0 = identical); an inserted comma
-    # costs one token, not everything after it.
-    agreement = difflib.SequenceMatcher(a=ref, b=got, autojunk=False).ratio() if (ref or got) else 1.0
-    prefix = next((i for i, (a, b) in enumerate(zip(ref, got)) if a != b), min(len(ref), len(got)))
-    return {
-        "precision": precision,
-        "agreement": agreement,
-        "identical": ref == got,
-        "common_prefix": prefix,
-        "reference_tokens": ref,
-        "onnx_tokens": got,
-        "reference_text": tok.decode(ref),
-        "onnx_text": tok.decode(got),
-    }
+    def report(p: str) -> dict[str, Any]:
+        got = greedy_tokens_onnx(folder, features.numpy(), prompt, p, max_new_tokens)
+        # Share of tokens in the longest matching blocks (1.0 = identical); an inserted comma
+        # costs one token, not everything after it.
+        agreement = difflib.SequenceMatcher(a=ref, b=got, autojunk=False).ratio() if (ref or got) else 1.0
+        prefix = next((i for i, (a, b) in enumerate(zip(ref, got)) if a != b), min(len(ref), len(got)))
+        return {
+            "precision": p,
+            "agreement": agreement,
+            "identical": ref == got,
+            "common_prefix": prefix,
+            "reference_tokens": ref,
+            "onnx_tokens": got,
+            "reference_text": tok.decode(ref),
+            "onnx_text": tok.decode(got),
+        }
+
+    if isinstance(precision, str):
+        return report(precision)
+    return {p: report(p) for p in precision}
