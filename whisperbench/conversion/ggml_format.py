@@ -36,6 +36,7 @@ _TYPE_ID = {"float32": 0, "float16": 1, "q4_0": 2, "q5_0": 6, "q5_1": 7, "q8_0":
 _TYPE_NAME = {v: k for k, v in _TYPE_ID.items()}
 QNT_VERSION, QNT_FACTOR = 2, 1000
 N_FFT, SAMPLE_RATE = 400, 16000
+_CHUNK_VALUES = 1 << 20
 
 
 def sidecar(path: Path) -> Path:
@@ -120,10 +121,16 @@ def _write_tensor(fh: BinaryIO, name: str, w: np.ndarray, q: str) -> None:
     fh.write(struct.pack("<iii", w.ndim, len(raw_name), _TYPE_ID[kind]))
     fh.write(struct.pack(f"<{w.ndim}i", *reversed(w.shape)))
     fh.write(raw_name)
-    if kind in QUANTIZERS:
-        fh.write(QUANTIZERS[kind](w))
-    else:
-        fh.write(np.ascontiguousarray(w, dtype="<f2" if kind == "float16" else "<f4").tobytes())
+    # Convert a slab of rows at a time so temporaries stay small (the token embedding alone
+    # is tens of millions of values).
+    flat = w.reshape(-1, w.shape[-1]) if w.ndim > 1 else w.reshape(1, -1)
+    step = max(1, _CHUNK_VALUES // flat.shape[1])
+    for start in range(0, flat.shape[0], step):
+        rows = flat[start: start + step]
+        if kind in QUANTIZERS:
+            fh.write(QUANTIZERS[kind](rows))
+        else:
+            fh.write(np.ascontiguousarray(rows, dtype="<f2" if kind == "float16" else "<f4").tobytes())
 
 
 class _Cursor:

@@ -43,11 +43,14 @@ def write(path: Path, tensors: Iterable[tuple[str, np.ndarray]], dtype: str, met
         fh.write(struct.pack("<Q", len(blob)))
         fh.write(blob)
         for _, arr in items:
-            if dtype == "BF16":
-                data = to_bfloat16_bits(arr)
-            else:
-                data = np.ascontiguousarray(arr, dtype=np.float32 if dtype == "F32" else np.float16)
-            fh.write(data.astype(data.dtype.newbyteorder("<"), copy=False).tobytes())
+            flat = arr.reshape(-1)
+            for start in range(0, flat.shape[0], 1 << 20):  # bounded temporaries per tensor
+                part = flat[start: start + (1 << 20)]
+                if dtype == "BF16":
+                    data = to_bfloat16_bits(part)
+                else:
+                    data = np.ascontiguousarray(part, dtype=np.float32 if dtype == "F32" else np.float16)
+                fh.write(data.astype(data.dtype.newbyteorder("<"), copy=False).tobytes())
 
 
 def read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:

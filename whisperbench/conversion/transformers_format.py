@@ -127,7 +127,8 @@ def tokenizer_files(ckpt: Checkpoint, tokenizer_json: str) -> dict[str, str]:
             {"bos_token": eot, "eos_token": eot, "unk_token": eot, "pad_token": eot,
              "additional_special_tokens": cfg["additional_special_tokens"]}, indent=2),
         "vocab.json": json.dumps(vocab, ensure_ascii=False),
-        "merges.txt": "#version: 0.2\n" + "\n".join(data["model"]["merges"]) + "\n",
+        # tokenizers >= 0.20 stores merges as [left, right] pairs, older ones as "left right"
+        "merges.txt": "#version: 0.2\n" + "\n".join(m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]) + "\n",
         "added_tokens.json": json.dumps(added, indent=2, ensure_ascii=False),
     }
 
