@@ -145,16 +145,25 @@ class WhisperCppBackend(Backend):
             self.ggml_type = wanted
         self.location = location
         self.threads = load_options.threads or min(4, _cpu_count())
-        try:
-            self.model = Model(
-                where, redirect_whispercpp_logs_to=None, n_threads=self.threads,
-                print_progress=False, print_realtime=False, print_timestamps=False,
-            )
-        except Exception as exc:  # whisper.cpp reports a failed load as a generic error
-            raise ModelError(f"cannot load whisper.cpp model {model!r}: {type(exc).__name__}: {exc}") from None
+        import tempfile
+
+        # whisper.cpp logs to stderr; keep it quiet but read it back: a failed load still
+        # returns a context object (a null pointer inside) that crashes on first use.
+        with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
+            try:
+                self.model = Model(
+                    where, redirect_whispercpp_logs_to=log.name, n_threads=self.threads,
+                    print_progress=False, print_realtime=False, print_timestamps=False,
+                )
+            except Exception as exc:  # whisper.cpp reports a failed load as a generic error
+                raise ModelError(f"cannot load whisper.cpp model {model!r}: {type(exc).__name__}: {exc}") from None
+            log.seek(0)
+            messages = log.read()
+        if "failed to load model" in messages or self.model._ctx is None:
+            reasons = [ln for ln in messages.splitlines() if "error" in ln.lower() or "wrong" in ln or "failed" in ln]
+            self.model._ctx = None  # never free a null context
+            raise ModelError(f"whisper.cpp cannot load {where}: {'; '.join(reasons) or 'unknown error'}")
         ctx = self.model._ctx
-        if ctx is None:
-            raise ModelError(f"whisper.cpp could not load {where}")
         self.eot = pw.whisper_token_eot(ctx)
         self.multilingual = bool(pw.whisper_is_multilingual(ctx))
 
