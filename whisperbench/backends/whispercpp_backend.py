@@ -12,8 +12,11 @@ is converted with `whisperbench.conversion.ensure_format(spec, "ggml", type)`.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import struct
+import sys
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -151,10 +154,11 @@ class WhisperCppBackend(Backend):
         # returns a context object (a null pointer inside) that crashes on first use.
         with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
             try:
-                self.model = Model(
-                    where, redirect_whispercpp_logs_to=log.name, n_threads=self.threads,
-                    print_progress=False, print_realtime=False, print_timestamps=False,
-                )
+                with _stderr_to(log.name):
+                    self.model = Model(
+                        where, redirect_whispercpp_logs_to=False, n_threads=self.threads,
+                        print_progress=False, print_realtime=False, print_timestamps=False,
+                    )
             except Exception as exc:  # whisper.cpp reports a failed load as a generic error
                 raise ModelError(f"cannot load whisper.cpp model {model!r}: {type(exc).__name__}: {exc}") from None
             log.seek(0)
@@ -219,7 +223,8 @@ class WhisperCppBackend(Backend):
 
     def _run(self, samples: np.ndarray, params: dict) -> chunking.WindowResult:
         pw = self._pw
-        self.model.transcribe(samples, **params)  # whisper_full; segments read below
+        with _stderr_to(os.devnull):  # whisper.cpp may log (e.g. fallback) on fd 2
+            self.model.transcribe(samples, **params)  # whisper_full; segments read below
         ctx = self.model._ctx
         segments = []
         for i in range(pw.whisper_full_n_segments(ctx)):
@@ -259,9 +264,27 @@ class WhisperCppBackend(Backend):
         self.model = None
 
 
-def _cpu_count() -> int:
-    import os
+@contextlib.contextmanager
+def _stderr_to(path: str):
+    """Send file descriptor 2 (where whisper.cpp's C code logs) to `path`. pywhispercpp's
+    own redirect falls back to a Python-level one when sys.stderr has no file descriptor
+    (e.g. under pytest's capture), which C code ignores."""
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError):
+        pass
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
 
+
+def _cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
