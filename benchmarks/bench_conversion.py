@@ -5,7 +5,7 @@
 Each conversion runs in a fresh child process; after imports its peak-RSS mark is reset
 (/proc/self/clear_refs) so "own MB" is the conversion's own peak above the baseline
 (interpreter + imported runtimes), and "own/size" relates it to the checkpoint's size.
-With --wer, each quantized output is decoded greedily next to its float counterpart in the
+Progress bars are off here (the child's stderr is not a terminal). With --wer, each quantized output is decoded greedily next to its float counterpart in the
 same runtime and the WER delta is printed.
 """
 
@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 
 TARGETS = [
-    ("transformers", "float16"), ("transformers", "float32"), ("ctranslate2", "float16"), ("ctranslate2", "int8"),
+    ("transformers", "float16"), ("transformers", "float32"), ("ctranslate2", "float16"), ("ctranslate2", "float32"),
+    ("ctranslate2", "int8"), ("ctranslate2", "int8_float16"), ("ctranslate2", "int8_float32"),
     ("openai", "float16"), ("ggml", "float16"), ("ggml", "q8_0"), ("ggml", "q5_0"),
 ]
 

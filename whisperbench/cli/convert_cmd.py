@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "or exactly these layer indices",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars (otherwise shown on a terminal for checkpoints over 200 MB; "
+        "WHISPERBENCH_QUIET=1 does the same)",
+    )
     p.set_defaults(func=run_convert)
 
     v = sub.add_parser("verify", help="decode audio with two models in their own runtimes and compare tokens")
@@ -62,7 +67,8 @@ def run_convert(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     out = convert(args.src, args.to, args.output, quantization=args.quantization,
-                  decoder_layers=parse_layers(args.decoder_layers), force=args.force)
+                  decoder_layers=parse_layers(args.decoder_layers), force=args.force,
+                  progress=False if args.quiet else None)
     info = describe(out)
     d = info["dims"]
     print(

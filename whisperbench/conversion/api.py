@@ -16,6 +16,7 @@ import numpy as np
 
 from whisperbench.conversion.checkpoint import CONVERTER_VERSION, Checkpoint, Dims, expected_shapes
 from whisperbench.conversion.formats import FORMATS, detect_format
+from whisperbench.conversion.progress import Progress, policy, size_on_disk
 from whisperbench.errors import ConversionError, ModelError
 
 META_FILE = "whisperbench.json"
@@ -59,11 +60,14 @@ def local_path(src: str | Path) -> Path:
     return s.path
 
 
-def read(src: str | Path) -> Checkpoint:
-    """Load any supported model (path or fixture:NAME) into a Checkpoint."""
+def read(src: str | Path, progress: bool | Progress | None = None) -> Checkpoint:
+    """Load any supported model (path or fixture:NAME) into a Checkpoint.
+
+    progress: True / False force a tqdm bar over the tensors on / off; None (default) shows
+    one only for checkpoints over 200 MB. Never drawn off a terminal or with WHISPERBENCH_QUIET=1."""
     path = local_path(src)
     fmt = detect_format(path)
-    ckpt = _module(fmt).read(path)
+    ckpt = _module(fmt).read(path, progress=policy(progress, size_on_disk(path)))
     meta = read_metadata(path)
     if meta.get("distilled"):
         ckpt.distilled = True
@@ -71,8 +75,9 @@ def read(src: str | Path) -> Checkpoint:
 
 
 def write(ckpt: Checkpoint, fmt: str, output: str | Path, quantization: str | None = None, force: bool = False,
-          source: str | None = None) -> Path:
-    """Write `ckpt` as `fmt` at `output`, atomically (temp path in the same folder, then rename)."""
+          source: str | None = None, progress: bool | Progress | None = None) -> Path:
+    """Write `ckpt` as `fmt` at `output`, atomically (temp path in the same folder, then rename).
+    `progress` as for read(): a bar over the tensors written, by default only above 200 MB."""
     q = normalize_quantization(fmt, quantization)
     mod = _module(fmt)
     out = Path(output).expanduser().absolute()
@@ -84,7 +89,7 @@ def write(ckpt: Checkpoint, fmt: str, output: str | Path, quantization: str | No
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         target = tmp if is_dir else tmp / out.name
-        precision = mod.write(ckpt, target, q)
+        precision = mod.write(ckpt, target, q, progress=policy(progress, ckpt.nbytes()))
         meta = {
             "format": fmt,
             "quantization": precision,
@@ -125,18 +130,20 @@ def _replace(src: Path, dst: Path, force: bool) -> None:
 
 
 def convert(src: str | Path, to: str, output: str | Path, quantization: str | None = None,
-            decoder_layers: Sequence[int] | int | None = None, force: bool = False) -> Path:
-    """Convert a model (any format, or fixture:NAME) to format `to` at `output`."""
+            decoder_layers: Sequence[int] | int | None = None, force: bool = False,
+            progress: bool | Progress | None = None) -> Path:
+    """Convert a model (any format, or fixture:NAME) to format `to` at `output`.
+    `progress`: see read(); bars for reading and for writing the tensors."""
     if to not in FORMATS:
         raise ConversionError(f"unknown target format {to!r}; formats: {', '.join(FORMATS)}")
     normalize_quantization(to, quantization)
     out = Path(output).expanduser()
     if (out.exists() or out.is_symlink()) and not force:
         raise ConversionError(f"{out} already exists; pass --force (force=True) to overwrite")
-    ckpt = read(src)
+    ckpt = read(src, progress=progress)
     if decoder_layers is not None:
         ckpt = derive_student(ckpt, decoder_layers)
-    return write(ckpt, to, out, quantization, force=force, source=str(src))
+    return write(ckpt, to, out, quantization, force=force, source=str(src), progress=progress)
 
 
 def ensure_format(model_spec: str, fmt: str, quantization: str | None = None) -> Path:

@@ -1,5 +1,6 @@
 """CTranslate2 Whisper folders: `model.bin` read by our own parser (memory-mapped), written
-through `ctranslate2.specs` so the binary always matches the installed runtime."""
+through `ctranslate2.specs` so the binary always matches the installed runtime, with lazy
+variables (ctranslate2_lazy.py) that convert or int8-quantize one tensor at a time."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from whisperbench.conversion.checkpoint import Checkpoint, Dims
 from whisperbench.conversion import tokenizer as tok
+from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.errors import ConversionError, ModelError
 
 QUANTIZATIONS = ("float32", "float16", "bfloat16", "int8", "int8_float32", "int8_float16", "int8_bfloat16")
@@ -43,7 +45,7 @@ class _Reader:
         return bytes(self.take(n))[:-1].decode("utf-8")
 
 
-def read_model_bin(path: Path) -> tuple[str, dict[str, np.ndarray]]:
+def read_model_bin(path: Path, progress: Progress = NO_PROGRESS) -> tuple[str, dict[str, np.ndarray]]:
     """Parse CTranslate2's binary (version 6): returns (spec name, variables incl. aliases)."""
     r = _Reader(path)
     if len(r.buf) < 12:
@@ -55,27 +57,33 @@ def read_model_bin(path: Path) -> tuple[str, dict[str, np.ndarray]]:
     r.unpack("I")  # spec revision
     (count,) = r.unpack("I")
     variables: dict[str, np.ndarray] = {}
-    for _ in range(count):
-        var = r.string()
-        (ndim,) = r.unpack("B")
-        shape = r.unpack("I" * ndim) if ndim else ()
-        (type_id,) = r.unpack("B")
-        (nbytes,) = r.unpack("I")
-        raw = r.take(nbytes)
-        if type_id >= len(_DTYPES):
-            raise ModelError(f"{path}: variable {var} has unknown type id {type_id}")
-        dtype = _DTYPES[type_id]
-        if dtype == "bfloat16":
-            arr = _bf16_to_f32(np.frombuffer(raw, dtype="<u2")).reshape(shape)
-        else:
-            arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
-        variables[var] = arr
+    with progress.bar(count, "reading ctranslate2") as bar:
+        for _ in range(count):
+            _read_variable(r, path, variables)
+            bar.update(1)
     if r.pos < len(r.buf):
         (n_alias,) = r.unpack("I")
         for _ in range(n_alias):
             alias, target = r.string(), r.string()
             variables[alias] = variables[target]
     return name, variables
+
+
+def _read_variable(r: _Reader, path: Path, variables: dict[str, np.ndarray]) -> None:
+    var = r.string()
+    (ndim,) = r.unpack("B")
+    shape = r.unpack("I" * ndim) if ndim else ()
+    (type_id,) = r.unpack("B")
+    (nbytes,) = r.unpack("I")
+    raw = r.take(nbytes)
+    if type_id >= len(_DTYPES):
+        raise ModelError(f"{path}: variable {var} has unknown type id {type_id}")
+    dtype = _DTYPES[type_id]
+    if dtype == "bfloat16":
+        arr = _bf16_to_f32(np.frombuffer(raw, dtype="<u2")).reshape(shape)
+    else:
+        arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+    variables[var] = arr
 
 
 def _weight(v: dict[str, np.ndarray], key: str) -> np.ndarray:
@@ -119,12 +127,12 @@ def _precision(v: dict[str, np.ndarray]) -> str:
     return str(w.dtype)
 
 
-def read(path: Path) -> Checkpoint:
+def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
     path = Path(path)
     cfg_path = path / "config.json"
     if not (path / "model.bin").exists():
         raise ModelError(f"{path} has no model.bin: not a CTranslate2 model folder")
-    name, v = read_model_bin(path / "model.bin")
+    name, v = read_model_bin(path / "model.bin", progress)
     if name != "WhisperSpec":
         raise ModelError(f"{path} is a CTranslate2 {name}, not a Whisper model")
     try:
@@ -197,10 +205,19 @@ def _read_meta(path: Path) -> dict:
     return json.loads(meta.read_text()) if meta.exists() else {}
 
 
-def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None) -> str:
-    """Write a CTranslate2 folder into `out_dir` (which exists and is empty); returns the precision."""
+def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None, progress: Progress = NO_PROGRESS,
+          ctranslate2_quantizer: bool = False) -> str:
+    """Write a CTranslate2 folder into `out_dir` (which exists and is empty); returns the precision.
+
+    The spec is filled with lazy variables that convert (or int8-quantize) one tensor when
+    ctranslate2's own serializer asks for its bytes, so peak memory stays near the size of
+    the source plus one tensor whatever the target precision. `ctranslate2_quantizer=True`
+    hands ctranslate2 whole-model float copies and lets its quantizer run instead (the
+    reference our quantizer is tested against; about 3-4x the checkpoint in memory)."""
     try:
         from ctranslate2.specs import whisper_spec
+
+        from whisperbench.conversion.ctranslate2_lazy import LazyScale, LazyVariable, WriteContext, target_dtype
     except ImportError:
         raise ConversionError("writing CTranslate2 needs ctranslate2; install it with: pip install 'whisperbench[ctranslate2]'") from None
     q = quantization or ("float16" if ckpt.source_precision in ("float16", "q8_0", "q5_0") or ckpt.source_precision.startswith("int8") else "float32")
@@ -209,45 +226,57 @@ def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None) -> str:
     d = ckpt.dims
     W = ckpt.weights
     spec = whisper_spec.WhisperSpec(d.n_audio_layer, d.n_audio_head, d.n_text_layer, d.n_text_head)
+    ctx = WriteContext()
 
-    # ctranslate2's int8 quantizer scales float32 arrays in place: hand it copies then,
-    # or the caller's checkpoint (or a read-only memory map) would be modified.
-    copy = q.startswith("int8")
+    def var(parts: list[np.ndarray], quantizable: bool):
+        v = LazyVariable(parts, target_dtype(q, quantizable, parts), ctx)
+        return v.materialize_source() if ctranslate2_quantizer else v
 
-    def f32(name: str) -> np.ndarray:
-        return np.array(W[name]) if copy else np.asarray(W[name])
+    def put(layer, attr: str, names: list[str]) -> None:
+        parts = [np.asarray(W[n]) if n in W else None for n in names]
+        if any(p is None for p in parts):  # a fused bias without the key's (openai has none): zeros
+            rows = [np.asarray(W[n.rsplit(".", 1)[0] + ".weight"]).shape[0] for n in names]
+            dtype = next((p.dtype for p in parts if p is not None), np.dtype(np.float32))
+            parts = [p if p is not None else np.zeros(r, dtype=dtype) for p, r in zip(parts, rows)]
+        quantizable = attr == "weight" and hasattr(layer, "weight_scale")
+        v = var(parts, quantizable)
+        setattr(layer, attr, v)
+        if isinstance(v, LazyVariable) and v.dtype == "int8":
+            layer.weight_scale = LazyScale(v)
 
-    def lin(s, prefix: str) -> None:
-        s.weight = f32(prefix + ".weight")
-        s.bias = f32(prefix + ".bias")
+    def lin(layer, prefixes: list[str]) -> None:
+        put(layer, "weight", [p + ".weight" for p in prefixes])
+        put(layer, "bias", [p + ".bias" for p in prefixes])
 
-    def ln(s, prefix: str) -> None:
-        s.gamma = f32(prefix + ".weight")
-        s.beta = f32(prefix + ".bias")
+    def ln(layer, prefix: str) -> None:
+        put(layer, "gamma", [prefix + ".weight"])
+        put(layer, "beta", [prefix + ".bias"])
 
     enc = spec.encoder
-    lin(enc.conv1, "encoder.conv1")
-    lin(enc.conv2, "encoder.conv2")
-    enc.position_encodings.encodings = f32("encoder.positional_embedding")
+    lin(enc.conv1, ["encoder.conv1"])
+    lin(enc.conv2, ["encoder.conv2"])
+    put(enc.position_encodings, "encodings", ["encoder.positional_embedding"])
     ln(enc.layer_norm, "encoder.ln_post")
     for side, layers in (("encoder", enc.layer), ("decoder", spec.decoder.layer)):
         for i, layer in enumerate(layers):
             p = f"{side}.blocks.{i}"
-            _fused(layer.self_attention.linear[0], W, [f"{p}.attn.query", f"{p}.attn.key", f"{p}.attn.value"])
-            lin(layer.self_attention.linear[1], f"{p}.attn.out")
+            lin(layer.self_attention.linear[0], [f"{p}.attn.query", f"{p}.attn.key", f"{p}.attn.value"])
+            lin(layer.self_attention.linear[1], [f"{p}.attn.out"])
             ln(layer.self_attention.layer_norm, f"{p}.attn_ln")
             if side == "decoder":
-                lin(layer.attention.linear[0], f"{p}.cross_attn.query")
-                _fused(layer.attention.linear[1], W, [f"{p}.cross_attn.key", f"{p}.cross_attn.value"])
-                lin(layer.attention.linear[2], f"{p}.cross_attn.out")
+                lin(layer.attention.linear[0], [f"{p}.cross_attn.query"])
+                lin(layer.attention.linear[1], [f"{p}.cross_attn.key", f"{p}.cross_attn.value"])
+                lin(layer.attention.linear[2], [f"{p}.cross_attn.out"])
                 ln(layer.attention.layer_norm, f"{p}.cross_attn_ln")
-            lin(layer.ffn.linear_0, f"{p}.mlp.0")
-            lin(layer.ffn.linear_1, f"{p}.mlp.2")
+            lin(layer.ffn.linear_0, [f"{p}.mlp.0"])
+            lin(layer.ffn.linear_1, [f"{p}.mlp.2"])
             ln(layer.ffn.layer_norm, f"{p}.mlp_ln")
     dec = spec.decoder
-    dec.embeddings.weight = f32("decoder.token_embedding.weight")
-    dec.position_encodings.encodings = f32("decoder.positional_embedding")
+    put(dec.embeddings, "weight", ["decoder.token_embedding.weight"])
+    put(dec.position_encodings, "encodings", ["decoder.positional_embedding"])
     ln(dec.layer_norm, "decoder.ln")
+    # Tied output projection: the same variable object, which ctranslate2 stores as an alias
+    # (its scale is found through the alias, as in ctranslate2's own converter's output).
     dec.projection.weight = dec.embeddings.weight
 
     tokenizer_json = tok.tokenizer_for(d, ckpt.tokenizer_json)
@@ -259,20 +288,13 @@ def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None) -> str:
     cfg.alignment_heads = [list(h) for h in ckpt.alignment_heads_or_default()]
     try:
         spec.validate()
-        spec.optimize(quantization=q)
+        # Variables already hold their final types: optimize() only aliases duplicates.
+        spec.optimize(quantization=q if ctranslate2_quantizer else None)
     except ValueError as exc:
         raise ConversionError(f"CTranslate2 rejected the checkpoint: {exc}") from None
-    spec.save(str(out_dir))
+    total = sum(1 for v in spec.variables().values() if isinstance(v, LazyVariable))
+    with progress.bar(total, "writing ctranslate2") as bar:
+        ctx.bar = bar
+        spec.save(str(out_dir))
     (out_dir / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
     return q
-
-
-def _fused(spec, W: dict[str, np.ndarray], prefixes: list[str]) -> None:
-    weights = [np.asarray(W[p + ".weight"]) for p in prefixes]
-    dtype = np.result_type(*weights)
-    spec.weight = np.concatenate([x.astype(dtype, copy=False) for x in weights])
-    biases = [
-        np.asarray(W[p + ".bias"]).astype(dtype, copy=False) if p + ".bias" in W else np.zeros(x.shape[0], dtype=dtype)
-        for p, x in zip(prefixes, weights)
-    ]
-    spec.bias = np.concatenate(biases)

@@ -26,6 +26,7 @@ import numpy as np
 
 from whisperbench.conversion import tokenizer as tok
 from whisperbench.conversion.checkpoint import Checkpoint, Dims, expected_shapes
+from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.conversion.quantize import BLOCK, BLOCK_BYTES, QUANTIZERS, dequantize
 from whisperbench.errors import ConversionError, ModelError
 
@@ -74,7 +75,7 @@ def _tensor_type(name: str, ndim: int, q: str) -> str:
     return "float32"
 
 
-def write(ckpt: Checkpoint, out_file: Path, quantization: str | None, progress=None) -> str:
+def write(ckpt: Checkpoint, out_file: Path, quantization: str | None, progress: Progress = NO_PROGRESS) -> str:
     q = quantization or (ckpt.source_precision if ckpt.source_precision in QUANTIZATIONS else "float16")
     if q == "float32":
         raise ConversionError("whisper.cpp cannot load float32 ggml files written this way; use float16, q8_0 or q5_0")
@@ -97,10 +98,10 @@ def write(ckpt: Checkpoint, out_file: Path, quantization: str | None, progress=N
         for t in tokens:
             fh.write(struct.pack("<i", len(t)))
             fh.write(t)
-        for name, w in ckpt.iter_weights():
-            _write_tensor(fh, name, np.asarray(w), q)
-            if progress is not None:
-                progress.update(1)
+        with progress.bar(len(ckpt.weights), f"writing ggml {q}") as bar:
+            for name, w in ckpt.iter_weights():
+                _write_tensor(fh, name, np.asarray(w), q)
+                bar.update(1)
     meta = {
         "format": "ggml",
         "quantization": q,
@@ -150,7 +151,7 @@ class _Cursor:
         return struct.unpack(f"<{n}i", bytes(self.take(4 * n)))
 
 
-def read(path: Path) -> Checkpoint:
+def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
     path = Path(path)
     c = _Cursor(path)
     (magic,) = struct.unpack("<I", bytes(c.take(4)))
@@ -168,22 +169,10 @@ def read(path: Path) -> Checkpoint:
         c.take(length)
     expected = expected_shapes(d)
     weights: dict[str, np.ndarray] = {}
-    while c.pos < len(c.buf):
-        n_dims, name_len, ttype = c.ints(3)
-        if not 0 < n_dims <= 4 or not 0 < name_len < 1024:
-            raise ModelError(f"{path} is corrupt near byte {c.pos}")
-        ne = c.ints(n_dims)
-        name = bytes(c.take(name_len)).decode("utf-8", "replace")
-        count = int(np.prod(ne))
-        kind = _TYPE_NAME.get(ttype)
-        if kind is None:
-            raise ModelError(f"{path}: tensor {name} has unsupported ggml type {ttype}")
-        if kind in BLOCK_BYTES:
-            arr = dequantize(kind, c.take(count // BLOCK * BLOCK_BYTES[kind]), count)
-        else:
-            arr = np.frombuffer(c.take(count * (2 if kind == "float16" else 4)), dtype="<f2" if kind == "float16" else "<f4")
-        shape = expected.get(name, tuple(reversed(ne)))
-        weights[name] = arr.reshape(shape)
+    with progress.bar(len(expected), "reading ggml") as bar:
+        while c.pos < len(c.buf):
+            _read_tensor(c, path, expected, weights)
+            bar.update(1)
     meta_path = sidecar(path)
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     precision = meta.get("quantization") or {v: k for k, v in _FTYPE.items()}.get(ftype, f"ftype{ftype}")
@@ -200,3 +189,21 @@ def read(path: Path) -> Checkpoint:
     )
     ckpt.check()
     return ckpt
+
+
+def _read_tensor(c: _Cursor, path: Path, expected: dict, weights: dict[str, np.ndarray]) -> None:
+    n_dims, name_len, ttype = c.ints(3)
+    if not 0 < n_dims <= 4 or not 0 < name_len < 1024:
+        raise ModelError(f"{path} is corrupt near byte {c.pos}")
+    ne = c.ints(n_dims)
+    name = bytes(c.take(name_len)).decode("utf-8", "replace")
+    count = int(np.prod(ne))
+    kind = _TYPE_NAME.get(ttype)
+    if kind is None:
+        raise ModelError(f"{path}: tensor {name} has unsupported ggml type {ttype}")
+    if kind in BLOCK_BYTES:
+        arr = dequantize(kind, c.take(count // BLOCK * BLOCK_BYTES[kind]), count)
+    else:
+        arr = np.frombuffer(c.take(count * (2 if kind == "float16" else 4)), dtype="<f2" if kind == "float16" else "<f4")
+    shape = expected.get(name, tuple(reversed(ne)))
+    weights[name] = arr.reshape(shape)

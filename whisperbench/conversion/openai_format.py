@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from whisperbench.conversion.checkpoint import Checkpoint, Dims, expected_shapes
+from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.errors import ConversionError, ModelError
 
 QUANTIZATIONS = ("float32", "float16")
@@ -27,16 +28,18 @@ def _torch():
     return torch
 
 
-def write(ckpt: Checkpoint, out_file: Path, quantization: str | None) -> str:
+def write(ckpt: Checkpoint, out_file: Path, quantization: str | None, progress: Progress = NO_PROGRESS) -> str:
     torch = _torch()
     q = quantization or ("float32" if ckpt.source_precision == "float32" else "float16")
     if q not in QUANTIZATIONS:
         raise ConversionError(f"openai-whisper checkpoints store float16 or float32, not {q!r}")
     dtype = np.float16 if q == "float16" else np.float32
     state = {}
-    for name, w in ckpt.iter_weights():
-        # torch.from_numpy needs a writable array; this is the one copy per tensor.
-        state[name] = torch.from_numpy(np.array(w, dtype=dtype))
+    with progress.bar(len(ckpt.weights), "writing openai") as bar:
+        for name, w in ckpt.iter_weights():
+            # torch.from_numpy needs a writable array; this is the one copy per tensor.
+            state[name] = torch.from_numpy(np.array(w, dtype=dtype))
+            bar.update(1)
     meta = {
         "quantization": q,
         "alignment_heads": [list(h) for h in ckpt.alignment_heads] if ckpt.alignment_heads else None,
@@ -48,7 +51,7 @@ def write(ckpt: Checkpoint, out_file: Path, quantization: str | None) -> str:
     return q
 
 
-def read(path: Path) -> Checkpoint:
+def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
     torch = _torch()
     path = Path(path)
     try:
@@ -64,11 +67,14 @@ def read(path: Path) -> Checkpoint:
         raise ModelError(f"{path} has malformed 'dims': {exc}") from None
     state = data["model_state_dict"]
     weights: dict[str, np.ndarray] = {}
-    for name in expected_shapes(dims):
-        if name not in state:
-            raise ModelError(f"{path} lacks the tensor {name}")
-        t = state[name]
-        weights[name] = t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
+    names = list(expected_shapes(dims))
+    with progress.bar(len(names), "reading openai") as bar:
+        for name in names:
+            if name not in state:
+                raise ModelError(f"{path} lacks the tensor {name}")
+            t = state[name]
+            weights[name] = t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
+            bar.update(1)
     meta = data.get("whisperbench") or {}
     first = weights["decoder.blocks.0.mlp.0.weight"]
     ckpt = Checkpoint(

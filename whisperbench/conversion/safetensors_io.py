@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -28,8 +28,10 @@ def to_bfloat16_bits(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def write(path: Path, tensors: Iterable[tuple[str, np.ndarray]], dtype: str, metadata: dict[str, str] | None = None) -> None:
-    """Write `tensors` (name, array) converted to `dtype` ("F32", "F16" or "BF16")."""
+def write(path: Path, tensors: Iterable[tuple[str, np.ndarray]], dtype: str, metadata: dict[str, str] | None = None,
+          on_tensor: Callable[[], None] | None = None) -> None:
+    """Write `tensors` (name, array) converted to `dtype` ("F32", "F16" or "BF16");
+    `on_tensor()` is called after each tensor is written (progress)."""
     items = list(tensors)
     header: dict = {"__metadata__": metadata or {"format": "pt"}}
     offset = 0
@@ -51,9 +53,11 @@ def write(path: Path, tensors: Iterable[tuple[str, np.ndarray]], dtype: str, met
                 else:
                     data = np.ascontiguousarray(part, dtype=np.float32 if dtype == "F32" else np.float16)
                 fh.write(data.astype(data.dtype.newbyteorder("<"), copy=False).tobytes())
+            if on_tensor is not None:
+                on_tensor()
 
 
-def read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def read(path: Path, on_tensor: Callable[[], None] | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Memory-map a safetensors file: (name -> array as float32/float16, metadata)."""
     buf = np.memmap(path, dtype=np.uint8, mode="r")
     if len(buf) < 8:
@@ -80,4 +84,6 @@ def read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         else:
             raise ModelError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
         out[name] = arr.reshape(info["shape"])
+        if on_tensor is not None:
+            on_tensor()
     return out, meta

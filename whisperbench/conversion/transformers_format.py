@@ -12,6 +12,7 @@ import numpy as np
 from whisperbench.conversion import safetensors_io
 from whisperbench.conversion import tokenizer as tok
 from whisperbench.conversion.checkpoint import Checkpoint, Dims, LANGUAGE_CODES
+from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.errors import ConversionError, ModelError
 
 QUANTIZATIONS = ("float32", "float16", "bfloat16")
@@ -153,12 +154,13 @@ def _normalizer_json() -> str | None:
     return p.read_text(encoding="utf-8") if p.exists() else None
 
 
-def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None) -> str:
+def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None, progress: Progress = NO_PROGRESS) -> str:
     q = quantization or ("float16" if ckpt.source_precision != "float32" else "float32")
     if q not in QUANTIZATIONS:
         raise ConversionError(f"transformers output cannot store quantization {q!r}; choose one of {', '.join(QUANTIZATIONS)}")
     tensors = ((hf_name(n), w) for n, w in ckpt.iter_weights())
-    safetensors_io.write(out_dir / "model.safetensors", tensors, _ST_DTYPE[q])
+    with progress.bar(len(ckpt.weights), "writing transformers") as bar:
+        safetensors_io.write(out_dir / "model.safetensors", tensors, _ST_DTYPE[q], on_tensor=bar.update)
     tokenizer_json = tok.tokenizer_for(ckpt.dims, ckpt.tokenizer_json)
     if not ckpt.suppress_tokens:
         ckpt.suppress_tokens = tok.default_suppress_tokens(ckpt.dims, tokenizer_json)
@@ -178,7 +180,7 @@ def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None) -> str:
     return q
 
 
-def read(path: Path) -> Checkpoint:
+def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
     path = Path(path)
     cfg_path = path / "config.json"
     if not cfg_path.exists():
@@ -194,10 +196,11 @@ def read(path: Path) -> Checkpoint:
         raise ModelError(f"{path} has no *.safetensors weights (pytorch_model.bin is not read; re-save with safetensors)")
     hf: dict[str, np.ndarray] = {}
     meta: dict[str, str] = {}
-    for f in files:
-        t, m = safetensors_io.read(f)
-        hf.update(t)
-        meta.update(m)
+    with progress.bar(None, "reading transformers") as bar:
+        for f in files:
+            t, m = safetensors_io.read(f, on_tensor=bar.update)
+            hf.update(t)
+            meta.update(m)
     d = Dims(
         n_mels=cfg["num_mel_bins"], n_audio_ctx=cfg["max_source_positions"], n_audio_state=cfg["d_model"],
         n_audio_head=cfg["encoder_attention_heads"], n_audio_layer=cfg["encoder_layers"], n_vocab=cfg["vocab_size"],
