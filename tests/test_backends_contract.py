@@ -183,9 +183,7 @@ def test_english_only_model_rejects_other_languages_and_translate(name, load_bac
 def test_missing_model_is_a_model_error(name):
     from whisperbench.errors import ModelError
 
-    runtime = {"ctranslate2": "faster_whisper", "transformers": "transformers", "openai": "whisper",
-               "whispercpp": "pywhispercpp"}[name]
     if not backends.is_installed(name):
-        pytest.skip(f"{runtime} not installed")
+        pytest.skip(f"{name} not installed: {', '.join(backends.missing_modules(name))}")
     with pytest.raises(ModelError, match="not found"):
         backends.get(name)("/nonexistent/model.bin")
