@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -146,6 +147,18 @@ def convert(src: str | Path, to: str, output: str | Path, quantization: str | No
     return write(ckpt, to, out, quantization, force=force, source=str(src), progress=progress)
 
 
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """Digest of the conversion code itself: a cached conversion made by an older writer
+    (a bug fixed since, a layout changed) is never reused, even if nobody bumped
+    CONVERTER_VERSION."""
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def ensure_format(model_spec: str, fmt: str, quantization: str | None = None) -> Path:
     """A local path of `model_spec` in format `fmt`: itself when it already is, else a cached conversion."""
     from whisperbench import models
@@ -158,7 +171,8 @@ def ensure_format(model_spec: str, fmt: str, quantization: str | None = None) ->
     st = path.stat()
     main = path / "model.bin" if path.is_dir() and (path / "model.bin").exists() else path
     mst = main.stat() if main.exists() else st
-    key_data = {"src": str(path), "mtime": mst.st_mtime_ns, "size": mst.st_size, "fmt": fmt, "q": q, "v": CONVERTER_VERSION}
+    key_data = {"src": str(path), "mtime": mst.st_mtime_ns, "size": mst.st_size, "fmt": fmt, "q": q,
+                "v": CONVERTER_VERSION, "code": _code_digest()}
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
     name = f"{path.stem}-{fmt}-{q or 'auto'}-{key}"
     root = models.cache_dir() / "converted"
