@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -82,6 +81,7 @@ def _direct_call(backend, options):
 
 def measure(name: str, repeats: int, threads: int) -> dict:
     from whisperbench import DecodeOptions, backends
+    from whisperbench.memory import peak_rss_mb
     from whisperbench.audio import load_audio
     from whisperbench.paths import speech_dir
 
@@ -121,7 +121,7 @@ def measure(name: str, repeats: int, threads: int) -> dict:
         ma, md = statistics.median(a), statistics.median(d)
         row[clip] = {"audio_s": audio_s, "median_s": ma, "rtfx": audio_s / ma, "direct_median_s": md,
                      "overhead_pct": 100 * (ma - md) / md, "n": n}
-    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row["peak_rss_mb"] = peak_rss_mb()
     return row
 
 

@@ -11,7 +11,6 @@ window); a run on a different subset of one dataset (mismatched input).
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shlex

@@ -40,6 +40,7 @@ import numpy as np
 from whisperbench.audio import SAMPLE_RATE
 from whisperbench.backends.base import Backend, Capabilities, RawResult
 from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
+from whisperbench.memory import peak_rss_mb
 from whisperbench.options import WINDOW_SECONDS, DecodeOptions, LoadOptions
 from whisperbench.results import Segment
 
@@ -77,18 +78,6 @@ def _node_version(node: str) -> str:
         return subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def _peak_rss_mb(pid: int) -> float | None:
-    """Peak resident set of a live process (Linux VmHWM), MB."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 class _Worker:
@@ -184,7 +173,7 @@ class _Worker:
 
     def peak_rss(self) -> float | None:
         """Peak RSS of the worker process, MB: from /proc (Linux), else the worker's own report."""
-        return (_peak_rss_mb(self.pid) if self.alive else None) or self.worker_max_rss_mb
+        return (peak_rss_mb(self.pid) if self.alive else None) or self.worker_max_rss_mb
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -13,7 +13,6 @@ checks the content hash.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from whisperbench.audio import SAMPLE_RATE, decode_file, load_audio
+from whisperbench.audio import SAMPLE_RATE, load_audio
 from whisperbench.errors import WhisperbenchError
 
 DATASET_KINDS = ("librispeech", "manifest", "hf")

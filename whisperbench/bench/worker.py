@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 import traceback
@@ -21,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from whisperbench.errors import WhisperbenchError
+from whisperbench.memory import peak_rss_mb
 
 
 def _die_with_parent() -> None:
@@ -37,11 +37,6 @@ def _die_with_parent() -> None:
             os._exit(1)
     except (OSError, AttributeError):
         pass
-
-
-def peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
 def _gpu_peak_mb(device: str) -> float | None:
