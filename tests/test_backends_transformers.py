@@ -129,8 +129,7 @@ def test_unavailable_features_are_clear_errors(load_backend, sonnet):
         b.transcribe(sonnet, DecodeOptions(algorithm="sequential", language="en", timestamps=False))
 
 
-@pytest.mark.skipif(not os.environ.get("WHISPERBENCH_TEST_COMPILE"), reason="torch.compile on CPU takes minutes; "
-                    "set WHISPERBENCH_TEST_COMPILE=1")
+@pytest.mark.slow  # torch.compile (inductor) on CPU: about 30-60 s
 def test_torch_compile(load_backend, jfk):
     b = load_backend("transformers", extra={"torch_compile": True})
     assert normalize(b.transcribe(jfk, DecodeOptions(language="en")).text) == JFK_WORDS

@@ -49,7 +49,7 @@ REQUIRED_FILES = ("config.json", "generation_config.json", "preprocessor_config.
                   "tokenizer_config.json")
 # The pinned exporter environment (torch goes in first: a bare torch pulls a CUDA build).
 EXPORT_TORCH = "torch==2.13.0"
-EXPORT_REQUIREMENTS = ("transformers>=4.57,<4.58", "optimum==2.1.0", "optimum-onnx==0.1.0", "accelerate>=0.26",
+EXPORT_REQUIREMENTS = ("transformers>=4.57,<4.58", "optimum==2.1.0", "optimum-onnx==0.1.0", "accelerate>=0.26", "onnxruntime>=1.18",
                        "onnx>=1.16")
 EXPORT_TASK = "automatic-speech-recognition-with-past"
 # Bump when the export recipe changes: cached exports are keyed on it.
