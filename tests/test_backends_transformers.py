@@ -3,7 +3,6 @@ dtypes and int8, option mapping, clear errors."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
