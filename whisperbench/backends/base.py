@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from importlib.metadata import PackageNotFoundError, version
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
@@ -83,6 +84,10 @@ class Backend(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # Distributions whose versions identify the runtime (recorded with every result).
+    runtime_packages: ClassVar[tuple[str, ...]] = ()
+    # Set by `_load` from the model: English-only models refuse other languages and translation.
+    multilingual: bool = True
 
     def __init__(self, model: str, load_options: LoadOptions | None = None) -> None:
         self.model_spec = model
@@ -139,9 +144,7 @@ class Backend(ABC):
         """Raise `UnsupportedOptionError` naming the first option this backend cannot honour."""
         caps = cls.capabilities
 
-        def no(option: str, why: str) -> UnsupportedOptionError:
-            return UnsupportedOptionError(f"backend {cls.name!r} cannot honour {option}: {why}")
-
+        no = cls._unsupported
         if options.algorithm not in caps.algorithms:
             raise no(f"algorithm={options.algorithm!r}", f"supported: {', '.join(caps.algorithms)}")
         if options.beam_size > 1 and not caps.beam_search:
@@ -173,10 +176,25 @@ class Backend(ABC):
     def _check_backend_options(cls, options: DecodeOptions) -> None:
         """Backend-specific checks on option combinations (override when needed)."""
 
+    @classmethod
+    def _unsupported(cls, option: str, why: str) -> UnsupportedOptionError:
+        return UnsupportedOptionError(f"backend {cls.name!r} cannot honour {option}: {why}")
+
+    def _check_model_options(self, options: DecodeOptions) -> None:
+        """Checks that depend on the loaded model rather than the runtime."""
+        if not self.multilingual:
+            if options.task == "translate":
+                raise UnsupportedOptionError("task='translate' needs a multilingual model; this one is English-only")
+            if options.language not in (None, "en"):
+                raise UnsupportedOptionError(
+                    f"language={options.language!r} with an English-only model; use 'en' or a multilingual model"
+                )
+
     # ----- transcription ----------------------------------------------------------
     def transcribe(self, audio: AudioInput, options: DecodeOptions | None = None) -> Transcription:
         options = options or DecodeOptions()
         self.check_options(options)
+        self._check_model_options(options)
         samples = load_audio(audio)
         self._check_length(samples, options)
         t0 = time.perf_counter()
@@ -192,6 +210,7 @@ class Backend(ABC):
         then carries the batch's wall time divided evenly, and `extra['batch_seconds']`)."""
         options = options or DecodeOptions()
         self.check_options(options)
+        self._check_model_options(options)
         batch = [load_audio(a) for a in audios]
         if not batch:
             return []
@@ -277,7 +296,12 @@ class Backend(ABC):
 
     @classmethod
     def runtime_version(cls) -> str:
-        return "unknown"
+        if not cls.runtime_packages:
+            return "unknown"
+        try:
+            return ", ".join(f"{p} {version(p)}" for p in cls.runtime_packages)
+        except PackageNotFoundError:
+            return "not installed"
 
     def close(self) -> None:
         """Release the model (memory, worker processes)."""

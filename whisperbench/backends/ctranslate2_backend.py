@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from whisperbench.results import Segment, Word
 
 class CTranslate2Backend(Backend):
     name = "ctranslate2"
+    runtime_packages = ('faster-whisper', 'ctranslate2')
     capabilities = Capabilities(
         model_format="ctranslate2",
         algorithms={
@@ -50,13 +50,6 @@ class CTranslate2Backend(Backend):
 
             return ctranslate2.get_cuda_device_count() > 0
         return False
-
-    @classmethod
-    def runtime_version(cls) -> str:
-        try:
-            return f"faster-whisper {version('faster-whisper')}, ctranslate2 {version('ctranslate2')}"
-        except PackageNotFoundError:
-            return "not installed"
 
     @classmethod
     def _check_backend_options(cls, options: DecodeOptions) -> None:
@@ -112,13 +105,6 @@ class CTranslate2Backend(Backend):
         self._ct2_version = ctranslate2.__version__
 
     def _common_kwargs(self, options: DecodeOptions) -> dict:
-        if not self.multilingual:
-            if options.task == "translate":
-                raise UnsupportedOptionError("task='translate' needs a multilingual model; this one is English-only")
-            if options.language not in (None, "en"):
-                raise UnsupportedOptionError(
-                    f"language={options.language!r} with an English-only model; use 'en' or a multilingual model"
-                )
         return dict(
             language=options.language,
             task=options.task,

@@ -11,7 +11,6 @@ Audio is passed as 16 kHz float32 arrays, so openai-whisper never needs ffmpeg.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from whisperbench.results import Segment, Word
 
 class OpenAIWhisperBackend(Backend):
     name = "openai"
+    runtime_packages = ('openai-whisper', 'torch')
     capabilities = Capabilities(
         model_format="openai",
         algorithms={
@@ -49,13 +49,6 @@ class OpenAIWhisperBackend(Backend):
 
             return torch.cuda.is_available()
         return False
-
-    @classmethod
-    def runtime_version(cls) -> str:
-        try:
-            return f"openai-whisper {version('openai-whisper')}, torch {version('torch')}"
-        except PackageNotFoundError:
-            return "not installed"
 
     @classmethod
     def _check_backend_options(cls, options: DecodeOptions) -> None:
@@ -87,6 +80,7 @@ class OpenAIWhisperBackend(Backend):
         # fp16=True makes openai-whisper cast weights to half on the fly (its Linear/Conv
         # layers follow the input dtype); float32 master weights stay, as load_model keeps them.
         self.fp16 = load_options.compute_type == "float16"
+        self.multilingual = self.model.is_multilingual
         from whisper.tokenizer import get_tokenizer
 
         self.tokenizer = get_tokenizer(
@@ -99,14 +93,6 @@ class OpenAIWhisperBackend(Backend):
         return d
 
     # ----- options --------------------------------------------------------------
-    def _check_model_options(self, options: DecodeOptions) -> None:
-        if not self.model.is_multilingual:
-            if options.task == "translate":
-                raise UnsupportedOptionError("task='translate' needs a multilingual model; this one is English-only")
-            if options.language not in (None, "en"):
-                raise UnsupportedOptionError(
-                    f"language={options.language!r} with an English-only model; use 'en' or a multilingual model"
-                )
 
     def _decoding_kwargs(self, options: DecodeOptions) -> dict:
         """DecodingOptions fields shared by transcribe and decode. beam_size=1 means
@@ -123,7 +109,6 @@ class OpenAIWhisperBackend(Backend):
 
     # ----- transcription ----------------------------------------------------------
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
-        self._check_model_options(options)
         if options.algorithm == "sequential":
             return self._sequential(samples, options)
         if options.algorithm == "short":

@@ -15,7 +15,6 @@ is bitsandbytes), `-O attn_implementation=eager|sdpa|flash_attention_2`,
 from __future__ import annotations
 
 import importlib.util
-from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
@@ -37,6 +36,7 @@ def _flag(value) -> bool:
 
 class TransformersBackend(Backend):
     name = "transformers"
+    runtime_packages = ('transformers', 'torch')
     capabilities = Capabilities(
         model_format="transformers",
         algorithms={
@@ -80,16 +80,8 @@ class TransformersBackend(Backend):
         return False
 
     @classmethod
-    def runtime_version(cls) -> str:
-        try:
-            return f"transformers {version('transformers')}, torch {version('torch')}"
-        except PackageNotFoundError:
-            return "not installed"
-
-    @classmethod
     def _check_backend_options(cls, options: DecodeOptions) -> None:
-        def no(option: str, why: str) -> UnsupportedOptionError:
-            return UnsupportedOptionError(f"backend 'transformers' cannot honour {option}: {why}")
+        no = cls._unsupported
 
         if options.best_of > 1:
             raise no(
@@ -223,13 +215,7 @@ class TransformersBackend(Backend):
 
     # ----- decoding -----------------------------------------------------------------
     def _check_model_options(self, options: DecodeOptions) -> None:
-        if not self.multilingual:
-            if options.task == "translate":
-                raise UnsupportedOptionError("task='translate' needs a multilingual model; this one is English-only")
-            if options.language not in (None, "en"):
-                raise UnsupportedOptionError(
-                    f"language={options.language!r} with an English-only model; use 'en' or a multilingual model"
-                )
+        super()._check_model_options(options)
         if self.assistant is not None:
             if options.beam_size > 1:
                 raise UnsupportedOptionError(
@@ -283,7 +269,6 @@ class TransformersBackend(Backend):
         return features, inputs.attention_mask.to(self.model.device)
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
-        self._check_model_options(options)
         if options.algorithm == "chunked":
             return self._chunked(samples, options)
         long_form = options.algorithm == "sequential"

@@ -343,14 +343,6 @@ class TransformersJsBackend(Backend):
                 self.worker = None  # the next request starts a fresh worker
             raise
 
-    def _check_model_options(self, options: DecodeOptions) -> None:
-        if not self.multilingual:
-            if options.task == "translate":
-                raise UnsupportedOptionError("task='translate' needs a multilingual model; this one is English-only")
-            if options.language not in (None, "en"):
-                raise UnsupportedOptionError(
-                    f"language={options.language!r} with an English-only model; use 'en' or a multilingual model"
-                )
 
     def _pipeline_options(self, options: DecodeOptions) -> dict:
         o: dict[str, Any] = {"return_timestamps": options.timestamps}
@@ -367,7 +359,6 @@ class TransformersJsBackend(Backend):
         return msg, msg["infer_ms"] / 1000
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
-        self._check_model_options(options)
         audio_file = self._tmpdir / "audio.f32"
         np.ascontiguousarray(samples, dtype="<f4").tofile(audio_file)
         popts = self._pipeline_options(options)

@@ -17,7 +17,6 @@ import math
 import os
 import struct
 import sys
-from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
@@ -64,6 +63,7 @@ def _fallback_schedule(temps: tuple[float, ...]) -> tuple[float, float] | None:
 
 class WhisperCppBackend(Backend):
     name = "whispercpp"
+    runtime_packages = ('pywhispercpp',)
     capabilities = Capabilities(
         model_format="ggml",
         algorithms={
@@ -90,16 +90,8 @@ class WhisperCppBackend(Backend):
     )
 
     @classmethod
-    def runtime_version(cls) -> str:
-        try:
-            return f"pywhispercpp {version('pywhispercpp')}"
-        except PackageNotFoundError:
-            return "not installed"
-
-    @classmethod
     def _check_backend_options(cls, options: DecodeOptions) -> None:
-        def no(option: str, why: str) -> UnsupportedOptionError:
-            return UnsupportedOptionError(f"backend 'whispercpp' cannot honour {option}: {why}")
+        no = cls._unsupported
 
         if _fallback_schedule(options.temperatures) is None:
             raise no(
@@ -183,13 +175,6 @@ class WhisperCppBackend(Backend):
         """whisper_full_params for `options` (every call sets all of them: pywhispercpp
         keeps parameters between calls)."""
         pw = self._pw
-        if not self.multilingual:
-            if options.task == "translate":
-                raise UnsupportedOptionError("task='translate' needs a multilingual model; this one is English-only")
-            if options.language not in (None, "en"):
-                raise UnsupportedOptionError(
-                    f"language={options.language!r} with an English-only model; use 'en' or a multilingual model"
-                )
         temperature, inc = _fallback_schedule(options.temperatures)
         beam = options.beam_size > 1
         return dict(

@@ -41,23 +41,14 @@ def cpu_model() -> str:
 
 
 def gpus() -> list[dict[str, str]]:
-    """NVIDIA GPUs via nvidia-smi (name, driver, memory); [] when there is none."""
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return []
-    try:
-        out = subprocess.run(
-            [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    rows = []
-    for line in out.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) >= 3:
-            rows.append({"name": parts[0], "driver": parts[1], "memory": parts[2]})
-    return rows
+    """NVIDIA GPUs (name, driver, memory) from `whisperbench.gpu.gpu_state`; [] when there is none."""
+    from whisperbench.gpu import gpu_state
+
+    return [
+        {"name": g["name"], "driver": g["driver_version"],
+         "memory": f"{g['memory_total']:.0f} MiB" if g.get("memory_total") is not None else "unknown"}
+        for g in gpu_state()
+    ]
 
 
 def git_commit() -> dict[str, Any]:
