@@ -36,18 +36,10 @@ def _direct_call(backend, options):
     if name == "openai":
         import whisper
 
-        kwargs = dict(
-            temperature=tuple(options.temperatures),
-            compression_ratio_threshold=options.compression_ratio_threshold,
-            logprob_threshold=options.logprob_threshold,
-            no_speech_threshold=options.no_speech_threshold,
-            condition_on_previous_text=options.condition_on_previous_text,
-            word_timestamps=options.word_timestamps,
-            **backend._decoding_kwargs(options),
-        )
+        kwargs = backend._sequential_kwargs(options)  # exactly what the adapter passes
 
         def run(samples):
-            return whisper.transcribe(backend.model, samples, verbose=None, **kwargs)
+            return whisper.transcribe(backend.model, samples, **kwargs)
 
         return run
     if name == "transformers":

@@ -117,10 +117,9 @@ class OpenAIWhisperBackend(Backend):
         segments, first, extra = chunking.transcribe_chunked(samples, options, self._decode_windows)
         return RawResult(segments=segments, language=first.language, extra=extra)
 
-    def _sequential(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
-        result = self._whisper.transcribe(
-            self.model,
-            samples,
+    def _sequential_kwargs(self, options: DecodeOptions) -> dict:
+        """Every keyword `whisper.transcribe` gets for `options` (the benchmark reuses it)."""
+        return dict(
             verbose=None,
             temperature=tuple(options.temperatures),
             compression_ratio_threshold=options.compression_ratio_threshold,
@@ -130,6 +129,9 @@ class OpenAIWhisperBackend(Backend):
             word_timestamps=options.word_timestamps,
             **self._decoding_kwargs(options),
         )
+
+    def _sequential(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
+        result = self._whisper.transcribe(self.model, samples, **self._sequential_kwargs(options))
         eot = self.tokenizer.eot
         segments = []
         for s in result["segments"]:
