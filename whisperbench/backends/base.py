@@ -73,6 +73,19 @@ def device_kind(device: str) -> str:
     return device.split(":", 1)[0]
 
 
+def torch_device_available(kind: str) -> bool:
+    """Whether PyTorch sees a device of this kind (imports torch only for non-CPU kinds)."""
+    if kind == "cpu":
+        return True
+    import torch
+
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    return False
+
+
 class Backend(ABC):
     """Load one model, transcribe audio with `DecodeOptions`, return `Transcription`s.
 

@@ -15,7 +15,14 @@ from __future__ import annotations
 import numpy as np
 
 from whisperbench.backends import chunking
-from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind, locate_model
+from whisperbench.backends.base import (
+    Backend,
+    Capabilities,
+    RawResult,
+    device_kind,
+    locate_model,
+    torch_device_available,
+)
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
@@ -42,13 +49,7 @@ class OpenAIWhisperBackend(Backend):
 
     @classmethod
     def _device_available(cls, kind: str) -> bool:
-        if kind == "cpu":
-            return True
-        if kind == "cuda":
-            import torch
-
-            return torch.cuda.is_available()
-        return False
+        return torch_device_available(kind)
 
     @classmethod
     def _check_backend_options(cls, options: DecodeOptions) -> None:

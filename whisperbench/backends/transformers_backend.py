@@ -19,7 +19,14 @@ import importlib.util
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
-from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind, locate_model
+from whisperbench.backends.base import (
+    Backend,
+    Capabilities,
+    RawResult,
+    device_kind,
+    locate_model,
+    torch_device_available,
+)
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment
@@ -69,15 +76,7 @@ class TransformersBackend(Backend):
     # ----- devices and options ----------------------------------------------------
     @classmethod
     def _device_available(cls, kind: str) -> bool:
-        if kind == "cpu":
-            return True
-        import torch
-
-        if kind == "cuda":
-            return torch.cuda.is_available()
-        if kind == "mps":
-            return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-        return False
+        return torch_device_available(kind)
 
     @classmethod
     def _check_backend_options(cls, options: DecodeOptions) -> None:
