@@ -3,6 +3,10 @@ fixed decode length) at batch 1 and 16 for transformers (SDPA, float16) and CTra
 (float16); prints relative latency and measured/bound per decoded token.
 
     python benchmarks/gpu_check.py [--decode-tokens 64] [--batch-sizes 1 16] [--out DIR]
+    bash scripts/gpu_check.sh ...   (on a lent device machine: installs the carried wheel first)
+
+Each cell runs in a process of its own (a crash or a hang is a failed row; the GPU
+memory peak, read through NVML, is that cell's alone).
 
 CTranslate2's PyPI wheel needs libcublas.so.12. When only cuBLAS 13 is present (CUDA 13
 images), this script symlinks libcublas(Lt).so.13 as .so.12 in a temporary folder, puts
@@ -82,6 +86,7 @@ def main() -> int:
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--backends", nargs="+", default=["transformers", "ctranslate2"])
+    ap.add_argument("--cell-timeout", type=float, default=300, help="seconds before a cell is killed (default 300)")
     ap.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "results"))
     args = ap.parse_args()
     note = ensure_cublas12() if "ctranslate2" in args.backends else "ctranslate2 not asked"
@@ -100,9 +105,13 @@ def main() -> int:
             print(f"  {r['architecture']:>16} {r['backend']:>12} b{r['batch_size']:<3} encoder {r['encoder_seconds']:.3f} s "
                   f"total {r['total_seconds']:.3f} s {r['per_token_seconds'] * 1e3:.2f} ms/token "
                   f"bound {r['bound_per_token_s'] * 1e3:.2f} ms measured/bound {r['roofline_ratio']:.2f} "
-                  f"gpu peak {r.get('gpu_peak_mb') or 0:.0f} MB [{time.time() - t0:.0f} s]", flush=True)
+                  f"GPU peak {r.get('gpu_peak_mb') or 0:.0f} MB ({r.get('gpu_memory_method')}) [{time.time() - t0:.0f} s]", flush=True)
         else:
             print(f"  {r['architecture']} {r['backend']} b{r['batch_size']}: {r['status']}: {r.get('error')}", flush=True)
+
+    def on_start(r: dict) -> None:
+        print(f"  {r['architecture']:>16} {r['backend']:>12} b{r['batch_size']:<3} starting (weights built if not "
+              f"cached) [{time.time() - t0:.0f} s]", flush=True)
 
     rows = []
     for backend in args.backends:
@@ -110,7 +119,7 @@ def main() -> int:
             ["large-v3", "distil-large-v3"], [backend], devices=["cuda"], compute_types=["float16"],
             batch_sizes=args.batch_sizes, decode_tokens=args.decode_tokens, repeats=args.repeats, warmups=1,
             options={"attn_implementation": "sdpa"} if backend == "transformers" else {},
-            output=out / "gpu_check.jsonl", progress=progress,
+            output=out / "gpu_check.jsonl", progress=progress, on_start=on_start, timeout_s=args.cell_timeout,
         )
     md = synthetic.markdown(rows, reference="large-v3")
     (out / "gpu_check.md").write_text(md)

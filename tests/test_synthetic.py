@@ -7,6 +7,7 @@ tiny), one thread per runtime (this CI machine is a busy 2-core box), one repeat
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,64 @@ def test_gpu_paths_fail_clearly_without_a_gpu(monkeypatch):
         monkeypatch.setattr(gpu, "_pip_cublas12", lambda: [])
         with pytest.raises(UnsupportedOptionError, match=r"libcublas\.so\.12.*pip install nvidia-cublas-cu12.*symlink"):
             gpu.check_ctranslate2_cuda()
+
+
+def test_each_cell_runs_in_its_own_process_and_failures_do_not_stop_the_run(tmp_path):
+    """A cell that aborts, hangs or raises is a failed row naming the cause; the next cell
+    is still timed and every row is on disk. (The dummy runner sleeps instead of computing.)"""
+    out = tmp_path / "s.jsonl"
+    bad = [({"crash": "abort"}, "Crash", "SIGABRT"), ({"hang": "true"}, "Timeout", "within 5 s"),
+           ({"crash": "raise"}, "RuntimeError", "asked to fail")]
+    for options, error_type, message in bad:
+        rows = synthetic.run(["tiny"], ["dummy"], decode_tokens=4, repeats=1, options=options, output=out,
+                             timeout_s=5)
+        assert rows[0]["status"] == "failed" and rows[0]["error_type"] == error_type, rows[0]
+        assert message in rows[0]["error"]
+    started = []
+    rows = synthetic.run(["tiny", "base"], ["dummy"], decode_tokens=4, repeats=2, batch_sizes=(1, 3), output=out,
+                         on_start=started.append)
+    assert [r["status"] for r in rows] == ["ok"] * 4 and len(started) == 4
+    assert [r["decoded_tokens"] for r in rows] == [[4], [4, 4, 4]] * 2
+    stored = synthetic.read_rows(out)
+    assert [r["status"] for r in stored] == ["failed"] * 3 + ["ok"] * 4
+    # The child's RSS peak is its own: far below this pytest process's.
+    from whisperbench.memory import peak_rss_mb
+
+    assert rows[0]["peak_rss_mb"] < peak_rss_mb()
+
+
+def test_gpu_memory_monitor():
+    """Peak device memory over the start reading, sampled in a thread, from any reader;
+    on a machine without an NVIDIA driver it says why it has no figure."""
+    from whisperbench import gpu
+
+    readings = iter([100, 300, 250] + [120] * 10_000)
+    mon = gpu.GpuMemoryMonitor("cuda", interval=0.001, reader=lambda: next(readings) * 2**20).start()
+    deadline = time.time() + 5
+    while mon.peak_mb() != 200 and time.time() < deadline:
+        pass
+    out = mon.stop()
+    assert out["gpu_peak_mb"] == 200 and out["gpu_used_before_mb"] == 100 and out["gpu_memory_method"] == "reader"
+
+    real = gpu.GpuMemoryMonitor("cuda")
+    if gpu.gpu_state():
+        assert real.method in ("nvml", "nvidia-smi") and real.stop()["gpu_peak_mb"] >= 0
+    else:
+        result = real.stop()
+        assert result["gpu_peak_mb"] is None and result["gpu_memory_method"] is None
+        assert "nvml" in result["gpu_memory_note"] and "nvidia-smi" in result["gpu_memory_note"]
+
+
+def test_gpu_memory_monitor_device_numbering(monkeypatch):
+    """CUDA numbers the devices in CUDA_VISIBLE_DEVICES; NVML and nvidia-smi number all."""
+    from whisperbench import gpu
+    from whisperbench.errors import UnsupportedOptionError
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert gpu._device_ident("cuda") == "0" and gpu._device_ident("cuda:2") == "2"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    assert gpu._device_ident("cuda:0") == "3" and gpu._device_ident("cuda:1") == "1"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8a1e2b3c")
+    assert gpu._device_ident("cuda") == "GPU-8a1e2b3c"
+    with pytest.raises(UnsupportedOptionError, match="lists 1 device"):
+        gpu._device_ident("cuda:1")

@@ -6,6 +6,8 @@
   finds that before a model is loaded and says what to install.
 - `whispercpp_cuda()`: whether the installed pywhispercpp's whisper.cpp was built with
   CUDA (the PyPI wheel is CPU-only).
+- `GpuMemoryMonitor`: peak device memory in use during a cell, the same measure for
+  every runtime (torch.cuda's statistics see only PyTorch's own allocator).
 
 Nothing here imports torch or a runtime at module import time.
 """
@@ -18,7 +20,8 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Any
+import threading
+from typing import Any, Callable
 
 from whisperbench.errors import UnsupportedOptionError
 
@@ -137,3 +140,134 @@ def check_whispercpp_cuda() -> None:
             f"{whispercpp_system_info().strip()!r}); the PyPI wheel is CPU-only. Build it with CUDA: "
             "GGML_CUDA=1 pip install --no-binary pywhispercpp pywhispercpp (needs the CUDA toolkit and nvcc)"
         )
+
+
+# ----- device memory -------------------------------------------------------------------
+
+
+def _device_ident(device: str) -> str:
+    """The NVML / nvidia-smi identifier of a torch-style device ("cuda", "cuda:1"): CUDA
+    numbers the devices listed in CUDA_VISIBLE_DEVICES, NVML numbers all of them."""
+    ordinal = int(device.split(":", 1)[1]) if ":" in device else 0
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if visible:
+        if ordinal >= len(visible):
+            raise UnsupportedOptionError(f"{device}: CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']!r} "
+                                         f"lists {len(visible)} device(s)")
+        return visible[ordinal]
+    return str(ordinal)
+
+
+def _nvml_reader(ident: str) -> Callable[[], int]:
+    import pynvml  # nvidia-ml-py
+
+    pynvml.nvmlInit()
+    if ident.isdigit():
+        handle = pynvml.nvmlDeviceGetHandleByIndex(int(ident))
+    else:  # "GPU-<uuid>" or "MIG-<uuid>"
+        handle = pynvml.nvmlDeviceGetHandleByUUID(ident)
+    return lambda: int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+
+
+def _smi_reader(ident: str) -> Callable[[], int]:
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        raise OSError("nvidia-smi not found")
+
+    def read() -> int:
+        out = subprocess.run([exe, "-i", ident, "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        return int(float(out.strip().splitlines()[0])) * 2**20
+
+    read()  # fails here, not in the sampling thread, when the GPU cannot be queried
+    return read
+
+
+class GpuMemoryMonitor:
+    """Peak memory in use on one CUDA device while a cell runs, sampled in a thread.
+
+    CTranslate2 and whisper.cpp allocate outside PyTorch, so torch.cuda.max_memory_allocated
+    would read 0 for them (and it leaves out the CUDA context and the allocator's cache
+    for PyTorch). This reads the device's used memory (NVML through nvidia-ml-py, else
+    nvidia-smi) and reports the peak above the reading taken at start: what running the
+    cell costs on the device, the same measure for every runtime. Another process using
+    the same GPU meanwhile would be counted too; the runners run one cell at a time.
+
+    `reader` (bytes in use, a callable) replaces NVML / nvidia-smi, for tests.
+    """
+
+    def __init__(self, device: str = "cuda", interval: float = 0.01,
+                 reader: Callable[[], int] | None = None) -> None:
+        self.device = device
+        self.method: str | None = None
+        self.note = ""
+        self._read = reader
+        if reader is not None:
+            self.method = "reader"
+        else:
+            ident = _device_ident(device)
+            problems = []
+            for method, make in (("nvml", _nvml_reader), ("nvidia-smi", _smi_reader)):
+                try:
+                    self._read = make(ident)
+                    self.method = method
+                    break
+                except Exception as exc:  # noqa: BLE001 - no library, no driver, no such GPU
+                    problems.append(f"{method}: {type(exc).__name__}: {exc}".strip())
+            if self.method is None:
+                self.note = "GPU memory not readable (" + "; ".join(problems) + ")"
+        # nvidia-smi starts a process per reading: sample it less often.
+        self.interval = max(interval, 0.1) if self.method == "nvidia-smi" else interval
+        self.before = self.peak = self._sample_once()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample_once(self) -> int | None:
+        if self._read is None:
+            return None
+        try:
+            return self._read()
+        except Exception as exc:  # noqa: BLE001 - keep the peak so far; say why it stopped
+            self.note = f"GPU memory reading failed: {exc}"
+            self._read = None
+            return None
+
+    def sample(self) -> None:
+        used = self._sample_once()
+        if used is not None:
+            self.peak = used if self.peak is None else max(self.peak, used)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def start(self) -> "GpuMemoryMonitor":
+        if self._read is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="gpu-memory", daemon=True)
+            self._thread.start()
+        return self
+
+    def peak_mb(self) -> float | None:
+        """Peak device memory in use above the start reading, MiB, so far (None: not readable)."""
+        self.sample()
+        if self.before is None or self.peak is None:
+            return None
+        return (self.peak - self.before) / 2**20
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        peak = self.peak_mb()
+        out: dict[str, Any] = {"gpu_peak_mb": peak, "gpu_memory_method": self.method}
+        if self.before is not None:
+            out["gpu_used_before_mb"] = self.before / 2**20
+        if self.note:
+            out["gpu_memory_note"] = self.note
+        return out
+
+    def __enter__(self) -> "GpuMemoryMonitor":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -38,6 +38,7 @@ class DummyBackend(Backend):
     def _load(self, model: str, load_options: LoadOptions) -> None:
         self.extra = dict(load_options.extra)
         self.calls = 0
+        self._hoard: list[np.ndarray] = []  # allocate_mb blocks, kept resident
 
     @classmethod
     def runtime_version(cls) -> str:
@@ -53,29 +54,31 @@ class DummyBackend(Backend):
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
         self.calls += 1
         if self.calls > int(self.extra.get("crash_after", 0)):
-            self._misbehave()
+            misbehave(self.extra, self._hoard)
         seconds = duration_seconds(samples)
         time.sleep(float(self.extra.get("seconds_per_audio_second", 0.0)) * seconds)
         text = self._script()
         tokens = tuple(range(len(text.split())))
         return RawResult(segments=[Segment(0.0, seconds, " " + text, tokens)], language=options.language or "en")
 
-    def _misbehave(self) -> None:
-        crash = self.extra.get("crash")
-        if crash == "abort":
-            os.abort()
-        if crash == "raise":
-            raise RuntimeError("dummy backend asked to fail")
-        hang = self.extra.get("hang")
-        if hang is True:
-            while True:
-                time.sleep(3600)
-        if hang:
-            time.sleep(float(hang))
-        mb = int(self.extra.get("allocate_mb", 0))
-        if mb > 0:
-            block = np.ones(mb * 2**20, dtype=np.uint8)  # touched, so it is resident
-            self._hoard = getattr(self, "_hoard", []) + [block]
-
     def _transcribe_batch(self, batch: list[np.ndarray], options: DecodeOptions) -> list[RawResult]:
         return [self._transcribe(s, options) for s in batch]
+
+
+def misbehave(extra: dict, hoard: list) -> None:
+    """Do what `extra` asks (crash / hang / allocate_mb, as documented above); shared with
+    the synthetic benchmark's dummy runner."""
+    crash = extra.get("crash")
+    if crash == "abort":
+        os.abort()
+    if crash == "raise":
+        raise RuntimeError("dummy backend asked to fail")
+    hang = extra.get("hang")
+    if hang is True or str(hang).lower() == "true":
+        while True:
+            time.sleep(3600)
+    if hang:
+        time.sleep(float(hang))
+    mb = int(extra.get("allocate_mb", 0))
+    if mb > 0:
+        hoard.append(np.ones(mb * 2**20, dtype=np.uint8))  # touched, so it is resident

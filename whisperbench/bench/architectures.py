@@ -31,6 +31,7 @@ RUNTIME_NAMES = {
     "ctranslate2": "CTranslate2",
     "openai": "openai-whisper",
     "whispercpp": "whisper.cpp",
+    "dummy": "dummy",
 }
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,9 +26,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from whisperbench.bench import environment, store
+from whisperbench.bench.child import child_env, describe_exit
 from whisperbench.bench.suite import Cell, Suite
 from whisperbench.errors import WhisperbenchError
-from whisperbench.paths import PROJECT_ROOT
 
 
 @dataclass
@@ -240,19 +239,10 @@ def run_suite(
     return report
 
 
-def _signal_name(rc: int) -> str:
-    try:
-        return signal.Signals(-rc).name
-    except ValueError:
-        return f"signal {-rc}"
-
-
 def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunReport, progress: _Progress,
               on_row: Callable[[dict[str, Any]], None] | None) -> None:
     identity = job["identity"]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
-    env.setdefault("PYTHONUNBUFFERED", "1")
+    env = child_env()
     errfile = tempfile.TemporaryFile(mode="w+b")
     proc = subprocess.Popen(
         [sys.executable, "-m", "whisperbench.bench.worker"],
@@ -373,14 +363,8 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
     errfile.close()
     if killed_for:
         error, etype = killed_for, "Timeout" if killed_for.startswith("timeout") else "OutOfMemory"
-    elif rc < 0:
-        name = _signal_name(rc)
-        etype = "Crash"
-        error = f"worker killed by {name}"
-        if name == "SIGKILL":
-            error += " (likely the kernel's out-of-memory killer)"
     else:
-        etype, error = "Crash", f"worker exited with status {rc} before finishing"
+        etype, error = "Crash", f"worker {describe_exit(rc)}"
     utt, rep = current
     row = {
         **identity, "record": "failure", "status": "failed", "scope": "cell", "utterance_id": utt, "repeat": rep,

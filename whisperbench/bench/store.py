@@ -47,8 +47,11 @@ Every record has `schema_version` (SCHEMA_VERSION) and `record`.
   timing       audio_seconds, decode_seconds (the backend's timer around the whole decode,
                audio pre-decoded, device synchronized), call_seconds (the worker's timer
                around Backend.transcribe), rtfx, tokens, tokens_per_second, load_seconds,
-               peak_rss_mb (the cell process's peak RSS so far), gpu_peak_mb (CUDA max
-               allocated via torch, when on GPU), timestamp
+               peak_rss_mb (the cell process's peak RSS so far), gpu_peak_mb (on CUDA:
+               peak device memory in use above the reading before the model loaded,
+               from NVML or nvidia-smi, the same measure for every runtime),
+               gpu_allocated_peak_mb (PyTorch's allocator peak, torch runtimes only),
+               timestamp
   failure      error_type, error (and status "failed"; utterance_id / repeat are None
                when the cell failed outside an utterance, e.g. a crash while loading)
 
@@ -69,7 +72,7 @@ SCHEMA_VERSION = 1
 
 TIMING_COLUMNS = (
     "decode_seconds", "call_seconds", "rtfx", "tokens_per_second", "load_seconds",
-    "peak_rss_mb", "gpu_peak_mb", "timestamp",
+    "peak_rss_mb", "gpu_peak_mb", "gpu_allocated_peak_mb", "timestamp",
 )
 
 # Identity columns that, with cell_id, describe a cell in summaries.

@@ -34,14 +34,18 @@ with `whisperbench.bench.store.ResultWriter`; `dataset` is "synthetic".
 from __future__ import annotations
 
 import gc
+import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -53,14 +57,17 @@ RECORD = "synthetic"
 RUN_RECORD = "synthetic_run"
 DEFAULT_BACKENDS = ("transformers", "ctranslate2", "openai", "whispercpp")
 DEFAULT_DECODE_TOKENS = 64
-FORMAT_OF = {"transformers": "transformers", "ctranslate2": "ctranslate2", "openai": "openai", "whispercpp": "ggml"}
+FORMAT_OF = {"transformers": "transformers", "ctranslate2": "ctranslate2", "openai": "openai", "whispercpp": "ggml",
+             "dummy": "none"}
 # Compute types the synthetic runners implement (a subset of what the adapters accept).
 SUPPORTED = {
     "transformers": ("float32", "float16", "bfloat16"),
     "ctranslate2": ("float32", "float16", "bfloat16", "int8", "int8_float32", "int8_float16", "int8_bfloat16"),
     "openai": ("float32", "float16"),
     "whispercpp": ("f16", "q8_0", "q5_0", "q5_1", "q4_0"),
+    "dummy": ("float32",),
 }
+TORCH_BACKENDS = ("transformers", "openai")  # runtimes on PyTorch's CUDA allocator
 PROMPT_TOKENS = 4  # <|startoftranscript|> <|en|> <|transcribe|> <|notimestamps|> (3 for .en)
 
 
@@ -145,8 +152,6 @@ def weights_path(arch: Architecture, backend: str, compute_type: str, eot_eager:
         ckpt = random_checkpoint(arch, seed=int(arch.key()[:8], 16), eot_eager=eot_eager)
         write(ckpt, fmt, out, q, source=f"synthetic:{arch.name}")
         if fmt == "transformers" and not arch.standard_ffn:  # the writer assumes 4 x d_model
-            import json
-
             cfg_path = out / "config.json"
             cfg = json.loads(cfg_path.read_text())
             cfg["encoder_ffn_dim"], cfg["decoder_ffn_dim"] = arch.audio_ffn, arch.text_ffn
@@ -158,49 +163,43 @@ def weights_path(arch: Architecture, backend: str, compute_type: str, eot_eager:
 
 
 class PeakMemory:
-    """Samples this process's RSS (and, on CUDA, device memory in use) in a thread."""
+    """Samples this process's RSS in a thread; on CUDA also the device memory in use (one
+    measure for every runtime, `whisperbench.gpu.GpuMemoryMonitor`) and, for runtimes on
+    PyTorch, its allocator's peak."""
 
-    def __init__(self, device: str, interval: float = 0.005) -> None:
+    def __init__(self, device: str, torch_allocator: bool = False, interval: float = 0.005) -> None:
         import psutil
 
         self.proc = psutil.Process()
         self.cuda = device.startswith("cuda")
         self.device = device
+        self.torch_allocator = self.cuda and torch_allocator
         self.interval = interval
         self.rss_before = self.proc.memory_info().rss
         self.peak_rss = self.rss_before
-        self.dev_before = self.dev_peak = self._device_used()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.gpu = None
         if self.cuda:
+            from whisperbench.gpu import GpuMemoryMonitor
+
+            self.gpu = GpuMemoryMonitor(device).start()
+        if self.torch_allocator:
             import torch
 
             torch.cuda.reset_peak_memory_stats(device)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
-
-    def _device_used(self) -> int | None:
-        if not self.cuda:
-            return None
-        try:
-            import torch
-
-            free, total = torch.cuda.mem_get_info(self.device)
-            return total - free
-        except Exception:  # noqa: BLE001 - no torch or no CUDA: nothing to sample
-            return None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample()
 
     def sample(self) -> None:
-        rss = self.proc.memory_info().rss
-        self.peak_rss = max(self.peak_rss, rss)
-        used = self._device_used()
-        if used is not None:
-            self.dev_peak = max(self.dev_peak or 0, used)
+        self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
 
     def stop(self) -> dict[str, Any]:
+        if self._stop.is_set():
+            return {}
         self._stop.set()
         self._thread.join()
         self.sample()
@@ -209,12 +208,12 @@ class PeakMemory:
             "rss_before_mb": self.rss_before / 2**20,
             "rss_delta_mb": (self.peak_rss - self.rss_before) / 2**20,
         }
-        if self.cuda:
+        if self.gpu is not None:
+            out.update(self.gpu.stop())
+        if self.torch_allocator:
             import torch
 
-            out["gpu_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
-            if self.dev_peak is not None and self.dev_before is not None:
-                out["gpu_device_peak_delta_mb"] = (self.dev_peak - self.dev_before) / 2**20
+            out["gpu_allocated_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         return out
 
 
@@ -243,6 +242,7 @@ def _prompt(ckpt_dims, special) -> list[int]:
 class Runner:
     backend: str
     method: str  # how the decode length is fixed
+    needs_weights = True
 
     def __init__(self, arch: Architecture, path: Path, device: str, compute_type: str, threads: int,
                  options: dict[str, Any]) -> None:
@@ -531,8 +531,42 @@ class WhisperCppRunner(Runner):
         self.wrapper = self.ctx = None
 
 
+class DummyRunner(Runner):
+    """No runtime and no weights: sleeps instead of computing and can misbehave like the
+    harness's dummy backend (options crash=abort|raise, hang=SECONDS|true, allocate_mb=N,
+    applied at the first decode), so the orchestration is testable in milliseconds.
+    Options encoder_seconds / seconds_per_token set the sleeps."""
+
+    backend = "dummy"
+    method = "a sleep per token"
+    needs_weights = False
+
+    def load(self) -> None:
+        self.hoard: list = []
+        self.batch = 1
+
+    def prepare(self, inputs: Inputs) -> None:
+        self.batch = len(inputs.features)
+
+    def encode(self) -> float:
+        t0 = time.perf_counter()
+        time.sleep(float(self.options.get("encoder_seconds", 0.002)))
+        return time.perf_counter() - t0
+
+    def generate(self, n: int) -> tuple[float, list[int]]:
+        from whisperbench.backends.dummy import misbehave
+
+        t0 = time.perf_counter()
+        misbehave(self.options, self.hoard)
+        time.sleep(float(self.options.get("encoder_seconds", 0.002)) + n * float(self.options.get("seconds_per_token", 0.0005)))
+        return time.perf_counter() - t0, [n] * self.batch
+
+    def close(self) -> None:
+        self.hoard.clear()
+
+
 RUNNERS: dict[str, type[Runner]] = {
-    r.backend: r for r in (TransformersRunner, CTranslate2Runner, OpenAIRunner, WhisperCppRunner)
+    r.backend: r for r in (TransformersRunner, CTranslate2Runner, OpenAIRunner, WhisperCppRunner, DummyRunner)
 }
 
 
@@ -611,8 +645,10 @@ class CellSpec:
     eot_eager: bool = False  # tests: weights that would stop at once without EOT suppression
 
 
-def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1) -> dict[str, Any]:
-    """Time one cell; returns its row (status ok). Raises Skip / WhisperbenchError."""
+def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
+            bandwidth: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Time one cell; returns its row (status ok). Raises Skip / WhisperbenchError.
+    `bandwidth`: the device's copy bandwidth when already measured (else measured here)."""
     from whisperbench.bench import roofline
 
     arch = cell.arch
@@ -624,14 +660,15 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1) -> dict[str, Any
     check_decode_tokens(arch, backend, cell.decode_tokens)
     if cell.batch_size < 1:
         raise SyntheticError(f"batch size must be at least 1, got {cell.batch_size}")
-    path = weights_path(arch, backend, compute_type, eot_eager=cell.eot_eager)
+    runner_cls = RUNNERS[backend]
+    path = weights_path(arch, backend, compute_type, eot_eager=cell.eot_eager) if runner_cls.needs_weights else None
     n = cell.decode_tokens
     runtime = RUNTIME_NAMES[backend]
-    mem = PeakMemory(device)
+    mem = PeakMemory(device, torch_allocator=backend in TORCH_BACKENDS)
     runner = None
     try:
         t0 = time.perf_counter()
-        runner = RUNNERS[backend](arch, path, device, compute_type, cell.threads, cell.options)
+        runner = runner_cls(arch, path, device, compute_type, cell.threads, cell.options)
         load_seconds = time.perf_counter() - t0
         runner.prepare(make_inputs(arch, cell.batch_size))
         for w in range(max(warmups, 1)):
@@ -653,8 +690,7 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1) -> dict[str, Any
                 )
         memory = mem.stop()
     finally:
-        if mem._thread.is_alive():
-            mem.stop()
+        mem.stop()  # a no-op after the stop above
         if runner is not None:
             runner.close()
         _free(device)
@@ -662,7 +698,7 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1) -> dict[str, Any
     total_s = statistics.median(tot)
     decode_s = max(total_s - encoder_s, 0.0)
     per_token = decode_s / n
-    bw = roofline.measure_bandwidth(device)
+    bw = bandwidth or roofline.measure_bandwidth(device)
     row = {
         "status": "ok",
         "backend": backend,
@@ -679,7 +715,7 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1) -> dict[str, Any
         "fixed_length_method": runner.method,
         "options": dict(cell.options),
         **runner.extra,
-        "model_path": str(path),
+        "model_path": str(path) if path else None,
         "load_seconds": load_seconds,
         "encoder_seconds": encoder_s,
         "total_seconds": total_s,
@@ -698,6 +734,73 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1) -> dict[str, Any
     if isinstance(runner, WhisperCppRunner):
         row["mel_seconds_excluded"] = runner.mel_seconds
     return row
+
+
+def measure_or_record(cell: CellSpec, repeats: int, warmups: int,
+                      bandwidth: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`measure`, with what stops a cell turned into its row: skipped (the runtime cannot
+    do it) or failed (it broke), never an exception."""
+    try:
+        return measure(cell, repeats=repeats, warmups=warmups, bandwidth=bandwidth)
+    except (Skip, ArchitectureError, UnsupportedOptionError) as exc:
+        return {"status": "skipped", "error_type": type(exc).__name__, "error": str(exc)}
+    except WhisperbenchError as exc:
+        return {"status": "failed", "error_type": type(exc).__name__, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a runtime's own error: record, go on
+        return {"status": "failed", "error_type": type(exc).__name__,
+                "error": f"{RUNTIME_NAMES.get(cell.backend, cell.backend)}: {exc}"}
+
+
+def cell_job(cell: CellSpec, repeats: int, warmups: int, bandwidth: dict[str, Any] | None) -> dict[str, Any]:
+    a = cell.arch
+    return {
+        "arch": {"name": a.name, "dims": a.dims.to_dict(), "n_audio_ffn": a.n_audio_ffn, "n_text_ffn": a.n_text_ffn,
+                 "distilled": a.distilled, "source": a.source},
+        "backend": cell.backend, "device": cell.device, "compute_type": cell.compute_type,
+        "batch_size": cell.batch_size, "decode_tokens": cell.decode_tokens, "threads": cell.threads,
+        "options": cell.options, "eot_eager": cell.eot_eager,
+        "repeats": repeats, "warmups": warmups, "bandwidth": bandwidth,
+    }
+
+
+def cell_from_job(job: dict[str, Any]) -> CellSpec:
+    from whisperbench.conversion.checkpoint import Dims
+
+    a = job["arch"]
+    arch = Architecture(name=a["name"], dims=Dims(**a["dims"]), n_audio_ffn=a["n_audio_ffn"],
+                        n_text_ffn=a["n_text_ffn"], distilled=a["distilled"], source=a["source"])
+    return CellSpec(arch, job["backend"], job["device"], job["compute_type"], job["batch_size"],
+                    job["decode_tokens"], job["threads"], dict(job["options"]), job["eot_eager"])
+
+
+def measure_isolated(cell: CellSpec, repeats: int, warmups: int, bandwidth: dict[str, Any] | None = None,
+                     timeout_s: float | None = None) -> dict[str, Any]:
+    """`measure_or_record` in a child process (`whisperbench.bench.synthetic_worker`); a
+    crash, a timeout or the out-of-memory killer becomes a failed row naming what happened."""
+    from whisperbench.bench.child import child_env, describe_exit
+
+    env = child_env()
+    job = json.dumps(cell_job(cell, repeats, warmups, bandwidth))
+    runtime = RUNTIME_NAMES.get(cell.backend, cell.backend)
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.run([sys.executable, "-m", "whisperbench.bench.synthetic_worker"], input=job.encode(),
+                                  stdout=subprocess.PIPE, stderr=err, env=env, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {"status": "failed", "error_type": "Timeout",
+                    "error": f"{runtime}: cell did not finish within {timeout_s:g} s (killed)",
+                    "stderr_tail": _tail(err)}
+        lines = [ln for ln in proc.stdout.decode("utf-8", "replace").splitlines() if ln.strip()]
+        if proc.returncode == 0 and lines:
+            return json.loads(lines[-1])
+        return {"status": "failed", "error_type": "Crash",
+                "error": f"{runtime}: the cell's process {describe_exit(proc.returncode)}",
+                "returncode": proc.returncode, "stderr_tail": _tail(err)}
+
+
+def _tail(fh, lines: int = 15) -> str:
+    fh.seek(0)
+    return "\n".join(fh.read().decode("utf-8", "replace").strip().splitlines()[-lines:])
 
 
 def _free(device: str) -> None:
@@ -739,11 +842,20 @@ def run(
     threads: int = 0,
     options: dict[str, Any] | None = None,
     output: str | Path | None = None,
-    progress=None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
     eot_eager: bool = False,
+    isolate: bool = True,
+    timeout_s: float | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Time every (architecture, backend, device, compute type, batch size); one row each
-    (status ok / skipped / failed), appended to `output` when given."""
+    (status ok / skipped / failed), appended to `output` as it is measured.
+
+    `isolate` (default) times each cell in a process of its own: a runtime that crashes,
+    hangs past `timeout_s` or runs out of memory becomes a failed row and the run goes
+    on; memory peaks belong to that cell alone. `on_start` is called with each cell's
+    identity before it starts (its weights may have to be built first), `progress` with
+    each finished row."""
     from whisperbench import backends
     from whisperbench.bench import environment
     from whisperbench.bench.store import ResultWriter
@@ -769,6 +881,7 @@ def run(
     }
     writer = ResultWriter(output) if output else None
     rows: list[dict[str, Any]] = []
+    bandwidth: dict[str, dict[str, Any]] = {}  # device -> measured copy bandwidth, once per run
     try:
         if writer:
             writer.write({
@@ -790,15 +903,16 @@ def run(
                                             dict(options or {}), eot_eager)
                             row = {**common, **_identity(arch), "backend": backend, "device": device,
                                    "compute_type": compute_type, "batch_size": b, "decode_tokens": decode_tokens}
-                            try:
-                                row.update(measure(cell, repeats=repeats, warmups=warmups))
-                            except (Skip, ArchitectureError, UnsupportedOptionError) as exc:
-                                row.update(status="skipped", error_type=type(exc).__name__, error=str(exc))
-                            except WhisperbenchError as exc:
-                                row.update(status="failed", error_type=type(exc).__name__, error=str(exc))
-                            except Exception as exc:  # noqa: BLE001 - a runtime's own error: record, go on
-                                row.update(status="failed", error_type=type(exc).__name__,
-                                           error=f"{RUNTIME_NAMES.get(backend, backend)}: {exc}")
+                            if on_start:
+                                on_start(row)
+                            if isolate:
+                                row.update(measure_isolated(cell, repeats, warmups, bandwidth.get(device),
+                                                            timeout_s))
+                            else:
+                                row.update(measure_or_record(cell, repeats, warmups, bandwidth.get(device)))
+                            if row["status"] == "ok" and device not in bandwidth:
+                                bandwidth[device] = {"bandwidth_gbs": row["bandwidth_gbs"],
+                                                     "method": row["bandwidth_method"]}
                             if device.startswith("cuda"):
                                 from whisperbench.gpu import gpu_state
 

@@ -23,23 +23,8 @@ from whisperbench.errors import WhisperbenchError
 from whisperbench.memory import peak_rss_mb
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL if the runner dies, so a hung worker never outlives it."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:
-            os._exit(1)
-    except (OSError, AttributeError):
-        pass
-
-
-def _gpu_peak_mb(device: str) -> float | None:
+def _torch_allocated_peak_mb(device: str) -> float | None:
+    """PyTorch's own allocator peak (torch runtimes only; the device-wide figure is gpu_peak_mb)."""
     if not device.startswith("cuda") or "torch" not in sys.modules:
         return None
     torch = sys.modules["torch"]
@@ -120,6 +105,11 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         chan.send("done")
         return 0
     rss_before_load = peak_rss_mb()
+    gpu_memory = None
+    if lo.device.startswith("cuda") or lo.device == "auto":
+        from whisperbench.gpu import GpuMemoryMonitor, gpu_state
+
+        gpu_memory = GpuMemoryMonitor(lo.device if lo.device != "auto" else "cuda").start()
 
     # 2. Model.
     try:
@@ -142,7 +132,11 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         implementation=backend.capabilities.algorithms.get(options.algorithm),
         normalizer=normalizer_version(),
     )
-    if lo.device.startswith("cuda") and "torch" in sys.modules:
+    device = str(base["device"])
+    if gpu_memory and not device.startswith("cuda"):  # "auto" chose the CPU
+        gpu_memory.stop()
+        gpu_memory = None
+    if device.startswith("cuda") and "torch" in sys.modules:
         try:
             sys.modules["torch"].cuda.reset_peak_memory_stats()
         except Exception:
@@ -163,6 +157,9 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         "load_seconds": backend.load_seconds, "warmup_seconds": warm,
         "rss_before_load_mb": rss_before_load, "rss_after_load_mb": peak_rss_mb(),
         "weights": winfo, "describe": described,
+        **({"gpu_memory_method": gpu_memory.method, "gpu_memory_note": gpu_memory.note or None,
+            "gpu_peak_after_load_mb": gpu_memory.peak_mb(),
+            "gpu_state": gpu_state()} if gpu_memory else {}),  # clocks, power, temperature after warm-up
         "timestamp": datetime.now(timezone.utc).isoformat(),
     })
 
@@ -189,23 +186,21 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             "audio_seconds": t.audio_seconds, "decode_seconds": t.decode_seconds, "call_seconds": call_seconds,
             "rtfx": t.rtfx, "tokens": t.tokens_generated, "tokens_per_second": t.tokens_per_second,
             "load_seconds": backend.load_seconds, "peak_rss_mb": peak_rss_mb(),
-            "gpu_peak_mb": _gpu_peak_mb(lo.device),
+            "gpu_peak_mb": gpu_memory.peak_mb() if gpu_memory else None,
+            "gpu_allocated_peak_mb": _torch_allocated_peak_mb(device),
             "timestamp": datetime.now(timezone.utc).isoformat(),
         })
     backend.close()
+    if gpu_memory:
+        gpu_memory.stop()
     chan.send("done")
     return 0
 
 
 def main() -> int:
-    import faulthandler
+    from whisperbench.bench.child import start_child
 
-    faulthandler.enable()  # a segfault or abort leaves the Python stack in the failure row's stderr_tail
-    _die_with_parent()
-    proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # anything else written to stdout goes to stderr
-    sys.stdout = sys.stderr
-    chan = Channel(proto)
+    chan = Channel(start_child())
     try:
         job = json.loads(sys.stdin.read())
         return run(job, chan)

@@ -64,6 +64,12 @@ def add_synthetic_args(p: argparse.ArgumentParser) -> None:
         g.add_argument("--warmups", type=int, help="warm-up passes per cell (default: 1)")
         g.add_argument("--output", "-o", help="results file (JSON Lines); default results/synthetic-TIME.jsonl")
         g.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+        g.add_argument("--timeout", type=float, dest="timeout_s", metavar="SECONDS",
+                       help="kill a cell (weights building included) after this long and record it as failed "
+                            "(default: no limit)")
+    g.add_argument("--in-process", action="store_true",
+                   help="time every cell in this process (default: each in a process of its own, so a crash "
+                        "is a failed row and memory peaks are the cell's own)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,6 +108,12 @@ def run_synthetic(architectures, backends, device, compute_types, batch_sizes, a
     output = args.output or str(results_dir() / f"synthetic-{datetime.now().strftime('%Y%m%d-%H%M%S')}.jsonl")
     quiet = getattr(args, "quiet", False)
 
+    def on_start(row: dict) -> None:
+        if not quiet:
+            print(f"{row['architecture']} {row['backend']} {row['device']} {row['compute_type']} "
+                  f"batch {row['batch_size']}: timing (weights are built first if not cached)...",
+                  file=sys.stderr, flush=True)
+
     def progress(row: dict) -> None:
         if quiet:
             return
@@ -117,6 +129,7 @@ def run_synthetic(architectures, backends, device, compute_types, batch_sizes, a
         archs, backends, devices=[device], compute_types=compute_types, batch_sizes=batch_sizes,
         decode_tokens=args.decode_tokens, repeats=args.repeats or 3, warmups=args.warmups if args.warmups is not None else 1,
         threads=args.threads, options=parse_key_values(args.backend_option), output=output, progress=progress,
+        isolate=not args.in_process, timeout_s=args.timeout_s, on_start=on_start,
     )
     text = synthetic.markdown(rows, reference=args.reference)
     print(text)
