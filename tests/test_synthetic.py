@@ -66,6 +66,15 @@ def test_tiny_and_base_time_in_every_installed_backend(tiny_base):
             assert r["decoded_tokens"] == [N], (backend, arch, r["decoded_tokens"])
             assert 0 < r["encoder_seconds"] < r["total_seconds"]
             assert r["per_token_seconds"] > 0 and r["peak_rss_mb"] > 0
+            # The decoder is timed on its own (from the kept encoder output, or whisper.cpp's
+            # own timings), once per repeat, and is part of the end-to-end total.
+            assert len(r["decode_seconds_all"]) == 1 and 0 < r["decode_seconds"] < r["total_seconds"]
+            assert r["per_token_seconds"] == pytest.approx(r["decode_seconds"] / N)
+            if backend == "whispercpp":
+                assert set(synthetic.WHISPERCPP_DECODER_TIMINGS) <= set(r["whispercpp_timings"])
+                assert r["whispercpp_timings"]["encode"] > 0 and "timings" in r["decoder_method"]
+            else:
+                assert r["decoder_method"] == "generate from the kept encoder output"
             assert r["bound_per_token_s"] > 0 and r["roofline_ratio"] > 0
             assert r["record"] == "synthetic" and r["dataset"] == "synthetic"
         r2 = _row(rows, "tiny", backend, 2)

@@ -6,8 +6,15 @@ For each (architecture, backend, device, compute type, batch size) this measures
 - encoder time for a batch of 30 s windows (the runtime's encoder call alone);
 - total latency: features (PCM for whisper.cpp) -> exactly N decoded tokens per item,
   end-of-text suppressed, greedy, no timestamps, through the runtime's own generate;
-- decoder time = total - encoder, and per-token latency = decoder time / N;
-- peak memory (process RSS sampled during the cell; CUDA max allocated / device used);
+- decoder time, timed on its own: N tokens generated from the encoder output the
+  encoder call kept (transformers `generate(encoder_outputs=...)`, CTranslate2
+  `generate(encoded)`, openai-whisper `decode(audio_features)`); whisper.cpp cannot
+  start from an encoder output, so its own timings of whisper_full are read (prompt +
+  decode + batched decode + sampling). Per-token latency = decoder time / N. (Total minus
+  encoder is kept as `total_minus_encoder_seconds`: on a CPU the encoder's jitter can
+  exceed a small decoder's whole time, so it is not used.);
+- peak memory (process RSS sampled during the cell; on CUDA the device memory in use,
+  read through NVML, and PyTorch's allocator peak for the torch runtimes);
 - the memory-bandwidth roofline of the decoder (see `whisperbench.bench.roofline`).
 
 How each runtime is held to N tokens (the decoded length is always read back from the
@@ -242,6 +249,7 @@ def _prompt(ckpt_dims, special) -> list[int]:
 class Runner:
     backend: str
     method: str  # how the decode length is fixed
+    decoder_method = "generate from the kept encoder output"  # how `decode` times the decoder alone
     needs_weights = True
 
     def __init__(self, arch: Architecture, path: Path, device: str, compute_type: str, threads: int,
@@ -262,9 +270,19 @@ class Runner:
     def prepare(self, inputs: Inputs) -> None:
         """Move inputs to the device (outside every timed region)."""
 
-    def encode(self) -> float: ...
+    def encode(self) -> float:
+        """Seconds for the encoder on the prepared batch; keeps its output for `decode`."""
+        raise NotImplementedError
 
-    def generate(self, n: int) -> tuple[float, list[int]]: ...
+    def generate(self, n: int) -> tuple[float, list[int]]:
+        """Features -> exactly n tokens per item through the runtime's generate (encoder
+        included): (seconds, decoded lengths)."""
+        raise NotImplementedError
+
+    def decode(self, n: int) -> tuple[float, list[int]]:
+        """The decoder alone: n tokens per item from the encoder output kept by the last
+        `encode` (whisper.cpp: its own timings of the last `generate`)."""
+        raise NotImplementedError
 
     def close(self) -> None: ...
 
@@ -320,18 +338,24 @@ class TransformersRunner(Runner):
     def encode(self) -> float:
         with self.torch.inference_mode():
             t0 = time.perf_counter()
-            self.model.model.encoder(self.features)
+            self.encoded = self.model.model.encoder(self.features)
             self._sync()
             return time.perf_counter() - t0
 
     def generate(self, n: int) -> tuple[float, list[int]]:
+        return self._generate(n, input_features=self.features)
+
+    def decode(self, n: int) -> tuple[float, list[int]]:
+        return self._generate(n, encoder_outputs=self.encoded)
+
+    def _generate(self, n: int, **inputs: Any) -> tuple[float, list[int]]:
         kwargs: dict[str, Any] = dict(max_new_tokens=n, min_new_tokens=n, num_beams=1, do_sample=False,
                                       return_timestamps=False)
         if self.arch.dims.multilingual:
             kwargs.update(language="en", task="transcribe")
         with self.torch.inference_mode():
             t0 = time.perf_counter()
-            out = self.model.generate(self.features, **kwargs)
+            out = self.model.generate(**inputs, **kwargs)
             self._sync()
             dt = time.perf_counter() - t0
         seqs = out["sequences"] if isinstance(out, dict) else out
@@ -344,7 +368,7 @@ class TransformersRunner(Runner):
         return row.index(s.eot) if s.eot in row else len(row)
 
     def close(self) -> None:
-        self.model = self.features = None
+        self.model = self.features = self.encoded = None
         self.torch.set_num_threads(self._threads_before)  # torch's thread count is process-wide
 
 
@@ -374,22 +398,29 @@ class CTranslate2Runner(Runner):
 
     def encode(self) -> float:
         t0 = time.perf_counter()
-        # to_cpu on CUDA: the copy of [B, 1500, d] back is tiny and makes the timing synchronous.
-        self.model.encode(self.features, to_cpu=self.kind == "cuda")
+        # Kept on the device for `decode`; a blocking call (CTranslate2 waits for its result).
+        self.encoded = self.model.encode(self.features, to_cpu=False)
         return time.perf_counter() - t0
 
     def generate(self, n: int) -> tuple[float, list[int]]:
+        return self._generate(n, self.features)
+
+    def decode(self, n: int) -> tuple[float, list[int]]:
+        # Whisper.generate takes the encoder's output ([B, 1500, d]) as well as features.
+        return self._generate(n, self.encoded)
+
+    def _generate(self, n: int, inputs) -> tuple[float, list[int]]:
         b = self.features.shape[0]
         t0 = time.perf_counter()
         results = self.model.generate(
-            self.features, [self.prompt] * b, beam_size=1, max_length=2 * n,
+            inputs, [self.prompt] * b, beam_size=1, max_length=2 * n,
             suppress_tokens=[-1, self.special.eot], return_scores=False,
         )
         dt = time.perf_counter() - t0  # results hold host token ids: the work is done
         return dt, [len(r.sequences_ids[0]) for r in results]
 
     def close(self) -> None:
-        self.model = self.features = None
+        self.model = self.features = self.encoded = None
 
 
 class OpenAIRunner(Runner):
@@ -420,30 +451,38 @@ class OpenAIRunner(Runner):
     def encode(self) -> float:
         with self.torch.inference_mode():
             t0 = time.perf_counter()
-            self.model.encoder(self.mel)
+            self.encoded = self.model.encoder(self.mel)
             self._sync()
             return time.perf_counter() - t0
 
     def generate(self, n: int) -> tuple[float, list[int]]:
+        return self._decode(n, self.mel)
+
+    def decode(self, n: int) -> tuple[float, list[int]]:
+        # Whisper.decode skips the encoder when given [B, n_audio_ctx, n_audio_state] features.
+        return self._decode(n, self.encoded)
+
+    def _decode(self, n: int, inputs) -> tuple[float, list[int]]:
         opts = self.whisper.DecodingOptions(
             language="en", task="transcribe", without_timestamps=True, sample_len=n,
             suppress_tokens=[-1, self.special.eot], fp16=self.fp16,
         )
         with self.torch.inference_mode():
             t0 = time.perf_counter()
-            results = self.model.decode(self.mel, opts)
+            results = self.model.decode(inputs, opts)
             self._sync()
             dt = time.perf_counter() - t0
         return dt, [len(r.tokens) for r in results]
 
     def close(self) -> None:
-        self.model = self.mel = None
+        self.model = self.mel = self.encoded = None
         self.torch.set_num_threads(self._threads_before)
 
 
 class WhisperCppRunner(Runner):
     backend = "whispercpp"
     method = "whisper_full(max_tokens=N-1)"
+    decoder_method = "whisper.cpp's own timings of whisper_full: prompt + decode + batchd + sample"
     REGEX = r"\[_EOT_\]"
 
     def load(self) -> None:
@@ -507,9 +546,11 @@ class WhisperCppRunner(Runner):
     def generate(self, n: int) -> tuple[float, list[int]]:
         pw = self.pw
         params = self._params(n)
+        pw.whisper_reset_timings(self.ctx)
         t0 = time.perf_counter()
         rc = pw.whisper_full(self.ctx, params, self.pcm, self.pcm.size)
         dt = time.perf_counter() - t0
+        self.timings = whispercpp_timings(pw, self.ctx)
         if rc != 0:
             raise SyntheticError(f"whisper.cpp: whisper_full failed ({rc})")
         tokens = [
@@ -521,7 +562,17 @@ class WhisperCppRunner(Runner):
             tokens = tokens[: tokens.index(self.eot)]
         # whisper_full includes computing the log-mel spectrogram; the other runtimes are
         # given features, so that time is taken out.
-        return max(dt - self.mel_seconds, 0.0), [len(tokens)]
+        self.lengths = [len(tokens)]
+        return max(dt - self.mel_seconds, 0.0), self.lengths
+
+    def decode(self, n: int) -> tuple[float, list[int]]:
+        # whisper_full cannot start from an encoder output: its own timings of the last
+        # generate give the decoder's part (prompt, per-token decode and sampling).
+        t = self.timings
+        missing = [k for k in WHISPERCPP_DECODER_TIMINGS if k not in t]
+        if missing:
+            raise SyntheticError(f"whisper.cpp: whisper_print_timings gave no {', '.join(missing)} time ({t})")
+        return sum(t[k] for k in WHISPERCPP_DECODER_TIMINGS), self.lengths
 
     def use_regex(self) -> None:
         self.suppress_regex = self.REGEX
@@ -529,6 +580,31 @@ class WhisperCppRunner(Runner):
 
     def close(self) -> None:
         self.wrapper = self.ctx = None
+
+
+WHISPERCPP_DECODER_TIMINGS = ("prompt", "decode", "batchd", "sample")
+
+
+def whispercpp_timings(pw, ctx) -> dict[str, float]:
+    """whisper.cpp's own timings (seconds by name: mel, sample, encode, decode, batchd,
+    prompt, total) since the last whisper_reset_timings, read from what
+    whisper_print_timings writes to stderr (pywhispercpp has no getter)."""
+    import os
+    import re
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as fh:
+        try:
+            os.dup2(fh.fileno(), 2)
+            pw.whisper_print_timings(ctx)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        fh.seek(0)
+        text = fh.read().decode("utf-8", "replace")
+    return {m.group(1): float(m.group(2)) / 1000
+            for m in re.finditer(r"(\w+) time =\s*([0-9.]+) ms", text)}
 
 
 class DummyRunner(Runner):
@@ -559,6 +635,11 @@ class DummyRunner(Runner):
         t0 = time.perf_counter()
         misbehave(self.options, self.hoard)
         time.sleep(float(self.options.get("encoder_seconds", 0.002)) + n * float(self.options.get("seconds_per_token", 0.0005)))
+        return time.perf_counter() - t0, [n] * self.batch
+
+    def decode(self, n: int) -> tuple[float, list[int]]:
+        t0 = time.perf_counter()
+        time.sleep(n * float(self.options.get("seconds_per_token", 0.0005)))
         return time.perf_counter() - t0, [n] * self.batch
 
     def close(self) -> None:
@@ -677,17 +758,21 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
             if w == 0 and isinstance(runner, WhisperCppRunner) and lengths != [n]:
                 runner.use_regex()  # the model emitted EOT early: suppress it
                 _, lengths = runner.generate(n)
-        enc, tot, decoded = [], [], []
+            runner.decode(n)
+        enc, tot, dec, decoded = [], [], [], []
         for _ in range(repeats):
             enc.append(runner.encode())
             dt, lengths = runner.generate(n)
             tot.append(dt)
+            dt, decoder_lengths = runner.decode(n)
+            dec.append(dt)
             decoded = lengths
-            if any(x != n for x in lengths):
-                raise SyntheticError(
-                    f"{runtime} decoded {lengths} tokens instead of exactly {n} ({runner.method}); "
-                    "not timing a different length"
-                )
+            for what, got in (("generate", lengths), ("decoder", decoder_lengths)):
+                if any(x != n for x in got):
+                    raise SyntheticError(
+                        f"{runtime} decoded {got} tokens instead of exactly {n} ({what}: {runner.method}); "
+                        "not timing a different length"
+                    )
         memory = mem.stop()
     finally:
         mem.stop()  # a no-op after the stop above
@@ -696,7 +781,9 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
         _free(device)
     encoder_s = statistics.median(enc)
     total_s = statistics.median(tot)
-    decode_s = max(total_s - encoder_s, 0.0)
+    # Timed on its own (not total - encoder: on a CPU the encoder's run-to-run jitter can
+    # exceed a small decoder's whole time).
+    decode_s = statistics.median(dec)
     per_token = decode_s / n
     bw = bandwidth or roofline.measure_bandwidth(device)
     row = {
@@ -720,10 +807,13 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
         "encoder_seconds": encoder_s,
         "total_seconds": total_s,
         "decode_seconds": decode_s,
+        "decoder_method": runner.decoder_method,
+        "total_minus_encoder_seconds": total_s - encoder_s,
         "per_token_seconds": per_token,
         "tokens_per_second": cell.batch_size * n / decode_s if decode_s > 0 else None,
         "encoder_seconds_all": enc,
         "total_seconds_all": tot,
+        "decode_seconds_all": dec,
         "repeats": repeats,
         "warmups": max(warmups, 1),
         **memory,
@@ -733,6 +823,7 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
     }
     if isinstance(runner, WhisperCppRunner):
         row["mel_seconds_excluded"] = runner.mel_seconds
+        row["whispercpp_timings"] = runner.timings
     return row
 
 
