@@ -294,3 +294,17 @@ def test_gpu_memory_monitor_device_numbering(monkeypatch):
     assert gpu._device_ident("cuda") == "GPU-8a1e2b3c"
     with pytest.raises(UnsupportedOptionError, match="lists 1 device"):
         gpu._device_ident("cuda:1")
+
+
+def test_an_option_a_runtime_does_not_take_is_refused_not_ignored():
+    backend = "ctranslate2" if "ctranslate2" in INSTALLED else INSTALLED[0]
+    rows = synthetic.run(["tiny"], [backend, "dummy"], decode_tokens=4, repeats=1, isolate=False,
+                         options={"attn_implementation": "sdpa"})
+    by = {r["backend"]: r for r in rows}
+    if backend != "transformers":
+        assert by[backend]["status"] == "skipped"
+        assert "no option attn_implementation" in by[backend]["error"] and "its options: none" in by[backend]["error"]
+    assert by["dummy"]["status"] == "skipped" and "seconds_per_token" in by["dummy"]["error"]
+    (ok,) = synthetic.run(["tiny"], ["dummy"], decode_tokens=4, repeats=1, isolate=False,
+                          options={"seconds_per_token": "0.001"})
+    assert ok["status"] == "ok" and ok["decode_seconds"] >= 0.004

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from whisperbench.paths import PROJECT_ROOT
 
@@ -37,6 +37,12 @@ def describe_exit(rc: int) -> str:
         name = signal_name(rc)
         return f"killed by {name}" + (" (likely the kernel's out-of-memory killer)" if name == "SIGKILL" else "")
     return f"exited with status {rc} before finishing"
+
+
+def stderr_tail(fh: BinaryIO, lines: int = 15) -> str:
+    """The last `lines` lines a child wrote to `fh` (its stderr file)."""
+    fh.seek(0)
+    return "\n".join(fh.read().decode("utf-8", "replace").strip().splitlines()[-lines:])
 
 
 def start_child() -> TextIO:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from whisperbench.bench import environment, store
-from whisperbench.bench.child import child_env, describe_exit
+from whisperbench.bench.child import child_env, describe_exit, stderr_tail
 from whisperbench.bench.suite import Cell, Suite
 from whisperbench.errors import WhisperbenchError
 
@@ -358,8 +358,7 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
     if reported_failure and rc == 1 and killed_for is None:
         errfile.close()
         return  # the worker recorded why it stopped
-    errfile.seek(0)
-    tail = errfile.read().decode("utf-8", "replace").strip().splitlines()[-15:]
+    tail = stderr_tail(errfile)
     errfile.close()
     if killed_for:
         error, etype = killed_for, "Timeout" if killed_for.startswith("timeout") else "OutOfMemory"
@@ -368,7 +367,7 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
     utt, rep = current
     row = {
         **identity, "record": "failure", "status": "failed", "scope": "cell", "utterance_id": utt, "repeat": rep,
-        "error_type": etype, "error": error, "stderr_tail": "\n".join(tail), "returncode": rc,
+        "error_type": etype, "error": error, "stderr_tail": tail, "returncode": rc,
         "timestamp": _now(),
     }
     writer.write(row)

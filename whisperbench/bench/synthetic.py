@@ -40,8 +40,11 @@ with `whisperbench.bench.store.ResultWriter`; `dataset` is "synthetic".
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
@@ -251,6 +254,18 @@ class Runner:
     method: str  # how the decode length is fixed
     decoder_method = "generate from the kept encoder output"  # how `decode` times the decoder alone
     needs_weights = True
+    # Options (-O KEY=VALUE) this runner honours, with what each does; any other is refused.
+    option_help: dict[str, str] = {}
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        unknown = sorted(set(options) - set(cls.option_help))
+        if unknown:
+            valid = "; ".join(f"{k}: {v}" for k, v in cls.option_help.items()) or "none"
+            raise UnsupportedOptionError(
+                f"{RUNTIME_NAMES.get(cls.backend, cls.backend)} synthetic timing has no option "
+                f"{', '.join(unknown)} (its options: {valid})"
+            )
 
     def __init__(self, arch: Architecture, path: Path, device: str, compute_type: str, threads: int,
                  options: dict[str, Any]) -> None:
@@ -290,6 +305,11 @@ class Runner:
 class TransformersRunner(Runner):
     backend = "transformers"
     method = "generate(min_new_tokens=N, max_new_tokens=N)"
+    option_help = {
+        "attn_implementation": "sdpa (default), eager or flash_attention_2",
+        "torch_compile": "true: torch.compile the forward with a static KV cache",
+        "compile_mode": "torch.compile's mode (with torch_compile)",
+    }
 
     def load(self) -> None:
         import torch
@@ -398,7 +418,8 @@ class CTranslate2Runner(Runner):
 
     def encode(self) -> float:
         t0 = time.perf_counter()
-        # Kept on the device for `decode`; a blocking call (CTranslate2 waits for its result).
+        # Kept on the device for `decode`; with to_cpu=False CTranslate2 synchronizes its
+        # stream before returning, so the timing covers the whole encoder.
         self.encoded = self.model.encode(self.features, to_cpu=False)
         return time.perf_counter() - t0
 
@@ -589,9 +610,6 @@ def whispercpp_timings(pw, ctx) -> dict[str, float]:
     """whisper.cpp's own timings (seconds by name: mel, sample, encode, decode, batchd,
     prompt, total) since the last whisper_reset_timings, read from what
     whisper_print_timings writes to stderr (pywhispercpp has no getter)."""
-    import os
-    import re
-
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as fh:
@@ -609,13 +627,19 @@ def whispercpp_timings(pw, ctx) -> dict[str, float]:
 
 class DummyRunner(Runner):
     """No runtime and no weights: sleeps instead of computing and can misbehave like the
-    harness's dummy backend (options crash=abort|raise, hang=SECONDS|true, allocate_mb=N,
-    applied at the first decode), so the orchestration is testable in milliseconds.
-    Options encoder_seconds / seconds_per_token set the sleeps."""
+    harness's dummy backend (see `option_help`), so the orchestration is testable in
+    milliseconds."""
 
     backend = "dummy"
     method = "a sleep per token"
     needs_weights = False
+    option_help = {
+        "encoder_seconds": "sleep this long for the encoder (default 0.002)",
+        "seconds_per_token": "sleep this long per decoded token (default 0.0005)",
+        "crash": "abort or raise in generate",
+        "hang": "sleep this many seconds (true: forever) in each generate",
+        "allocate_mb": "allocate and touch this much memory in each generate",
+    }
 
     def load(self) -> None:
         self.hoard: list = []
@@ -634,7 +658,8 @@ class DummyRunner(Runner):
 
         t0 = time.perf_counter()
         misbehave(self.options, self.hoard)
-        time.sleep(float(self.options.get("encoder_seconds", 0.002)) + n * float(self.options.get("seconds_per_token", 0.0005)))
+        self.encode()
+        self.decode(n)
         return time.perf_counter() - t0, [n] * self.batch
 
     def decode(self, n: int) -> tuple[float, list[int]]:
@@ -742,6 +767,7 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
     if cell.batch_size < 1:
         raise SyntheticError(f"batch size must be at least 1, got {cell.batch_size}")
     runner_cls = RUNNERS[backend]
+    runner_cls.check_options(cell.options)
     path = weights_path(arch, backend, compute_type, eot_eager=cell.eot_eager) if runner_cls.needs_weights else None
     n = cell.decode_tokens
     runtime = RUNTIME_NAMES[backend]
@@ -843,32 +869,23 @@ def measure_or_record(cell: CellSpec, repeats: int, warmups: int,
 
 
 def cell_job(cell: CellSpec, repeats: int, warmups: int, bandwidth: dict[str, Any] | None) -> dict[str, Any]:
-    a = cell.arch
-    return {
-        "arch": {"name": a.name, "dims": a.dims.to_dict(), "n_audio_ffn": a.n_audio_ffn, "n_text_ffn": a.n_text_ffn,
-                 "distilled": a.distilled, "source": a.source},
-        "backend": cell.backend, "device": cell.device, "compute_type": cell.compute_type,
-        "batch_size": cell.batch_size, "decode_tokens": cell.decode_tokens, "threads": cell.threads,
-        "options": cell.options, "eot_eager": cell.eot_eager,
-        "repeats": repeats, "warmups": warmups, "bandwidth": bandwidth,
-    }
+    """What `synthetic_worker` needs to time `cell`, as JSON-ready data."""
+    return {"cell": dataclasses.asdict(cell), "repeats": repeats, "warmups": warmups, "bandwidth": bandwidth}
 
 
 def cell_from_job(job: dict[str, Any]) -> CellSpec:
     from whisperbench.conversion.checkpoint import Dims
 
-    a = job["arch"]
-    arch = Architecture(name=a["name"], dims=Dims(**a["dims"]), n_audio_ffn=a["n_audio_ffn"],
-                        n_text_ffn=a["n_text_ffn"], distilled=a["distilled"], source=a["source"])
-    return CellSpec(arch, job["backend"], job["device"], job["compute_type"], job["batch_size"],
-                    job["decode_tokens"], job["threads"], dict(job["options"]), job["eot_eager"])
+    fields = dict(job["cell"])
+    fields["arch"] = Architecture(**{**fields["arch"], "dims": Dims(**fields["arch"]["dims"])})
+    return CellSpec(**fields)
 
 
 def measure_isolated(cell: CellSpec, repeats: int, warmups: int, bandwidth: dict[str, Any] | None = None,
                      timeout_s: float | None = None) -> dict[str, Any]:
     """`measure_or_record` in a child process (`whisperbench.bench.synthetic_worker`); a
     crash, a timeout or the out-of-memory killer becomes a failed row naming what happened."""
-    from whisperbench.bench.child import child_env, describe_exit
+    from whisperbench.bench.child import child_env, describe_exit, stderr_tail
 
     env = child_env()
     job = json.dumps(cell_job(cell, repeats, warmups, bandwidth))
@@ -880,18 +897,13 @@ def measure_isolated(cell: CellSpec, repeats: int, warmups: int, bandwidth: dict
         except subprocess.TimeoutExpired:
             return {"status": "failed", "error_type": "Timeout",
                     "error": f"{runtime}: cell did not finish within {timeout_s:g} s (killed)",
-                    "stderr_tail": _tail(err)}
+                    "stderr_tail": stderr_tail(err)}
         lines = [ln for ln in proc.stdout.decode("utf-8", "replace").splitlines() if ln.strip()]
         if proc.returncode == 0 and lines:
             return json.loads(lines[-1])
         return {"status": "failed", "error_type": "Crash",
                 "error": f"{runtime}: the cell's process {describe_exit(proc.returncode)}",
-                "returncode": proc.returncode, "stderr_tail": _tail(err)}
-
-
-def _tail(fh, lines: int = 15) -> str:
-    fh.seek(0)
-    return "\n".join(fh.read().decode("utf-8", "replace").strip().splitlines()[-lines:])
+                "returncode": proc.returncode, "stderr_tail": stderr_tail(err)}
 
 
 def _free(device: str) -> None:

@@ -40,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: each runtime's default)")
     p.add_argument("--backend-option", "-O", action="append", default=[], metavar="KEY=VALUE",
-                   help="transformers: attn_implementation=sdpa|eager|flash_attention_2, torch_compile=true")
+                   help="transformers: attn_implementation=sdpa|eager|flash_attention_2, torch_compile=true, "
+                        "compile_mode=MODE; the other runtimes take none (an option a runtime does not take "
+                        "makes its rows skipped, naming it)")
     p.add_argument("--backend", "-b", action="append", default=[],
                    help="backend (repeatable or comma-separated; default: every installed one of transformers, "
                         "ctranslate2, openai, whispercpp)")
