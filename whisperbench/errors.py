@@ -1,5 +1,6 @@
 """Error types. Every error a user can cause is a `WhisperbenchError`: the CLI prints
-its message on one line and exits non-zero, without a traceback."""
+its message on one line and exits 2, without a traceback (see whisperbench.cli.main).
+`warn` prints a one-line warning once."""
 
 
 class WhisperbenchError(Exception):
@@ -28,3 +29,17 @@ class ModelError(WhisperbenchError):
 
 class ConversionError(WhisperbenchError):
     """A weight conversion that cannot be done."""
+
+
+_warned: set[str] = set()
+
+
+def warn(message: str) -> None:
+    """Print `whisperbench: warning: MESSAGE` on stderr, once per distinct message per
+    process (the same file read three times by one command warns once)."""
+    import sys
+
+    if message in _warned:
+        return
+    _warned.add(message)
+    print(f"whisperbench: warning: {message}", file=sys.stderr, flush=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import traceback
 from typing import Any
 
 from whisperbench.errors import WhisperbenchError
@@ -95,3 +97,25 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
         device=args.device, compute_type=args.compute_type, threads=args.threads,
         extra=parse_key_values(args.backend_option),
     )
+
+
+def error_line(exc: BaseException) -> str:
+    """One line saying what went wrong: a `WhisperbenchError`'s message as is (it says what
+    to do); anything else named by its type, with the way to see the traceback."""
+    if isinstance(exc, WhisperbenchError):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        text = f"{exc.strerror}{where} (rerun with --debug for the traceback)"
+    else:
+        text = f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+    return " ".join(text.split())
+
+
+def print_error(exc: BaseException, *, debug: bool = False, failure_exit: int = 1, context: str = "") -> int:
+    """Print `whisperbench: error: [context: ]LINE` (after the traceback with --debug) and
+    return the exit code: 2 for a usage or input error, `failure_exit` for anything else."""
+    if debug:
+        traceback.print_exception(exc)
+    print(f"whisperbench: error: {context + ': ' if context else ''}{error_line(exc)}", file=sys.stderr, flush=True)
+    return 2 if isinstance(exc, WhisperbenchError) else failure_exit

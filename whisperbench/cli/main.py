@@ -1,5 +1,11 @@
 """Entry point. Each command module provides `register(subparsers)`, which adds its parser
-and sets `func(args) -> int`. User errors print one line and exit 2; no traceback."""
+and sets `func(args) -> int`.
+
+Errors are handled here, once for every command: a `WhisperbenchError` (usage or input)
+prints one line and exits 2; any other exception (a failure during work) prints one line
+naming it and exits 1 -- or the command's `failure_exit` default, e.g. 2 for `compare`,
+whose exit 1 means a regression. `--debug` (before or after the command) adds the
+traceback. No command catches errors just to print them."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import importlib
 import sys
 
 from whisperbench import __version__
-from whisperbench.errors import WhisperbenchError
+from whisperbench.cli.common import print_error
 
 # Command modules, in the order `whisperbench --help` lists them.
 COMMAND_MODULES = [
@@ -33,7 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _add_debug(parser, default=False)
     return parser
+
+
+def _add_debug(parser: argparse.ArgumentParser, default: object) -> None:
+    """`--debug` on the top parser and on every (sub)command, so it may follow the command;
+    below the top its default is SUPPRESS, so an absent flag does not reset a given one."""
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="on an error, print the Python traceback too")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_debug(child, default=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,12 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except WhisperbenchError as exc:
-        print(f"whisperbench: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("whisperbench: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        return print_error(exc, debug=args.debug, failure_exit=getattr(args, "failure_exit", 1))
 
 
 if __name__ == "__main__":
