@@ -10,7 +10,10 @@ Public API
 - `read_runs(paths) -> DataFrame`: run metadata records.
 - `utterance_latency(df)`: per (cell, utterance) min / median latency over repeats.
 - `summarize(df) -> DataFrame`: one row per (run, cell) with corpus WER, latency
-  percentiles, RTFx, load time, peak memory, ... computed from the rows.
+  percentiles, RTFx, load time, peak memory, ... computed from the rows, and the
+  dispersion of the cell's repeats (decode_seconds summed over utterances per repeat:
+  timing_min_s, timing_median_s, timing_max_s, timing_cv) with the noise verdict
+  (loaded, wide_spread, others_cpus; see whisperbench.bench.noise).
 
 `paths` may be a file, a folder (all `*.jsonl` inside) or a list of either.
 
@@ -52,6 +55,9 @@ Every record has `schema_version` (SCHEMA_VERSION) and `record`.
                from NVML or nvidia-smi, the same measure for every runtime),
                gpu_allocated_peak_mb (PyTorch's allocator peak, torch runtimes only),
                timestamp
+  load         loadavg_before, loadavg_after ([1, 5, 15] min), load_cpus (usable CPUs),
+               others_cpu_seconds (CPU time other processes took on them during the call),
+               load_wall_seconds (see whisperbench.bench.noise; absent in older files)
   failure      error_type, error (and status "failed"; utterance_id / repeat are None
                when the cell failed outside an utterance, e.g. a crash while loading)
 
@@ -73,6 +79,7 @@ SCHEMA_VERSION = 1
 TIMING_COLUMNS = (
     "decode_seconds", "call_seconds", "rtfx", "tokens_per_second", "load_seconds",
     "peak_rss_mb", "gpu_peak_mb", "gpu_allocated_peak_mb", "timestamp",
+    "loadavg_before", "loadavg_after", "others_cpu_seconds", "load_wall_seconds",
 )
 
 # Identity columns that, with cell_id, describe a cell in summaries.
@@ -228,6 +235,23 @@ def utterance_latency(df):
     ).reset_index()
 
 
+def repeat_totals(ok) -> list[float]:
+    """Decode seconds per repeat, summed over the utterances measured in every repeat."""
+    per = ok.pivot_table(index="utterance_id", columns="repeat", values="decode_seconds", aggfunc="first")
+    per = per.dropna()
+    return [float(x) for x in per.sum(axis=0)] if len(per) else []
+
+
+def cell_noise(ok) -> dict[str, Any]:
+    """The dispersion of a cell's repeats and whether its timing is noise (bench.noise)."""
+    from whisperbench.bench import noise
+
+    d = noise.dispersion(repeat_totals(ok))
+    v = noise.judge_rows(ok, cv=d["cv"])
+    return {"timing_min_s": d["min"], "timing_median_s": d["median"], "timing_max_s": d["max"],
+            "timing_cv": d["cv"], **noise.verdict_fields(v)}
+
+
 def summarize(df):
     """One row per (run, cell): accuracy pooled over all measured (utterance, repeat) rows;
     latency percentiles over utterances of each utterance's median over repeats."""
@@ -280,5 +304,6 @@ def summarize(df):
             gpu = ok["gpu_peak_mb"].dropna() if "gpu_peak_mb" in ok else []
             row["gpu_peak_mb"] = float(gpu.max()) if len(gpu) else None
             row["repeated_5gram_share"] = float(ok["repeated_5gram_share"].mean())
+            row.update(cell_noise(ok))
         out.append(row)
     return pd.DataFrame.from_records(out)

@@ -755,7 +755,7 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
             bandwidth: dict[str, Any] | None = None) -> dict[str, Any]:
     """Time one cell; returns its row (status ok). Raises Skip / WhisperbenchError.
     `bandwidth`: the device's copy bandwidth when already measured (else measured here)."""
-    from whisperbench.bench import roofline
+    from whisperbench.bench import noise, roofline
 
     arch = cell.arch
     arch.validate()
@@ -786,6 +786,7 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
                 _, lengths = runner.generate(n)
             runner.decode(n)
         enc, tot, dec, decoded = [], [], [], []
+        before = noise.snapshot()
         for _ in range(repeats):
             enc.append(runner.encode())
             dt, lengths = runner.generate(n)
@@ -799,6 +800,7 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
                         f"{runtime} decoded {got} tokens instead of exactly {n} ({what}: {runner.method}); "
                         "not timing a different length"
                     )
+        load = noise.load_fields(before, noise.snapshot())
         memory = mem.stop()
     finally:
         mem.stop()  # a no-op after the stop above
@@ -811,6 +813,7 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
     # exceed a small decoder's whole time).
     decode_s = statistics.median(dec)
     per_token = decode_s / n
+    spread = noise.dispersion(tot)  # of the total latency, the relative-latency column's figure
     bw = bandwidth or roofline.measure_bandwidth(device)
     row = {
         "status": "ok",
@@ -842,6 +845,9 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
         "decode_seconds_all": dec,
         "repeats": repeats,
         "warmups": max(warmups, 1),
+        **load,
+        **{f"total_seconds_{k}": v for k, v in spread.items()},
+        **noise.verdict_fields(noise.judge_rows([load], cv=spread["cv"])),
         **memory,
         "bandwidth_gbs": bw["bandwidth_gbs"],
         "bandwidth_method": bw["method"],
@@ -1056,7 +1062,11 @@ def relative_latency(rows: Sequence[dict[str, Any]], reference: str | None = Non
     """The model card's "relative latency": reference latency / architecture latency, per
     (backend, device, compute type, batch size, decode length). Default pairs: the
     reference (default: the first architecture in `rows`) against every other one;
-    `pairs=[(a, b), ...]` gives any pairs (a is the reference)."""
+    `pairs=[(a, b), ...]` gives any pairs (a is the reference). Each ratio has a 95 %
+    interval (`noise.ratio_interval`: the two cells are separate processes timed at
+    different times) and says whether it is `distinguishable` from 1."""
+    from whisperbench.bench import noise
+
     ok = _ok(rows)
     archs = list(dict.fromkeys(r["architecture"] for r in ok))
     if pairs is None:
@@ -1071,6 +1081,10 @@ def relative_latency(rows: Sequence[dict[str, Any]], reference: str | None = Non
             if a not in per_arch or b not in per_arch:
                 continue
             ra, rb = per_arch[a], per_arch[b]
+            interval = noise.ratio_interval(
+                [rb["total_seconds"]], [ra["total_seconds"]],
+                spread_base=noise.log_sd(rb.get("total_seconds_all") or []),
+                spread_cand=noise.log_sd(ra.get("total_seconds_all") or []))
             out.append({
                 **dict(zip(GROUP, key)),
                 "reference": a,
@@ -1078,12 +1092,23 @@ def relative_latency(rows: Sequence[dict[str, Any]], reference: str | None = Non
                 "reference_total_s": ra["total_seconds"],
                 "total_s": rb["total_seconds"],
                 "relative_latency": ra["total_seconds"] / rb["total_seconds"],
+                "relative_latency_low": interval.low if interval else None,
+                "relative_latency_high": interval.high if interval else None,
+                "distinguishable": interval.distinguishable if interval else None,
+                "timing_notes": [f"{x}: {m}" for x, r in ((a, ra), (b, rb)) for m in timing_marks(r)],
                 "per_token_speedup": _ratio(ra["per_token_seconds"], rb["per_token_seconds"]),
                 "encoder_speedup": _ratio(ra["encoder_seconds"], rb["encoder_seconds"]),
                 "reference_roofline_ratio": ra.get("roofline_ratio"),
                 "roofline_ratio": rb.get("roofline_ratio"),
             })
     return out
+
+
+def timing_marks(row: dict[str, Any]) -> list[str]:
+    """What makes a synthetic row's timing noise (loaded machine, wide spread), if anything."""
+    from whisperbench.bench import noise
+
+    return noise.judge_rows([row], cv=row.get("total_seconds_cv")).marks()
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -1109,34 +1134,46 @@ def markdown(rows: Sequence[dict[str, Any]], reference: str | None = None) -> st
             f"Memory bandwidth: " + ", ".join(sorted({f"{r['device']} {r['bandwidth_gbs']:.1f} GB/s ({r['bandwidth_method']})" for r in ok})) + ".",
             "",
             "| architecture | backend | device | compute | batch | encoder s | total s | ms/token | tokens/s "
-            "| peak RSS MB | GPU peak MB | bound ms/token | measured/bound |",
-            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| peak RSS MB | GPU peak MB | bound ms/token | measured/bound | total s min–max (CV) | timing |",
+            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in ok:
+            cv = r.get("total_seconds_cv")
+            spread = (f"{_f(r.get('total_seconds_min'))}–{_f(r.get('total_seconds_max'))}"
+                      + (f" ({100 * cv:.0f}%)" if cv is not None else "")) if r.get("total_seconds_min") else "-"
+            marks = timing_marks(r)
             lines.append(
                 f"| {r['architecture']} | {r['backend']} | {r['device']} | {r['compute_type']} | {r['batch_size']} "
                 f"| {_f(r['encoder_seconds'])} | {_f(r['total_seconds'])} | {_f(r['per_token_seconds'] * 1e3)} "
                 f"| {_f(r.get('tokens_per_second'), '{:.1f}')} | {_f(r.get('peak_rss_mb'), '{:.0f}')} "
                 f"| {_f(r.get('gpu_peak_mb'), '{:.0f}')} | {_f(r['bound_per_token_s'] * 1e3)} "
-                f"| {_f(r.get('roofline_ratio'), '{:.2f}')} |"
+                f"| {_f(r.get('roofline_ratio'), '{:.2f}')} | {spread} | {'⚠️ ' + '; '.join(marks) if marks else 'ok'} |"
             )
         lines.append("")
     rel = relative_latency(rows, reference)
     lines += ["## Relative latency", ""]
     if rel:
         lines += [
-            "reference latency / architecture latency (the model card's column: > 1 means faster than the reference)",
+            "reference latency / architecture latency (the model card's column: > 1 means faster than the reference), "
+            "with a 95% interval that allows for run-to-run drift between the two cells (see "
+            "`whisperbench.bench.noise`); a ratio whose interval includes 1 is not a finding",
             "",
             "| backend | device | compute | batch | reference | architecture | reference total s | total s "
-            "| relative latency | per-token speed-up | encoder speed-up |",
-            "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|",
+            "| relative latency [95% CI] | per-token speed-up | encoder speed-up | timing |",
+            "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for r in rel:
+            ratio = f"{_f(r['relative_latency'], '{:.2f}')}x"
+            if r.get("relative_latency_low") is not None:
+                ratio += f" [{r['relative_latency_low']:.2f}, {r['relative_latency_high']:.2f}]"
+                if not r["distinguishable"]:
+                    ratio += " not distinguishable"
+            notes = r.get("timing_notes") or []
             lines.append(
                 f"| {r['backend']} | {r['device']} | {r['compute_type']} | {r['batch_size']} | {r['reference']} "
                 f"| {r['architecture']} | {_f(r['reference_total_s'])} | {_f(r['total_s'])} "
-                f"| {_f(r['relative_latency'], '{:.2f}')}x | {_f(r['per_token_speedup'], '{:.2f}')}x "
-                f"| {_f(r['encoder_speedup'], '{:.2f}')}x |"
+                f"| {ratio} | {_f(r['per_token_speedup'], '{:.2f}')}x "
+                f"| {_f(r['encoder_speedup'], '{:.2f}')}x | {'⚠️ ' + '; '.join(notes) if notes else 'ok'} |"
             )
     else:
         lines.append("(needs at least two architectures measured in the same backend configuration)")

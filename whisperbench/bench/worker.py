@@ -65,6 +65,7 @@ class Channel:
 def run(job: dict[str, Any], chan: Channel) -> int:
     from whisperbench import backends
     from whisperbench.bench import datasets as ds
+    from whisperbench.bench import noise
     from whisperbench.bench.metrics import accuracy, repeated_ngram_share
     from whisperbench.options import DecodeOptions, LoadOptions
     from whisperbench.text import normalizer_version
@@ -168,9 +169,11 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         chan.send("begin", utterance_id=utt.id, repeat=repeat)
         samples = audio[utt.id]
         try:
+            before = noise.snapshot()  # outside the timed region
             t0 = time.perf_counter()
             result = backend.transcribe(samples, options)
             call_seconds = time.perf_counter() - t0
+            load = noise.load_fields(before, noise.snapshot())
         except Exception as exc:
             failure(exc, utt.id, repeat, scope="utterance")
             continue
@@ -184,6 +187,7 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             "repeated_5gram_share": repeated_ngram_share(acc.hypothesis_normalized, 5),
             "language": result.language, "n_segments": len(result.segments),
             "audio_seconds": t.audio_seconds, "decode_seconds": t.decode_seconds, "call_seconds": call_seconds,
+            **load,
             "rtfx": t.rtfx, "tokens": t.tokens_generated, "tokens_per_second": t.tokens_per_second,
             "load_seconds": backend.load_seconds, "peak_rss_mb": peak_rss_mb(),
             "gpu_peak_mb": gpu_memory.peak_mb() if gpu_memory else None,
