@@ -66,7 +66,6 @@ PROBES = [
     (dict(algorithm="sequential", word_timestamps=True), "word_timestamps"),
     (dict(timestamps=False), "timestamps_off"),
     (dict(task="translate"), "translate"),
-    (dict(language=None), "language_detection"),
     (dict(max_new_tokens=50), "max_new_tokens"),
 ]
 
@@ -177,6 +176,39 @@ def test_english_only_model_rejects_other_languages_and_translate(name, load_bac
         backend.transcribe(jfk, DecodeOptions(language="fr"))
     with pytest.raises(UnsupportedOptionError, match="translate"):
         backend.transcribe(jfk, DecodeOptions(language="en", task="translate"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_english_only_model_without_language_decodes_english(name, load_backend, jfk):
+    """Issue 14 item 4: no language + an English-only model = English, in every backend
+    (openai-whisper used to crash in language detection, transformers.js refused)."""
+    backend = load_backend(name)
+    res = backend.transcribe(jfk, DecodeOptions())
+    assert res.language == "en"
+    if name != "dummy":  # the dummy has no model (it counts as multilingual)
+        assert not backend.multilingual and res.options.language == "en", "the language used is recorded"
+        assert "country" in res.text.lower()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_language_on_a_multilingual_model_needs_detection(name):
+    """Without language detection, only a multilingual model with no language is refused
+    (the decision needs the loaded model, so the class-level check accepts language=None)."""
+    cls = backends.adapter_class(name)
+    cls.check_options(DecodeOptions(language=None))
+    backend = object.__new__(cls)  # the model-level rule, without loading a model
+    backend.multilingual = True
+    options = backend.resolve_options(DecodeOptions())
+    assert options.language is None
+    from whisperbench.backends.base import Backend
+
+    if cls.capabilities.language_detection:
+        Backend._check_model_options(backend, options)
+    else:
+        with pytest.raises(UnsupportedOptionError, match="language=None"):
+            Backend._check_model_options(backend, options)
+    backend.multilingual = False
+    assert backend.resolve_options(DecodeOptions()).language == "en"
 
 
 @pytest.mark.parametrize("name", MODEL_BACKENDS)

@@ -145,7 +145,6 @@ def test_unsupported_options_are_clear(tjs, short_sets):
         (dict(algorithm="sequential", condition_on_previous_text=True), "condition_on_previous_text"),
         (dict(algorithm="chunked", batch_size=4), "batch_size"),
         (dict(word_timestamps=True), "word_timestamps"),
-        (dict(language=None), "language"),
     ]:
         with pytest.raises(UnsupportedOptionError, match=word):
             tjs.transcribe(jfk, DecodeOptions(**{"language": "en", **opts}))

@@ -179,8 +179,6 @@ class Backend(ABC):
             raise no("timestamps=False", "this runtime always predicts timestamps")
         if options.task == "translate" and not caps.translate:
             raise no("task='translate'", "not supported by this runtime")
-        if options.language is None and not caps.language_detection:
-            raise no("language=None", "no language detection; pass a language")
         if options.max_new_tokens is not None and not caps.max_new_tokens:
             raise no(f"max_new_tokens={options.max_new_tokens}", "not supported by this runtime")
         cls._check_backend_options(options)
@@ -193,8 +191,18 @@ class Backend(ABC):
     def _unsupported(cls, option: str, why: str) -> UnsupportedOptionError:
         return UnsupportedOptionError(f"backend {cls.name!r} cannot honour {option}: {why}")
 
+    def resolve_options(self, options: DecodeOptions) -> DecodeOptions:
+        """The options as this loaded model runs them: an English-only model given no
+        language decodes English, in every runtime (the result records language 'en')."""
+        if options.language is None and not self.multilingual:
+            return options.replace(language="en")
+        return options
+
     def _check_model_options(self, options: DecodeOptions) -> None:
-        """Checks that depend on the loaded model rather than the runtime."""
+        """Checks that depend on the loaded model rather than the runtime (on resolved options)."""
+        if options.language is None and not self.capabilities.language_detection:
+            # Only a multilingual model gets here with no language (see resolve_options).
+            raise self._unsupported("language=None", "no language detection; pass a language")
         if not self.multilingual:
             if options.task == "translate":
                 raise UnsupportedOptionError("task='translate' needs a multilingual model; this one is English-only")
@@ -205,7 +213,7 @@ class Backend(ABC):
 
     # ----- transcription ----------------------------------------------------------
     def transcribe(self, audio: AudioInput, options: DecodeOptions | None = None) -> Transcription:
-        options = options or DecodeOptions()
+        options = self.resolve_options(options or DecodeOptions())
         self.check_options(options)
         self._check_model_options(options)
         samples = load_audio(audio)
@@ -221,7 +229,7 @@ class Backend(ABC):
     ) -> list[Transcription]:
         """Transcribe several inputs; runtimes that batch do it in one call (each result
         then carries the batch's wall time divided evenly, and `extra['batch_seconds']`)."""
-        options = options or DecodeOptions()
+        options = self.resolve_options(options or DecodeOptions())
         self.check_options(options)
         self._check_model_options(options)
         batch = [load_audio(a) for a in audios]

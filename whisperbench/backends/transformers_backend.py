@@ -289,9 +289,7 @@ class TransformersBackend(Backend):
         segments = [
             s if s.end <= duration else Segment(**{**s.__dict__, "end": max(duration, s.start)}) for s in segments
         ]
-        language = options.language
-        if language is None:
-            language = "en" if not self.multilingual else self._language_of(out["sequences"][0])
+        language = options.language or self._language_of(out["sequences"][0])
         return RawResult(segments=segments, language=language)
 
     def _segment(self, s: dict) -> Segment:

@@ -394,8 +394,7 @@ class TransformersJsBackend(Backend):
         rss = self.worker.peak_rss() if self.worker else None
         if rss is not None:
             extra["worker_peak_rss_mb"] = round(rss, 1)
-        return RawResult(segments=segments, language=options.language or ("en" if not self.multilingual else None),
-                         text=text, extra=extra)
+        return RawResult(segments=segments, language=options.language, text=text, extra=extra)
 
     @staticmethod
     def _segments(msg: dict, offset: float, end_limit: float, timestamps: bool) -> list[Segment]:

@@ -183,7 +183,7 @@ class WhisperCppBackend(Backend):
             beam_search={"beam_size": options.beam_size if beam else -1, "patience": -1.0},
             greedy={"best_of": options.best_of},
             n_threads=self.threads,
-            language=options.language or ("en" if not self.multilingual else ""),
+            language=options.language or "",
             detect_language=False,
             translate=options.task == "translate",
             no_context=not options.condition_on_previous_text,
