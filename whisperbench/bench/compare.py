@@ -12,21 +12,33 @@ Per matched cell, over the utterances both sides measured:
   (corpus WER = errors / reference words of each resample, per-utterance errors averaged
   over repeats).
 - Latency ratio candidate / baseline (sum over utterances of the median decode time over
-  repeats, i.e. the inverse RTFx ratio), with a 95% bootstrap interval that resamples
-  utterances and, within each, repeats.
+  repeats, i.e. the inverse RTFx ratio; with several runs on a side, the geometric mean of
+  the runs' totals), with a 95% interval calibrated to run-to-run noise
+  (`whisperbench.bench.noise.ratio_interval`): a side may hold several runs of a cell
+  (`baseline save NAME r1 r2 r3`, or several candidate files) and their spread estimates
+  the between-run variance (Student's t); with one run per side an assumed run-to-run
+  noise (`run_noise`, default `noise.DEFAULT_RUN_NOISE`) is used and the output says so.
+  The interval is never narrower than the within-run bootstrap that resamples utterances
+  and, within each, repeats. Its half-width is the cell's *resolution*: the smallest
+  slowdown the data can tell from noise; a `max_slowdown` below it cannot be honoured and
+  the output says so (in effect the cell is gated at its resolution).
 
 Gates (a cell regresses when):
 - WER: the increase exceeds `max_wer_increase` points and the interval's lower end is
   above 0 (the increase is not explained by which utterances happen to be in the set);
 - speed: the ratio exceeds `max_slowdown` and the interval's lower end is above 1 -- only
-  when both sides ran on the same hardware (CPU model, CPU count, GPU); otherwise speed is
-  shown, marked not comparable, and not gated;
+  when both sides ran on the same hardware (CPU model, CPU count, GPU) and neither side was
+  measured on a loaded machine (`noise.judge_rows`: other processes took CPU time during
+  the timed regions); otherwise speed is shown, marked not comparable (and why), and not
+  gated (`gate_loaded=True` gates loaded rows anyway). Rows from before the load was
+  recorded are gated, marked "load not recorded";
 - failures: the candidate has failed rows where the baseline had none.
 
 Exit codes (`Comparison.exit_code`): 2 when the input is unusable (no rows, a cell whose
 dataset differs -- same identity, different `dataset_hash` --, a baseline cell missing from
-the candidate unless `allow_missing`, a cell appearing in several runs of one side,
-nothing in common); else 1 when any cell regresses; else 0.
+the candidate unless `allow_missing`, runs of one side that match one cell but differ in
+an ignored field or dataset, nothing in common); else 1 when any cell regresses; else 0.
+Several runs of one identical cell on a side are replicates, not a problem.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from whisperbench.bench import noise
 from whisperbench.errors import WhisperbenchError
 
 # Identity fields that must be equal for two cells to be "the same cell".
@@ -123,6 +136,11 @@ class CellComparison:
     failures_baseline: int
     failures_candidate: int
     speed_comparable: bool
+    runs_baseline: int = 1
+    runs_candidate: int = 1
+    speed_basis: str = ""  # how the latency interval was made
+    resolution: float | None = None  # smallest slowdown these data tell from noise
+    speed_notes: list[str] = field(default_factory=list)  # why speed is not gated / load notes
     regressions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -139,6 +157,8 @@ class Comparison:
     max_slowdown: float
     bootstrap: int
     ignore: tuple[str, ...]
+    run_noise: float = noise.DEFAULT_RUN_NOISE
+    gate_loaded: bool = False
     cells: list[CellComparison] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # in the baseline, not in the candidate
     new: list[str] = field(default_factory=list)  # in the candidate only (not gated)
@@ -172,7 +192,9 @@ class Comparison:
             "latency_ratio": c.latency_ratio.value, "latency_ratio_low": c.latency_ratio.low,
             "latency_ratio_high": c.latency_ratio.high,
             "rtfx_baseline": c.rtfx_baseline, "rtfx_candidate": c.rtfx_candidate,
-            "speed_comparable": c.speed_comparable, "regressed": c.regressed,
+            "speed_comparable": c.speed_comparable, "runs_baseline": c.runs_baseline,
+            "runs_candidate": c.runs_candidate, "speed_resolution": c.resolution, "speed_basis": c.speed_basis,
+            "speed_notes": "; ".join(c.speed_notes), "regressed": c.regressed,
             "regressions": "; ".join(c.regressions),
         } for c in self.cells])
 
@@ -277,6 +299,53 @@ def latency_ratio(base_rows, cand_rows, n_boot: int = DEFAULT_BOOTSTRAP, seed: i
     return Interval(float(point), _f(low), _f(high))
 
 
+def _run_totals(rows, utterances: Sequence[str]) -> list[float]:
+    """Per run: decode seconds summed over `utterances` of each one's median over repeats."""
+    out = []
+    for _, g in rows.groupby("run_id", sort=False):
+        med = g.groupby("utterance_id")["decode_seconds"].median()
+        if set(utterances) <= set(med.index):
+            out.append(float(med.loc[list(utterances)].sum()))
+    return out
+
+
+def _load_note(side: str, rows) -> tuple[bool, str | None]:
+    """(loaded, note) for one side's rows, run by run."""
+    loaded, unknown = [], 0
+    for run_id, g in rows.groupby("run_id", sort=False):
+        v = noise.judge_rows(g)
+        if v.loaded:
+            loaded.append(v.marks()[0])
+        elif v.loaded is None:
+            unknown += 1
+    if loaded:
+        return True, f"{side} measured on a loaded machine ({'; '.join(loaded)})"
+    if unknown:
+        return False, f"{side}: load not recorded (results from before whisperbench recorded it)"
+    return False, None
+
+
+def _speed(cc: CellComparison, base, cand, within: Interval, run_noise: float, gate_loaded: bool) -> None:
+    """The latency ratio with its run-to-run interval, and whether speed can be gated."""
+    utts = sorted(set(base["utterance_id"]) & set(cand["utterance_id"]))
+    tb, tc = _run_totals(base, utts), _run_totals(cand, utts)
+    cc.runs_baseline, cc.runs_candidate = base["run_id"].nunique(), cand["run_id"].nunique()
+    bounds = (within.low, within.high) if within.low is not None and within.high is not None else None
+    r = noise.ratio_interval(tb, tc, run_noise=run_noise, within=bounds) if tb and tc else None
+    if r is None:
+        cc.latency_ratio = within
+    else:
+        cc.latency_ratio = Interval(r.value, r.low, r.high)
+        cc.speed_basis, cc.resolution = r.basis, r.resolution
+    for side, rows in (("baseline", base), ("candidate", cand)):
+        loaded, note = _load_note(side, rows)
+        if note:
+            cc.speed_notes.append(note)
+        if loaded and not gate_loaded and cc.speed_comparable:
+            cc.speed_comparable = False
+            cc.speed_notes.append("speed not gated: timings from a loaded machine are not evidence about the code")
+
+
 # ---------------------------------------------------------------------------------------
 # matching
 
@@ -294,7 +363,8 @@ def _describe_hardware(hw: tuple) -> str:
 
 
 def _index_cells(df, side: str, key_fields: Sequence[str], problems: list[str]) -> dict[tuple, Any]:
-    """key -> rows of that cell (all statuses), one run per key."""
+    """key -> rows of that cell (all statuses). Several runs of a key are replicates when
+    they agree on every identity field (ignored ones too) and the dataset."""
     out: dict[tuple, Any] = {}
     missing_cols = [f for f in key_fields if f not in df.columns]
     df = df.copy()
@@ -304,10 +374,13 @@ def _index_cells(df, side: str, key_fields: Sequence[str], problems: list[str]) 
     for key, rows in df.groupby("_key", sort=False):
         runs = rows["run_id"].unique()
         if len(runs) > 1:
-            label = cell_label(rows.iloc[0].to_dict())
-            problems.append(f"{side}: cell {label} appears in {len(runs)} runs ({', '.join(map(str, runs))}); "
-                            "give one run per cell")
-            continue
+            full = [f for f in (*MATCH_FIELDS, "dataset_hash") if f in rows.columns]
+            differ = [f for f in full if rows.drop_duplicates("run_id")[f].map(_canon).nunique() > 1]
+            if differ:
+                label = cell_label(rows.iloc[0].to_dict())
+                problems.append(f"{side}: cell {label} appears in {len(runs)} runs ({', '.join(map(str, runs))}) "
+                                f"that differ in {', '.join(differ)}; give runs of one configuration per side")
+                continue
         out[key] = rows
     return out
 
@@ -324,11 +397,15 @@ def compare(
     baseline_name: str | None = None,
     candidate_name: str | None = None,
     hardware: str = "auto",
+    run_noise: float = noise.DEFAULT_RUN_NOISE,
+    gate_loaded: bool = False,
 ) -> Comparison:
     """Compare two sets of results: DataFrames from `read_results`, or paths to read.
 
     `hardware`: "auto" (compare the recorded CPU/GPU), "same" (treat speed as comparable
-    regardless), "different" (never gate on speed)."""
+    regardless), "different" (never gate on speed). `run_noise`: the run-to-run noise
+    (log standard deviation of a run's total) assumed when neither side has several runs
+    of a cell. `gate_loaded`: gate speed even where a side was measured on a loaded machine."""
     from whisperbench.bench.store import read_results
 
     ignore = tuple(ignore)
@@ -342,6 +419,8 @@ def compare(
         raise WhisperbenchError("--max-slowdown must be >= 1 (a latency ratio, e.g. 1.2 for 20% slower)")
     if hardware not in ("auto", "same", "different"):
         raise WhisperbenchError("hardware must be auto, same or different")
+    if not 0 <= run_noise < 1:
+        raise WhisperbenchError("--run-noise must be in [0, 1) (a log standard deviation, e.g. 0.05 for 5%)")
 
     def load(x, name):
         if isinstance(x, (str, Path)) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, Path))):
@@ -350,7 +429,8 @@ def compare(
 
     bdf, bname = load(baseline, baseline_name)
     cdf, cname = load(candidate, candidate_name)
-    result = Comparison(bname, cname, max_wer_increase, max_slowdown, bootstrap, ignore, allow_missing=allow_missing)
+    result = Comparison(bname, cname, max_wer_increase, max_slowdown, bootstrap, ignore, run_noise=run_noise,
+                        gate_loaded=gate_loaded, allow_missing=allow_missing)
     if bdf.empty:
         result.problems.append(f"baseline {bname} has no measurement rows")
     if cdf.empty:
@@ -420,7 +500,7 @@ def compare(
         bc = bok[bok["utterance_id"].isin(common)]
         ccr = cok[cok["utterance_id"].isin(common)]
         cc.wer_baseline, cc.wer_candidate, cc.wer_delta_points = wer_delta(bc, ccr, bootstrap)
-        cc.latency_ratio = latency_ratio(bc, ccr, bootstrap)
+        _speed(cc, bc, ccr, latency_ratio(bc, ccr, bootstrap), run_noise, gate_loaded)
         if cc.latency_ratio.value:
             audio = bc.groupby("utterance_id")["audio_seconds"].first().sum()
             tb = bc.groupby("utterance_id")["decode_seconds"].median().sum()
@@ -432,8 +512,11 @@ def compare(
             cc.regressions.append(f"WER +{d.value:.2f} points > {max_wer_increase:g} "
                                   f"({100 * cc.wer_baseline:.2f}% → {100 * cc.wer_candidate:.2f}%)")
         r = cc.latency_ratio
-        if comparable and r.value is not None and r.value > max_slowdown and (r.low is None or r.low > 1):
+        if cc.speed_comparable and r.value is not None and r.value > max_slowdown and (r.low is None or r.low > 1):
             cc.regressions.append(f"{r.value:.2f}× slower > {max_slowdown:g}×")
+        elif cc.speed_comparable and cc.resolution and cc.resolution > max_slowdown:
+            cc.speed_notes.append(f"these data resolve only slowdowns ≥ {cc.resolution:.2f}× "
+                                  f"({cc.speed_basis}): a {max_slowdown:g}× gate cannot be honoured here")
         if cfail > bfail:
             cc.regressions.append(f"{cfail} failed row(s) (baseline {bfail})")
         result.cells.append(cc)
@@ -459,15 +542,22 @@ def comparison_markdown(c: Comparison) -> str:
     code = c.exit_code
     verdict = {0: "✅ no regression", 1: f"❌ regression in {len(c.regressions)} cell(s)",
                2: "⚠️ unusable input"}[code]
+    ungated = [cc for cc in c.cells if any(n.startswith("speed not gated") for n in cc.speed_notes)]
+    if ungated and code != 2:
+        verdict += f" (speed not gated in {len(ungated)} cell(s): measured on a loaded machine)"
     lines = [f"## whisperbench compare: {verdict}", ""]
     lines.append(f"- Baseline: `{c.baseline}`")
     lines.append(f"- Candidate: `{c.candidate}`")
     lines.append(f"- Gates: WER increase > {c.max_wer_increase:g} points, slowdown > {c.max_slowdown:g}× "
                  f"(each only when its 95% interval excludes no change)")
+    lines.append(f"- Speed intervals allow for run-to-run noise: estimated from several runs of a cell on a side "
+                 f"(`baseline save NAME r1 r2 r3`), else assumed {100 * c.run_noise:.0f}% per run (--run-noise); "
+                 "a cell's resolution is the smallest slowdown it can tell from noise. Timings from a loaded "
+                 "machine are " + ("gated anyway (--gate-loaded)" if c.gate_loaded else "not gated"))
     if c.ignore:
         lines.append(f"- Matched ignoring: {', '.join(c.ignore)}")
-    lines.append(f"- Intervals: 95% paired bootstrap ({c.bootstrap} resamples) over utterances for WER, "
-                 "over utterances and repeats for latency")
+    lines.append(f"- Intervals: 95% paired bootstrap ({c.bootstrap} resamples) over utterances for WER; "
+                 "for latency, the wider of that over utterances and repeats and the run-to-run interval")
     lines.append("")
     for w in c.warnings:
         lines.append(f"> ⚠️ {w}")
@@ -483,22 +573,28 @@ def comparison_markdown(c: Comparison) -> str:
         lines += [f"- {x}" for x in c.missing]
         lines.append("")
     if c.cells:
-        lines.append("| cell | utts | WER base | WER cand | ΔWER points [95% CI] | latency ratio [95% CI] | "
-                     "RTFx base → cand | result |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
+        lines.append("| cell | utts | runs | WER base | WER cand | ΔWER points [95% CI] | latency ratio [95% CI] | "
+                     "resolution | RTFx base → cand | result |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for cc in c.cells:
             wb = f"{100 * cc.wer_baseline:.2f}%" if cc.wer_baseline is not None else "n/a"
             wc = f"{100 * cc.wer_candidate:.2f}%" if cc.wer_candidate is not None else "n/a"
             ratio = cc.latency_ratio.fmt(".2f", "×")
+            li = cc.latency_ratio
+            if li.low is not None and li.high is not None and li.low <= 1 <= li.high:
+                ratio += " not distinguishable"
             if not cc.speed_comparable and cc.latency_ratio.value is not None:
                 ratio += " (not comparable)"
+            res_s = f"{cc.resolution:.2f}×" if cc.resolution else "n/a"
             rtfx = (f"{cc.rtfx_baseline:.1f} → {cc.rtfx_candidate:.1f}"
                     if cc.rtfx_baseline is not None and cc.rtfx_candidate is not None else "n/a")
             res = "❌ " + "; ".join(cc.regressions) if cc.regressions else "✅ ok"
+            if cc.speed_notes:
+                res += " ⚠️ " + "; ".join(cc.speed_notes)
             if cc.notes:
                 res += " (" + "; ".join(cc.notes) + ")"
-            lines.append(f"| {_md(cc.label)} | {cc.n_utterances} | {wb} | {wc} | "
-                         f"{cc.wer_delta_points.fmt('.2f', signed=True)} | {ratio} | {rtfx} | {_md(res)} |")
+            lines.append(f"| {_md(cc.label)} | {cc.n_utterances} | {cc.runs_baseline}+{cc.runs_candidate} | {wb} | {wc} | "
+                         f"{cc.wer_delta_points.fmt('.2f', signed=True)} | {ratio} | {res_s} | {rtfx} | {_md(res)} |")
         lines.append("")
     if c.new:
         lines.append("### New cells (only in the candidate; not gated)")

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from whisperbench.bench.compare import DEFAULT_BOOTSTRAP, DEFAULT_MAX_SLOWDOWN, DEFAULT_MAX_WER_INCREASE, MATCH_FIELDS
+from whisperbench.bench.noise import DEFAULT_RUN_NOISE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "bootstrap interval over utterances and the latency ratio with an interval over utterances and "
             "repeats. Exit 0: no regression; 1: a cell regressed beyond a threshold; 2: unusable input "
             "(a dataset that differs between the two, baseline cells missing from the candidate, no rows). "
-            "Speed is gated only when both ran on the same hardware. Output is Markdown (CI job summaries)."
+            "Speed is gated only when both ran on the same hardware and neither on a loaded machine; its interval "
+            "allows for run-to-run noise, measured from several runs per side when given (a baseline saved from "
+            "several runs), else assumed (--run-noise). Output is Markdown (CI job summaries)."
         ),
     )
     p.add_argument("baseline", help="baseline results file or folder, or a baseline name (see `whisperbench baseline`)")
@@ -35,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="baseline cells missing from the candidate are listed but do not make the input unusable")
     p.add_argument("--hardware", choices=("auto", "same", "different"), default="auto",
                    help="auto: gate speed only when CPU model/count and GPU match; same: always; different: never")
+    p.add_argument("--run-noise", type=float, default=DEFAULT_RUN_NOISE, metavar="SD",
+                   help="run-to-run noise of a run's total latency (log standard deviation, e.g. 0.05 for 5%%) "
+                        "assumed when neither side has several runs of a cell; several runs (e.g. `baseline save "
+                        f"NAME r1 r2 r3`) measure it instead (default {DEFAULT_RUN_NOISE:g})")
+    p.add_argument("--gate-loaded", action="store_true",
+                   help="gate speed even on timings measured on a loaded machine (default: shown, marked, not gated)")
     p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help="bootstrap resamples")
     p.add_argument("--markdown", "-o", metavar="FILE", help="also write the Markdown to FILE")
     p.add_argument("--summary", action="store_true",
@@ -58,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         read_results(base_path), read_results([p for p, _ in cand]),
         max_wer_increase=args.max_wer_increase, max_slowdown=args.max_slowdown, ignore=ignore,
         bootstrap=args.bootstrap, allow_missing=args.allow_missing, hardware=args.hardware,
+        run_noise=args.run_noise, gate_loaded=args.gate_loaded,
         baseline_name=base_name, candidate_name=", ".join(n for _, n in cand),
     )
     md = result.markdown()
