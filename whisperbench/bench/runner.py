@@ -156,22 +156,23 @@ def run_suite(
     run_id = None
     has_run = False
     env = environment.snapshot()
-    if output.exists() and output.stat().st_size > 0:
-        if not resume:
-            raise WhisperbenchError(f"{output} already exists; pass --resume to continue it, or another --output")
-        store.repair(output)
-        records = store.read_records(output)
-        runs = [r for r in records if r.get("record") == "run"]
-        if not runs:
-            raise WhisperbenchError(f"{output} has no run record; it is not a whisperbench results file")
-        run = runs[0]
-        has_run = True
-        if run.get("suite_hash") != suite.suite_hash:
-            raise WhisperbenchError(
-                f"{output} was started with a different suite (or different datasets/options); "
-                "resume it with the same suite, or write to another --output"
-            )
-        run_id = run["run_id"]
+    # Locks the file (one writer), refuses a file that is not a results file before changing
+    # it, and without `resume` refuses one that already holds results.
+    writer = store.ResultWriter(output, new=not resume)
+    try:
+        records = store.read_records(output) if output.stat().st_size > 0 else []
+        if output.stat().st_size > 0:
+            runs = [r for r in records if r.get("record") == "run"]
+            if not runs:
+                raise WhisperbenchError(f"{output} has no run record; it is not a bench results file")
+            run = runs[0]
+            has_run = True
+            if run.get("suite_hash") != suite.suite_hash:
+                raise WhisperbenchError(
+                    f"{output} was started with a different suite (or different datasets/options); "
+                    "resume it with the same suite, or write to another --output"
+                )
+            run_id = run["run_id"]
         for r in records:
             if r.get("record") == "measurement":
                 done.add((r["cell_id"], r["utterance_id"], int(r["repeat"])))
@@ -182,9 +183,11 @@ def run_suite(
                     done.add((r["cell_id"], r["utterance_id"], int(r["repeat"])))
                 else:  # the cell stopped (crash, timeout, out of memory, load error)
                     failed_cells.add(r["cell_id"])
+    except BaseException:
+        writer.close()
+        raise
     run_id = run_id or uuid.uuid4().hex[:16]
     report = RunReport(output=output, run_id=run_id)
-    writer = store.ResultWriter(output)
     progress = _Progress(suite, quiet)
     try:
         if not has_run:

@@ -1,9 +1,19 @@
 """The results store: JSON Lines files under `results/`, one record per line, appended,
 flushed and fsynced one at a time, so an interrupted run loses nothing it measured.
 
+One writer per file: a `ResultWriter` holds an exclusive lock (`flock` on the results file
+itself, so no lock file is left behind; the kernel drops it when the process dies, even by
+SIGKILL) from opening to `close()`. A second writer -- another `bench`, or a `--resume`
+while the first still runs -- is refused with a `WhisperbenchError` (the CLI's exit 2)
+instead of interleaving a second run or duplicate rows into the file. Before anything is
+changed, an existing file must be a results file (its first record carries
+`schema_version`): a file that is not ours is never modified.
+
 Public API
 ----------
-- `ResultWriter(path)` / `write(path, record)`: append records.
+- `ResultWriter(path, new=False)` / `write(path, record)`: append records (new=True: the
+  file must be absent or empty, checked under the lock).
+- `check_results_file(path)`: refuse a non-empty file that is not a results file.
 - `read_records(paths)`: every record (all kinds), as dicts.
 - `read_results(paths, include_failures=True) -> pandas.DataFrame`: measurement rows
   (and failure rows), one per (cell, utterance, repeat).
@@ -67,12 +77,15 @@ suite; every other field of a measurement row is reproducible.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterable, Union
+
+from whisperbench.errors import WhisperbenchError, warn
+from whisperbench.files import output_file
 
 SCHEMA_VERSION = 1
 
@@ -103,13 +116,23 @@ def _clean(value: Any) -> Any:
 
 
 class ResultWriter:
-    """Append-only JSON Lines writer; every `write` is flushed and fsynced before it returns."""
+    """Append-only JSON Lines writer and the only writer of its file while open (see the
+    module docstring); every `write` is flushed and fsynced before it returns."""
 
-    def __init__(self, path: PathLike) -> None:
-        self.path = Path(path)
+    def __init__(self, path: PathLike, *, new: bool = False) -> None:
+        self.path = output_file(path, "results file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        repair(self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh = open(self.path, "a", encoding="utf-8")  # appends only: changes nothing yet
+        try:
+            _lock(self._fh, self.path)
+            check_results_file(self.path)
+            if new and self.path.stat().st_size > 0:
+                raise WhisperbenchError(f"{self.path} already exists; pass --resume to continue it, "
+                                        "or another --output")
+            repair(self.path)
+        except BaseException:
+            self._fh.close()
+            raise
 
     def write(self, record: dict[str, Any]) -> None:
         record = {"schema_version": SCHEMA_VERSION, **record}
@@ -120,7 +143,7 @@ class ResultWriter:
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.close()
+            self._fh.close()  # releases the lock
 
     def __enter__(self) -> "ResultWriter":
         return self
@@ -129,13 +152,45 @@ class ResultWriter:
         self.close()
 
 
+def _lock(fh, path: Path) -> None:
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise WhisperbenchError(f"{path} is being written by another whisperbench process; wait for it to "
+                                "finish, or write to another file") from None
+
+
 def write(path: PathLike, record: dict[str, Any]) -> None:
     with ResultWriter(path) as w:
         w.write(record)
 
 
+def check_results_file(path: PathLike) -> None:
+    """Raise unless `path` is missing, empty, or a results file: its first line is a JSON
+    record with `schema_version` and `record` (or, when the file is one cut-off line, starts
+    as our writer starts every line). Reads only; changes nothing."""
+    p = Path(path)
+    if not p.exists() or p.stat().st_size == 0:
+        return
+    with open(p, "rb") as fh:
+        first = fh.readline(1 << 24)
+    if first.endswith(b"\n"):
+        try:
+            rec = json.loads(first)
+            ok = isinstance(rec, dict) and "schema_version" in rec and "record" in rec
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            ok = False
+    else:
+        ok = first.startswith(b'{"schema_version":')
+    if not ok:
+        raise WhisperbenchError(f"{p} is not a whisperbench results file (its first line is not a results "
+                                "record); it was left unchanged: write to another file")
+
+
 def repair(path: Path) -> None:
-    """Drop a partial last line (a write cut off by a kill) so appends start on a fresh line."""
+    """Make a last line cut off by a kill harmless so appends start on a fresh line: a
+    complete record missing only its newline gets the newline; a partial one is dropped.
+    Only ever called on a file `check_results_file` accepted."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with open(path, "rb+") as fh:
@@ -151,10 +206,17 @@ def repair(path: Path) -> None:
             chunk = fh.read(pos - start)
             k = chunk.rfind(b"\n")
             if k >= 0:
-                fh.truncate(start + k + 1)
-                return
+                break
             pos = start
-        fh.truncate(0)
+        cut = start + k + 1 if pos > 0 else 0
+        fh.seek(cut)
+        last = fh.read()
+        try:
+            json.loads(last)
+            fh.seek(0, os.SEEK_END)
+            fh.write(b"\n")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            fh.truncate(cut)
 
 
 def _files(paths: PathLike | Iterable[PathLike]) -> list[Path]:
@@ -168,8 +230,6 @@ def _files(paths: PathLike | Iterable[PathLike]) -> list[Path]:
         elif p.exists():
             out.append(p)
         else:
-            from whisperbench.errors import WhisperbenchError
-
             raise WhisperbenchError(f"results file not found: {p}")
     return out
 
@@ -179,7 +239,10 @@ def read_records(paths: PathLike | Iterable[PathLike], kinds: Iterable[str] | No
     wanted = set(kinds) if kinds is not None else None
     records: list[dict[str, Any]] = []
     for path in _files(paths):
-        lines = path.read_text(encoding="utf-8").split("\n")
+        try:
+            lines = path.read_text(encoding="utf-8").split("\n")
+        except UnicodeDecodeError:
+            raise WhisperbenchError(f"{path} is not a results file (not UTF-8 text)") from None
         for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -187,14 +250,12 @@ def read_records(paths: PathLike | Iterable[PathLike], kinds: Iterable[str] | No
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 if n >= len(lines) - 1:  # last line: a write cut off by a kill
-                    print(f"whisperbench: ignoring a partial last line in {path}", file=sys.stderr)
+                    warn(f"ignoring a partial last line in {path} (a write cut off by a kill)")
                     continue
-                from whisperbench.errors import WhisperbenchError
-
-                raise WhisperbenchError(f"{path}:{n}: not a JSON record") from None
+                raise WhisperbenchError(f"{path}:{n}: not a JSON record; is it a results file?") from None
+            if not isinstance(rec, dict):
+                raise WhisperbenchError(f"{path}:{n}: not a JSON record; is it a results file?")
             if rec.get("schema_version", 0) > SCHEMA_VERSION:
-                from whisperbench.errors import WhisperbenchError
-
                 raise WhisperbenchError(
                     f"{path}: schema version {rec['schema_version']} is newer than this whisperbench reads ({SCHEMA_VERSION})"
                 )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from whisperbench.cli.common import add_decode_args, add_model_args, decode_options, load_options
 from whisperbench.errors import WhisperbenchError
+from whisperbench.files import output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         return run_from_bench(args)
     if args.retry_failed and not args.resume:
         raise WhisperbenchError("--retry-failed goes with --resume")
+    if args.output:
+        output_file(args.output, "results file")  # before the datasets are read and hashed
     suite = build(args)
     try:
         report = run_suite(suite, args.output, resume=args.resume, retry_failed=args.retry_failed, quiet=args.quiet)
