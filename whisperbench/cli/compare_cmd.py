@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from whisperbench.bench.compare import DEFAULT_BOOTSTRAP, DEFAULT_MAX_SLOWDOWN, DEFAULT_MAX_WER_INCREASE, MATCH_FIELDS
 from whisperbench.bench.noise import DEFAULT_RUN_NOISE
@@ -49,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", action="store_true",
                    help="also append the Markdown to $GITHUB_STEP_SUMMARY when it is set")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
-    p.set_defaults(func=run)
+    # Exit 1 means a regression only: a crash on unusable input must not read as one in CI.
+    p.set_defaults(func=run, failure_exit=2)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,9 +57,12 @@ def run(args: argparse.Namespace) -> int:
     from whisperbench.bench.compare import compare
     from whisperbench.bench.store import read_results
     from whisperbench.errors import WhisperbenchError
+    from whisperbench.files import output_file, write_text_atomic
 
     if args.bootstrap < 100:
         raise WhisperbenchError("--bootstrap must be at least 100")
+    if args.markdown:
+        output_file(args.markdown, "--markdown file")
     base_path, base_name = resolve_results(args.baseline)
     cand = [resolve_results(c) for c in args.candidate]
     ignore = [f.strip() for item in args.ignore for f in item.split(",") if f.strip()]
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     )
     md = result.markdown()
     if args.markdown:
-        Path(args.markdown).write_text(md + "\n", encoding="utf-8")
+        write_text_atomic(args.markdown, md + "\n")
     if args.summary and os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
             fh.write(md + "\n")
