@@ -494,9 +494,10 @@ def write_report(paths, output_dir: str | Path, *, reference: str | int | None =
     {kind: path} of what was written."""
     from whisperbench.bench import plots as plotting
     from whisperbench.bench.store import read_results
+    from whisperbench.files import output_folder
 
+    out = output_folder(output_dir, "report folder")  # before the results are read
     report = build_report(paths, reference=reference, title=title)
-    out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     if plots:
