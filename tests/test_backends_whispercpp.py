@@ -80,3 +80,20 @@ def test_temperature_schedule_and_thresholds(load_backend, jfk):
         W.check_options(DecodeOptions(algorithm="chunked", batch_size=2))
     with pytest.raises(UnsupportedOptionError, match="cuda"):
         W.resolve_load_options(LoadOptions(device="cuda"))
+
+
+def test_decoder_pool_limit_is_refused_not_empty(load_backend, jfk):
+    """Issue 14 item 5: whisper.cpp holds at most 8 decoders; beam_size/best_of 9 used to
+    return empty text (whisper_full's -4 went unread) that bench stored as ok."""
+    from whisperbench.backends.whispercpp_backend import MAX_DECODERS
+    from whisperbench.errors import WhisperbenchError
+
+    b = load_backend("whispercpp")
+    for name in ("beam_size", "best_of"):
+        with pytest.raises(UnsupportedOptionError, match=f"{name}=9: whisper.cpp runs at most 8 decoders"):
+            b.transcribe(jfk, DecodeOptions(language="en", **{name: MAX_DECODERS + 1}))
+    top = b.transcribe(jfk, DecodeOptions(language="en", beam_size=MAX_DECODERS, best_of=MAX_DECODERS))
+    assert normalize(top.text) == JFK_WORDS
+    # Any failing whisper_full status is an error, never an empty result (bypassing the check).
+    with pytest.raises(WhisperbenchError, match=r"whisper_full returned -4: too many decoders"):
+        b._run(jfk, b.params(DecodeOptions(language="en", beam_size=MAX_DECODERS + 1)))

@@ -23,11 +23,22 @@ import numpy as np
 from whisperbench.audio import SAMPLE_RATE
 from whisperbench.backends import chunking
 from whisperbench.backends.base import Backend, Capabilities, ModelLocation, RawResult, locate_model
-from whisperbench.errors import ModelError, UnsupportedOptionError
+from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment
 
 GGML_TYPES = ("f16", "q8_0", "q5_0", "q5_1", "q4_0")
+# whisper.cpp's fixed decoder pool (WHISPER_MAX_DECODERS in src/whisper.cpp, 8 in 1.8.5):
+# whisper_full needs max(beam_size, best_of) decoders and returns -4, with no segments,
+# when that is larger.
+MAX_DECODERS = 8
+# whisper_full's error codes (whisper.cpp 1.8.5), for a one-line error.
+_FULL_ERRORS = {
+    -1: "failed to compute voice activity", -2: "failed to compute the log mel spectrogram",
+    -3: "failed to auto-detect the language", -4: "too many decoders requested",
+    -5: "audio_ctx is larger than the maximum", -6: "failed to encode", -7: "failed to allocate the KV cache",
+    -8: "failed to decode", -9: "failed to decode",
+}
 # ggml's ftype numbers in a whisper.cpp model header (ftype % 1000 = GGML_QNT_VERSION_FACTOR).
 _FTYPE_NAMES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 7: "q8_0", 8: "q5_0", 9: "q5_1"}
 
@@ -107,6 +118,10 @@ class WhisperCppBackend(Backend):
             )
         if options.batch_size > 1:
             raise no(f"batch_size={options.batch_size}", "whisper.cpp decodes one chunk at a time")
+        for name in ("beam_size", "best_of"):
+            value = getattr(options, name)
+            if value > MAX_DECODERS:
+                raise no(f"{name}={value}", f"whisper.cpp runs at most {MAX_DECODERS} decoders (WHISPER_MAX_DECODERS)")
 
     def _load(self, model: str, load_options: LoadOptions) -> None:
         import _pywhispercpp as pw
@@ -208,9 +223,14 @@ class WhisperCppBackend(Backend):
 
     def _run(self, samples: np.ndarray, params: dict) -> chunking.WindowResult:
         pw = self._pw
-        with _stderr_to(os.devnull):  # whisper.cpp may log (e.g. fallback) on fd 2
-            self.model.transcribe(samples, **params)  # whisper_full; segments read below
         ctx = self.model._ctx
+        self.model._set_params(params)  # what Model.transcribe does, which drops whisper_full's status
+        with _stderr_to(os.devnull):  # whisper.cpp may log (e.g. fallback) on fd 2
+            status = pw.whisper_full(ctx, self.model._params, samples, samples.size)
+        if status != 0:  # no segments then: never an empty transcript that looks fine
+            raise WhisperbenchError(
+                f"whisper.cpp failed (whisper_full returned {status}: {_FULL_ERRORS.get(status, 'unknown error')})"
+            )
         segments = []
         for i in range(pw.whisper_full_n_segments(ctx)):
             tokens = tuple(
