@@ -19,8 +19,11 @@ from whisperbench.conversion.checkpoint import CONVERTER_VERSION, Checkpoint, Di
 from whisperbench.conversion.formats import FORMATS, detect_format
 from whisperbench.conversion.progress import Progress, policy, size_on_disk
 from whisperbench.errors import ConversionError, ModelError
+from whisperbench.files import output_file, output_folder, umask_mode
 
 META_FILE = "whisperbench.json"
+# Formats written as a folder; the others are one file.
+FOLDER_FORMATS = ("transformers", "ctranslate2")
 
 QUANTIZATIONS: dict[str, tuple[str, ...]] = {
     "transformers": ("float32", "float16", "bfloat16"),
@@ -81,13 +84,11 @@ def write(ckpt: Checkpoint, fmt: str, output: str | Path, quantization: str | No
     `progress` as for read(): a bar over the tensors written, by default only above 200 MB."""
     q = normalize_quantization(fmt, quantization)
     mod = _module(fmt)
-    out = Path(output).expanduser().absolute()
-    if out.exists() or out.is_symlink():
-        if not force:
-            raise ConversionError(f"{out} already exists; pass --force (force=True) to overwrite")
+    out = _target(output, fmt, force).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
-    is_dir = fmt in ("transformers", "ctranslate2")
+    is_dir = fmt in FOLDER_FORMATS
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    os.chmod(tmp, umask_mode(folder=True))  # a folder format's output is this folder: not mkdtemp's 0700
     try:
         target = tmp if is_dir else tmp / out.name
         precision = mod.write(ckpt, target, q, progress=policy(progress, ckpt.nbytes()))
@@ -117,6 +118,19 @@ def write(ckpt: Checkpoint, fmt: str, output: str | Path, quantization: str | No
     return out
 
 
+def _target(output: str | Path, fmt: str, force: bool) -> Path:
+    """The output path, checked before any work: not already there unless `force`, and
+    writable as the folder or file that `fmt` is."""
+    out = Path(output).expanduser()
+    if (out.exists() or out.is_symlink()) and not force:
+        raise ConversionError(f"{out} already exists; pass --force (force=True) to overwrite")
+    if fmt in FOLDER_FORMATS:
+        output_folder(out)
+    else:
+        output_file(out)
+    return out
+
+
 def _replace(src: Path, dst: Path, force: bool) -> None:
     if dst.exists() and force:
         if dst.is_dir() and not dst.is_symlink():
@@ -138,9 +152,7 @@ def convert(src: str | Path, to: str, output: str | Path, quantization: str | No
     if to not in FORMATS:
         raise ConversionError(f"unknown target format {to!r}; formats: {', '.join(FORMATS)}")
     normalize_quantization(to, quantization)
-    out = Path(output).expanduser()
-    if (out.exists() or out.is_symlink()) and not force:
-        raise ConversionError(f"{out} already exists; pass --force (force=True) to overwrite")
+    out = _target(output, to, force)
     ckpt = read(src, progress=progress)
     if decoder_layers is not None:
         ckpt = derive_student(ckpt, decoder_layers)
