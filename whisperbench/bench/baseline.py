@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from whisperbench.errors import WhisperbenchError
+from whisperbench.errors import WhisperbenchError, warn
+from whisperbench.files import output_folder
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 RESULTS_FILE = "results.jsonl"
@@ -56,7 +57,7 @@ def save(name: str, results: str | Path | Iterable[str | Path], *, force: bool =
     from whisperbench.bench import report
     from whisperbench.bench.store import SCHEMA_VERSION, read_records, read_results
 
-    target = baseline_dir(name)
+    target = output_folder(baseline_dir(name), "baseline folder")
     paths = [results] if isinstance(results, (str, Path)) else list(results)
     if not paths:
         raise WhisperbenchError("baseline save: give at least one results file")
@@ -72,6 +73,8 @@ def save(name: str, results: str | Path | Iterable[str | Path], *, force: bool =
         raise WhisperbenchError(f"baseline save: no successful measurement rows in {', '.join(map(str, resolved))}")
     if target.exists() and not force:
         raise WhisperbenchError(f"baseline {name!r} already exists at {target}; pass --force to replace it")
+    for problem in incomplete(records):
+        warn(f"baseline {name!r}: {problem}")
     env = report.environment_summary(resolved, df)
     target.mkdir(parents=True, exist_ok=True)
     tmp = target / (RESULTS_FILE + ".tmp")
@@ -96,6 +99,36 @@ def save(name: str, results: str | Path | Iterable[str | Path], *, force: bool =
     rep.sources = [f"results/baselines/{name}/{RESULTS_FILE}"]
     (target / SUMMARY_FILE).write_text(rep.markdown(image_links=False), encoding="utf-8")
     return target
+
+
+def incomplete(records: list[dict[str, Any]]) -> list[str]:
+    """Why `records` may not be whole runs: measurement rows stored twice (two writers on
+    one file, before the store locked), or planned rows never measured (an interrupted run).
+    Rows of a cell that stopped (crash, timeout, load error) are not expected."""
+    from collections import Counter
+
+    problems = []
+    key = lambda r: (r.get("run_id"), r.get("cell_id"), r.get("utterance_id"), r.get("repeat"))  # noqa: E731
+    ok = Counter(key(r) for r in records if r.get("record") == "measurement")
+    dups = sum(n - 1 for n in ok.values() if n > 1)
+    if dups:
+        problems.append(f"{dups} duplicate measurement row(s) (the same run, cell, utterance and repeat stored "
+                        "more than once): they count twice in every figure")
+    failures = [r for r in records if r.get("record") == "failure"]
+    measured = set(ok) | {key(r) for r in failures if r.get("scope") == "utterance"}
+    for run in (r for r in records if r.get("record") == "run"):
+        repeats = (run.get("settings") or {}).get("repeats")
+        cells = run.get("cells") or {}
+        if not repeats or not cells:
+            continue
+        rid = run.get("run_id")
+        stopped = {r.get("cell_id") for r in failures if r.get("run_id") == rid and r.get("scope") != "utterance"}
+        planned = sum(int(c.get("utterances") or 0) * int(repeats) for cid, c in cells.items() if cid not in stopped)
+        have = sum(1 for k in measured if k[0] == rid and k[1] not in stopped)
+        if have < planned:
+            problems.append(f"run {str(rid)[:8]} is incomplete (interrupted?): {have} of {planned} planned rows "
+                            "measured; finish it with `whisperbench bench --resume -o FILE` first")
+    return problems
 
 
 def load_environment(name: str) -> dict[str, Any]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
-from pathlib import Path
 
 from whisperbench.cli.common import parse_key_values
 from whisperbench.errors import WhisperbenchError
+from whisperbench.files import output_file, write_text_atomic
 
 
 def _split(values: list[str] | str | None) -> list[str]:
@@ -108,6 +108,9 @@ def run_synthetic(architectures, backends, device, compute_types, batch_sizes, a
 
     archs = [get(a) for a in architectures]
     output = args.output or str(results_dir() / f"synthetic-{datetime.now().strftime('%Y%m%d-%H%M%S')}.jsonl")
+    output_file(output, "results file")  # both outputs before any weights are built
+    if args.markdown:
+        output_file(args.markdown, "--markdown file")
     quiet = getattr(args, "quiet", False)
 
     def on_start(row: dict) -> None:
@@ -136,7 +139,7 @@ def run_synthetic(architectures, backends, device, compute_types, batch_sizes, a
     text = synthetic.markdown(rows, reference=args.reference)
     print(text)
     if args.markdown:
-        Path(args.markdown).write_text(text, encoding="utf-8")
+        write_text_atomic(args.markdown, text)
     print(f"{sum(r['status'] == 'ok' for r in rows)} measured, {sum(r['status'] == 'skipped' for r in rows)} skipped, "
           f"{sum(r['status'] == 'failed' for r in rows)} failed -> {output}", file=sys.stderr)
     return 1 if any(r["status"] == "failed" for r in rows) else 0
