@@ -17,7 +17,13 @@ only pools those per configuration:
   (dataset, algorithm, decoding options) both measured -- 0.5× is twice as fast;
 - p50 / p90 latency: percentiles over its short-form utterances (all utterances when it
   has no short-form cell) of each utterance's median latency over repeats;
-- load time: median over its cells; peak memory: the largest peak RSS (and GPU peak).
+- load time: median over its cells; peak memory: the largest peak RSS (and GPU peak);
+- timing: whether the configuration's timings are noise (`whisperbench.bench.noise`):
+  measured on a loaded machine (other processes took CPU time while it was timed), a wide
+  spread between repeats (the largest coefficient of variation of its cells' per-repeat
+  totals), or load not recorded (older results). Relative latency carries a 95 % interval
+  that allows for run-to-run drift (`noise.ratio_interval`; the configurations were timed at
+  different times), and says "not distinguishable" when it includes 1.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
+from whisperbench.bench import noise
 from whisperbench.errors import WhisperbenchError
 
 CONFIG_FIELDS = ("backend", "model", "model_format", "quantization", "device", "threads", "load_extra", "variant")
@@ -52,10 +59,11 @@ TABLE_COLUMNS = (
     ("latency_p90_s", "p90 latency (s)"),
     ("load_seconds", "load time (s)"),
     ("peak_rss_mb", "peak memory (MB)"),
+    ("timing", "timing"),
 )
 
 
-NUMERIC_COLUMNS = {c for c, _ in TABLE_COLUMNS[5:]} | {"gpu_peak_mb"}
+NUMERIC_COLUMNS = {c for c, _ in TABLE_COLUMNS[5:]} - {"timing"} | {"gpu_peak_mb"}
 
 
 def _canon(value: Any) -> str:
@@ -167,22 +175,50 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
         row["n_failed"] = int(c["n_failed"].sum())
         row["status"] = "ok" if (c["status"] == "ok").all() else ("failed" if (c["status"] == "failed").all() else "partial")
         row["_cells"] = {_cell_match_key(r): r["decode_seconds"] for _, r in measured.iterrows()}
+        cvs = measured["timing_cv"].dropna() if "timing_cv" in measured else []
+        row["timing_cv"] = float(cvs.max()) if len(cvs) else None
+        verdict = noise.judge_rows(ok.merge(c[["run_id", "cell_id"]], on=["run_id", "cell_id"]), cv=row["timing_cv"])
+        row["loaded"], row["wide_spread"] = verdict.loaded, verdict.wide
+        row["timing"] = "; ".join(verdict.marks()) or "ok"
         rows.append(row)
     table = pd.DataFrame(rows)
     table = table.sort_values(["backend", "model", "quantization", "device", "configuration"], kind="stable")
     table = table.reset_index(drop=True)
     ref_i = pick_reference(table, reference)
     ref_cells = table.at[ref_i, "_cells"]
-    rel = []
-    for _, r in table.iterrows():
+    rel, low, high = [], [], []
+    ref_cv = table.at[ref_i, "timing_cv"]
+    for i, r in table.iterrows():
         common = [k for k in r["_cells"] if k in ref_cells and ref_cells[k] and r["_cells"][k] == r["_cells"][k]]
         num = sum(r["_cells"][k] for k in common)
         den = sum(ref_cells[k] for k in common)
         rel.append(float(num / den) if common and den > 0 else None)
+        interval = (noise.ratio_interval([den], [num], spread_base=_nz(ref_cv), spread_cand=_nz(r["timing_cv"]))
+                    if rel[-1] is not None and i != ref_i else None)
+        low.append(interval.low if interval else None)
+        high.append(interval.high if interval else None)
     table["relative_latency"] = rel
+    table["relative_latency_low"] = low
+    table["relative_latency_high"] = high
     table["is_reference"] = table.index == ref_i
     table = table.drop(columns=["_cells"])
     return table, str(table.at[ref_i, "configuration"])
+
+
+def _nz(x: Any) -> float:
+    return 0.0 if x is None or x != x else float(x)
+
+
+def relative_latency_text(row) -> str:
+    """`0.55× [0.36, 0.83]`, `... not distinguishable` when the interval includes 1, `(ref)`."""
+    text = format_value("relative_latency", row["relative_latency"])
+    if row.get("is_reference"):
+        return text + " (ref)"
+    lo, hi = row.get("relative_latency_low"), row.get("relative_latency_high")
+    if lo is None or hi is None or lo != lo or hi != hi:
+        return text
+    text += f" [{lo:.2f}, {hi:.2f}]"
+    return text + " not distinguishable" if lo <= 1 <= hi else text
 
 
 def pick_reference(table, reference: str | int | None) -> int:
@@ -341,8 +377,10 @@ def table_rows(table) -> tuple[list[str], list[list[str]]]:
         cells = [str(n)]
         for c, _ in cols:
             v = r[c]
-            if c == "relative_latency" and r["is_reference"]:
-                cells.append(format_value(c, v) + " (ref)")
+            if c == "relative_latency":
+                cells.append(relative_latency_text(r))
+            elif c == "timing":
+                cells.append(v if v == "ok" else "⚠️ " + v)
             elif c == "run_id":
                 cells.append(str(v)[:8])
             elif c == "load_extra":
@@ -358,6 +396,7 @@ CELL_TABLE_COLUMNS = (
     ("configuration", "configuration"), ("dataset", "dataset"), ("algorithm", "algorithm"),
     ("n_utterances", "utterances"), ("repeats", "repeats"), ("wer", "WER"), ("cer", "CER"), ("rtfx", "RTFx"),
     ("latency_p50_s", "p50 (s)"), ("latency_p90_s", "p90 (s)"), ("n_failed", "failed rows"), ("status", "status"),
+    ("timing_spread", "repeat totals min–max (CV)"), ("timing", "timing"),
 )
 
 
@@ -365,9 +404,27 @@ def cell_rows(cells) -> tuple[list[str], list[list[str]]]:
     headers = [h for _, h in CELL_TABLE_COLUMNS]
     rows = []
     for _, r in cells.sort_values(["configuration", "dataset", "algorithm"], kind="stable").iterrows():
-        rows.append([format_value(c, r.get(c)) if c not in ("n_utterances", "repeats", "n_failed") else str(int(r[c]))
+        rows.append([_cell_timing(r, c) if c.startswith("timing") else
+                     format_value(c, r.get(c)) if c not in ("n_utterances", "repeats", "n_failed") else str(int(r[c]))
                      for c, _ in CELL_TABLE_COLUMNS])
     return headers, rows
+
+
+def _cell_timing(r, column: str) -> str:
+    if column == "timing_spread":
+        lo, hi, cv = r.get("timing_min_s"), r.get("timing_max_s"), r.get("timing_cv")
+        if lo is None or lo != lo:
+            return "–"
+        return f"{_sig(float(lo))}–{_sig(float(hi))}" + (f" ({100 * cv:.0f}%)" if cv is not None and cv == cv else "")
+    marks = []
+    loaded, others, cv = r.get("loaded"), r.get("others_cpus"), _nz(r.get("timing_cv"))
+    if loaded is None or loaded != loaded:
+        marks.append("load not recorded")
+    elif bool(loaded):
+        marks.append("loaded" + (f": others used {others:.2f} CPUs" if others is not None and others == others else ""))
+    if cv > noise.WIDE_CV:
+        marks.append(f"wide spread: CV {100 * cv:.0f}%")
+    return "⚠️ " + "; ".join(marks) if marks else "ok"
 
 
 # ---------------------------------------------------------------------------------------
@@ -391,7 +448,9 @@ class Report:
         out = [f"## {self.title}", ""]
         out.append(f"Results: {', '.join(f'`{s}`' for s in self.sources)}. "
                    f"Relative latency against **{self.reference}** (ratio of decode time over the cells both "
-                   "measured; below 1 is faster). WER is corpus WER pooled over each algorithm's datasets; p50/p90 "
+                   "measured; below 1 is faster), with a 95% interval that allows for run-to-run drift; one that "
+                   "includes 1 is marked not distinguishable. Timing marks rows measured on a loaded machine or "
+                   "with a wide spread between repeats. WER is corpus WER pooled over each algorithm's datasets; p50/p90 "
                    "are per-utterance latencies (median over repeats) of short-form utterances; RTFx is audio "
                    "seconds per decode second over all cells.")
         out.append("")
@@ -408,7 +467,7 @@ class Report:
         out.append("<details><summary>Per-cell results</summary>")
         out.append("")
         h, r = cell_rows(self.cells)
-        out.append(markdown_table(h, r, ["---"] * 3 + ["---:"] * 8 + ["---"]))
+        out.append(markdown_table(h, r, ["---"] * 3 + ["---:"] * 8 + ["---", "---:", "---"]))
         out.append("")
         out.append("</details>")
         out.append("")
@@ -447,7 +506,9 @@ p.note {{ color: #555; max-width: 60em; }}
 </style></head><body>
 <h1>{html.escape(self.title)}</h1>
 <p class="note">Results: {html.escape(', '.join(self.sources))}. Relative latency against
-<b>{html.escape(self.reference)}</b> (ratio of decode time over the cells both measured; below 1 is faster).
+<b>{html.escape(self.reference)}</b> (ratio of decode time over the cells both measured; below 1 is faster),
+with a 95% interval that allows for run-to-run drift; one that includes 1 is marked not distinguishable.
+Timing marks rows measured on a loaded machine or with a wide spread between repeats.
 WER is corpus WER pooled over each algorithm's datasets; p50/p90 are per-utterance latencies (median over repeats)
 of short-form utterances; RTFx is audio seconds per decode second over all cells.</p>
 <h2>Configurations</h2>
