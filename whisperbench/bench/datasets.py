@@ -22,6 +22,7 @@ import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE, load_audio
 from whisperbench.errors import WhisperbenchError
+from whisperbench.files import input_file
 
 DATASET_KINDS = ("librispeech", "manifest", "hf")
 
@@ -164,8 +165,7 @@ def _file_digest(path: Path) -> str:
 
 
 def _file_utterance(uid: str, reference: str, path: Path) -> Utterance:
-    if not path.is_file():
-        raise WhisperbenchError(f"audio file not found: {path}")
+    input_file(path, "audio file")
     return Utterance(uid, reference, lambda p=path: load_audio(p), _file_digest(path), str(path))
 
 
@@ -192,9 +192,7 @@ def _librispeech(spec: DatasetSpec) -> list[Utterance]:
 
 
 def _manifest(spec: DatasetSpec) -> list[Utterance]:
-    path = Path(spec.path)
-    if not path.is_file():
-        raise WhisperbenchError(f"dataset {spec.name!r}: manifest not found: {path}")
+    path = input_file(spec.path, f"dataset {spec.name!r}: manifest")
     items: list[Utterance] = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

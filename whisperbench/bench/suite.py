@@ -51,6 +51,7 @@ from typing import Any
 
 from whisperbench.bench import datasets as ds
 from whisperbench.errors import WhisperbenchError
+from whisperbench.files import input_file
 from whisperbench.options import ALGORITHMS, DecodeOptions, LoadOptions, stable_hash
 from whisperbench.paths import speech_dir
 
@@ -139,7 +140,7 @@ def resolve_suite_path(name_or_path: str) -> Path:
     packaged = Path(str(resources.files("whisperbench.bench") / "suites" / f"{name_or_path}.toml"))
     if packaged.is_file():
         return packaged
-    raise WhisperbenchError(f"suite file not found: {name_or_path}")
+    return input_file(p, "suite file")  # raises: a folder, or not found
 
 
 def load_suite(path: str | Path, **overrides: Any) -> Suite:
