@@ -1,17 +1,105 @@
-"""CTranslate2 through faster-whisper: `WhisperModel.transcribe` (short, sequential) and
-`BatchedInferencePipeline` (chunked)."""
+"""CTranslate2 through faster-whisper: `WhisperModel.transcribe` (short, sequential) and,
+for chunked long-form, one of three implementations chosen by `-O chunking=`:
+
+- `vad` (default): faster-whisper's `BatchedInferencePipeline` with its Silero VAD
+  segmentation, as its authors intend. With timestamps on, faster-whisper 1.2.1 leaves the
+  rest of a chunk untranscribed where the model says "continue from here" (see
+  `_batched_pipeline_class`); we decode that rest, as the sequential algorithm would.
+- `fixed`: the same pipeline on contiguous `chunk_length_s` windows (no VAD).
+- `whisperbench`: the shared chunking layer (overlapping windows, merged), each batch of
+  windows decoded by one `ctranslate2.models.Whisper.generate` call.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from math import ceil
 from pathlib import Path
 
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
+from whisperbench.backends import chunking
 from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind, locate_model
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
+
+PIPELINE = "faster_whisper.BatchedInferencePipeline"
+CHUNKING = {
+    "vad": f"{PIPELINE} (Silero VAD chunks; unfinished chunk ends re-decoded)",
+    "fixed": f"{PIPELINE} (contiguous chunk_length_s windows; unfinished chunk ends re-decoded)",
+    "whisperbench": chunking.implementation("ctranslate2.models.Whisper.generate, batched"),
+}
+
+
+def resume_time(tokens: list[int], timestamp_begin: int, time_precision: float = 0.02) -> float | None:
+    """Seconds into a window where Whisper's sequential algorithm would decode again, or None.
+
+    This is `WhisperModel._split_segments_by_timestamps`' rule: when the tokens hold
+    consecutive timestamp pairs and do not end in a single timestamp, the window is
+    unfinished (speech runs on past it, or the model stopped at a segment boundary and
+    left the rest for the next window) and decoding resumes at the last pair's first
+    timestamp; the text after that pair, if any, is not kept."""
+    pairs = [i for i in range(1, len(tokens)) if tokens[i] >= timestamp_begin and tokens[i - 1] >= timestamp_begin]
+    single_ending = len(tokens) >= 2 and tokens[-2] < timestamp_begin <= tokens[-1]
+    if not pairs or single_ending:
+        return None
+    return (tokens[pairs[-1] - 1] - timestamp_begin) * time_precision
+
+
+MIN_RESUME_SECONDS = 0.1  # a shorter rest of a chunk holds no word to decode
+
+
+def _batched_pipeline_class():
+    from faster_whisper import BatchedInferencePipeline
+    from faster_whisper.audio import pad_or_trim
+
+    class ResumingPipeline(BatchedInferencePipeline):
+        """faster-whisper's batched pipeline, decoding each chunk to its end.
+
+        `BatchedInferencePipeline.forward` (faster-whisper 1.2.1) splits each chunk's tokens
+        with `WhisperModel._split_segments_by_timestamps`, the *sequential* algorithm's
+        splitter, and discards the `seek` it returns. With timestamps on, a chunk whose
+        tokens end at a segment boundary (`<|t|><|t|>` then end-of-text) or in unfinished
+        text means "decode again from t": Whisper leaves speech it cannot finish in this
+        window for the next one. The sequential loop does; the batched pipeline never does,
+        so the audio from t to the chunk's end goes untranscribed (27 deletions on a
+        4-minute read). We decode that rest as the sequential algorithm would: the chunk's
+        features from t, padded, as one more batched pass (again until no chunk is left
+        unfinished). Each pass goes through the pipeline's own `forward`, so segment
+        splitting and word alignment are faster-whisper's."""
+
+        resumed = 0
+
+        def generate_segment_batched(self, features, tokenizer, options):
+            self._last_tokens = None
+            encoder_output, outputs = super().generate_segment_batched(features, tokenizer, options)
+            self._last_tokens = [list(o["tokens"]) for o in outputs]
+            return encoder_output, outputs
+
+        def forward(self, features, tokenizer, chunks_metadata, options):
+            segmented = super().forward(features, tokenizer, chunks_metadata, options)
+            rest = []
+            for i, (meta, tokens) in enumerate(zip(chunks_metadata, self._last_tokens)):
+                t = resume_time(tokens, tokenizer.timestamp_begin, self.model.time_precision)
+                if t is not None and t > 0 and meta["duration"] - t >= MIN_RESUME_SECONDS:
+                    rest.append((i, t))
+            if not rest:
+                return segmented
+            self.resumed += len(rest)
+            fps = self.model.frames_per_second
+            feats = np.stack([pad_or_trim(features[i][:, int(round(t * fps)):]) for i, t in rest])
+            metas = [
+                {**chunks_metadata[i], "offset": chunks_metadata[i]["offset"] + t,
+                 "duration": chunks_metadata[i]["duration"] - t}
+                for i, t in rest
+            ]
+            for (i, _), more in zip(rest, self.forward(feats, tokenizer, metas, options)):
+                segmented[i] = list(segmented[i]) + list(more)
+            return segmented
+
+    return ResumingPipeline
 
 
 class CTranslate2Backend(Backend):
@@ -22,7 +110,7 @@ class CTranslate2Backend(Backend):
         algorithms={
             "short": "faster_whisper.WhisperModel.transcribe (one window)",
             "sequential": "faster_whisper.WhisperModel.transcribe",
-            "chunked": "faster_whisper.BatchedInferencePipeline",
+            "chunked": CHUNKING["vad"],
         },
         compute_types={
             "cpu": ("float32", "int8", "int8_float32"),
@@ -31,13 +119,17 @@ class CTranslate2Backend(Backend):
         batching=False,
         word_timestamps=True,
         extra_options={
-            "chunking": "chunked algorithm: 'vad' (default; faster-whisper's Silero VAD splits speech into "
-            "<= chunk_length_s pieces) or 'fixed' (contiguous chunk_length_s windows, no VAD)",
+            "chunking": "chunked algorithm: 'vad' (default; faster-whisper's BatchedInferencePipeline, its "
+            "Silero VAD splits speech into <= chunk_length_s pieces), 'fixed' (the same pipeline on contiguous "
+            "chunk_length_s windows, no VAD) or 'whisperbench' (the shared overlapping-chunk layer, batches "
+            "decoded by ctranslate2's generate)",
         },
         notes=(
-            "chunked: faster-whisper's batched pipeline decodes at temperatures[0] only (no fallback), "
-            "chunk_length_s must be a whole number of seconds, chunks do not overlap; with timestamps on "
-            "it drops an unfinished last segment per chunk (use --no-timestamps for chunked WER)",
+            "chunked: decodes at temperatures[0] only (no fallback); chunks decode in batches of batch_size",
+            "chunked 'vad'/'fixed': chunk_length_s must be a whole number of seconds, chunks do not overlap, "
+            "and faster-whisper's pipeline applies no no-speech/log-prob thresholds; with timestamps on, "
+            "faster-whisper 1.2.1 leaves the rest of an unfinished chunk untranscribed, which whisperbench "
+            "decodes in another batched pass (extra['chunk_ends_redecoded'])",
         ),
     )
 
@@ -58,17 +150,23 @@ class CTranslate2Backend(Backend):
         if options.uses_fallback or options.best_of > 1:
             raise UnsupportedOptionError(
                 "backend 'ctranslate2' cannot honour temperature fallback with algorithm='chunked': "
-                "faster-whisper's BatchedInferencePipeline decodes at the first temperature only"
+                "every chunked implementation here decodes each chunk once, at the first temperature"
             )
+
+    def _check_model_options(self, options: DecodeOptions) -> None:
+        super()._check_model_options(options)
+        if options.algorithm != "chunked" or self.chunking == "whisperbench":
+            return
         if float(options.chunk_length_s) != int(options.chunk_length_s):
             raise UnsupportedOptionError(
-                f"backend 'ctranslate2' cannot honour chunk_length_s={options.chunk_length_s}: "
-                "faster-whisper takes whole seconds"
+                f"backend 'ctranslate2' cannot honour chunk_length_s={options.chunk_length_s} with "
+                f"chunking={self.chunking!r}: faster-whisper's pipeline takes whole seconds "
+                "(chunking='whisperbench' takes any length)"
             )
 
     def _load(self, model: str, load_options: LoadOptions) -> None:
         import ctranslate2
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import WhisperModel
 
         self.location = locate_model(model, "ctranslate2", self.name)
         if self.location.path is not None and not (Path(self.location.path) / "tokenizer.json").exists():
@@ -96,10 +194,15 @@ class CTranslate2Backend(Backend):
             if local:
                 raise
             raise ModelError(f"cannot download or load {model!r}: {type(exc).__name__}: {exc}") from None
-        self.batched = BatchedInferencePipeline(model=self.model)
-        self.chunking = load_options.extra.get("chunking", "vad")
-        if self.chunking not in ("vad", "fixed"):
-            raise UnsupportedOptionError(f"chunking={self.chunking!r}: choose 'vad' or 'fixed'")
+        self.chunking = str(load_options.extra.get("chunking", "vad"))
+        if self.chunking not in CHUNKING:
+            raise UnsupportedOptionError(f"chunking={self.chunking!r}: choose one of {', '.join(CHUNKING)}")
+        self.batched = _batched_pipeline_class()(model=self.model)
+        # This instance names the chunked implementation it runs (rows record it).
+        self.capabilities = dataclasses.replace(
+            type(self).capabilities,
+            algorithms={**type(self).capabilities.algorithms, "chunked": CHUNKING[self.chunking]},
+        )
         self.multilingual = self.model.model.is_multilingual
         self.eot = self.model.hf_tokenizer.token_to_id("<|endoftext|>")
         self._ct2_version = ctranslate2.__version__
@@ -122,7 +225,12 @@ class CTranslate2Backend(Backend):
         )
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
+        if options.algorithm == "chunked" and self.chunking == "whisperbench":
+            segments, first, extra = chunking.transcribe_chunked(samples, options, self._decode_windows)
+            return RawResult(segments=segments, language=first.language,
+                             language_probability=first.language_probability, extra=extra)
         kwargs = self._common_kwargs(options)
+        extra = {}
         if options.algorithm == "chunked":
             clips = None
             if self.chunking == "fixed":  # contiguous windows, in seconds as faster-whisper takes them
@@ -132,6 +240,7 @@ class CTranslate2Backend(Backend):
                     for s in range(0, len(samples), step)
                 ]
             kwargs["vad_filter"] = self.chunking == "vad"
+            self.batched.resumed = 0
             generator, info = self.batched.transcribe(
                 samples,
                 batch_size=options.batch_size,
@@ -142,7 +251,58 @@ class CTranslate2Backend(Backend):
         else:
             generator, info = self.model.transcribe(samples, **kwargs)
         segments = [self._segment(s) for s in generator]  # the decode happens here
-        return RawResult(segments=segments, language=info.language, language_probability=info.language_probability)
+        if options.algorithm == "chunked":
+            extra["chunk_ends_redecoded"] = self.batched.resumed
+        return RawResult(segments=segments, language=info.language, language_probability=info.language_probability,
+                         extra=extra)
+
+    def _decode_windows(self, windows: list[np.ndarray], options: DecodeOptions) -> list[chunking.WindowResult]:
+        """Decode up to 30 s windows in one `generate` call (the shared layer's decoder):
+        features as faster-whisper computes them, at temperatures[0]; a window whose
+        no-speech probability exceeds the threshold (with a low log-probability) is silence."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+
+        fw = self.model
+        features = np.stack([pad_or_trim(fw.feature_extractor(w)[..., :-1]) for w in windows])
+        encoder_output = fw.encode(features)
+        if options.language is not None:
+            languages = [options.language] * len(windows)
+            probs = [None] * len(windows)
+        else:
+            detected = fw.model.detect_language(encoder_output)
+            languages = [d[0][0].strip("<|>") for d in detected]
+            probs = [float(d[0][1]) for d in detected]
+        tokenizers = [Tokenizer(fw.hf_tokenizer, self.multilingual, task=options.task, language=lang)
+                      for lang in languages]
+        prompts = [fw.get_prompt(t, [], without_timestamps=not options.timestamps) for t in tokenizers]
+        temperature = options.temperatures[0]
+        sampling = dict(sampling_temperature=temperature, sampling_topk=0) if temperature > 0 else {}
+        results = fw.model.generate(
+            encoder_output,
+            prompts,
+            beam_size=options.beam_size,
+            max_length=fw.max_length if options.max_new_tokens is None else len(prompts[0]) + options.max_new_tokens,
+            suppress_blank=True,
+            suppress_tokens=list(get_suppressed_tokens(tokenizers[0], [-1])),
+            return_scores=True,
+            return_no_speech_prob=True,
+            **sampling,
+        )
+        lpt, nst = options.logprob_threshold, options.no_speech_threshold
+        out = []
+        for w, tok, r, lang, prob in zip(windows, tokenizers, results, languages, probs):
+            tokens = r.sequences_ids[0]
+            avg_logprob = r.scores[0] * len(tokens) / (len(tokens) + 1)  # faster-whisper's, length_penalty 1
+            silence = nst is not None and r.no_speech_prob > nst and not (lpt is not None and avg_logprob > lpt)
+            segments = [] if silence else chunking.segments_from_tokens(
+                tokens, tok.timestamp_begin, tok.eot, tok.decode, len(w) / SAMPLE_RATE,
+                avg_logprob=float(avg_logprob), no_speech_prob=float(r.no_speech_prob),
+                compression_ratio=get_compression_ratio(tok.decode(tokens)), temperature=temperature,
+            )
+            out.append(chunking.WindowResult(segments, language=lang, language_probability=prob))
+        return out
 
     def _segment(self, s) -> Segment:
         words = None
