@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from whisperbench.errors import WhisperbenchError
+from whisperbench.errors import WhisperbenchError, warn
 
 Algorithm = Literal["short", "sequential", "chunked"]
 ALGORITHMS: tuple[str, ...] = ("short", "sequential", "chunked")
@@ -142,6 +143,10 @@ class LoadOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.threads, int) or self.threads < 0:
             raise WhisperbenchError(f"invalid threads={self.threads!r}: must be an integer >= 0")
+        cpus = usable_cpus()
+        if self.threads > cpus:
+            warn(f"threads={self.threads} is more than the {cpus} CPU(s) this process may use; the runtime "
+                 f"will oversubscribe them and run slower than with threads={cpus}")
         if not self.device:
             raise WhisperbenchError("device must not be empty")
         object.__setattr__(self, "extra", dict(self.extra))
@@ -151,6 +156,11 @@ class LoadOptions:
 
     def to_dict(self) -> dict[str, Any]:
         return {"device": self.device, "compute_type": self.compute_type, "threads": self.threads, "extra": dict(self.extra)}
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask), else the machine's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def stable_hash(data: Any) -> str:
