@@ -36,8 +36,10 @@ Gates (a cell regresses when):
 
 Exit codes (`Comparison.exit_code`): 2 when the input is unusable (no rows, a cell whose
 dataset differs -- same identity, different `dataset_hash` --, a baseline cell missing from
-the candidate unless `allow_missing`, runs of one side that match one cell but differ in
-an ignored field or dataset, nothing in common); else 1 when any cell regresses; else 0.
+the candidate, or one where the candidate measured far fewer utterances (under
+`MIN_COVERAGE` of the baseline's: an interrupted run), unless `allow_missing`, runs of one
+side that match one cell but differ in an ignored field or dataset, nothing in common);
+else 1 when any cell regresses; else 0.
 Several runs of one identical cell on a side are replicates, not a problem.
 """
 
@@ -64,6 +66,9 @@ HARDWARE_FIELDS = ("cpu_model", "cpu_count", "gpu_name")
 DEFAULT_MAX_WER_INCREASE = 1.0  # absolute WER points
 DEFAULT_MAX_SLOWDOWN = 1.5  # latency ratio candidate / baseline
 DEFAULT_BOOTSTRAP = 2000
+# A candidate cell that measured fewer than this share of the baseline cell's utterances is
+# incomplete: gating it on the few it has would pass an interrupted run.
+MIN_COVERAGE = 0.9
 
 
 def _canon(value: Any) -> str:
@@ -161,6 +166,7 @@ class Comparison:
     gate_loaded: bool = False
     cells: list[CellComparison] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # in the baseline, not in the candidate
+    incomplete: list[str] = field(default_factory=list)  # the candidate measured far fewer utterances
     new: list[str] = field(default_factory=list)  # in the candidate only (not gated)
     mismatched: list[str] = field(default_factory=list)  # same identity, different dataset_hash
     problems: list[str] = field(default_factory=list)  # other reasons the input is unusable
@@ -169,7 +175,7 @@ class Comparison:
 
     @property
     def unusable(self) -> bool:
-        return bool(self.problems or self.mismatched or (self.missing and not self.allow_missing))
+        return bool(self.problems or self.mismatched or ((self.missing or self.incomplete) and not self.allow_missing))
 
     @property
     def regressions(self) -> list[CellComparison]:
@@ -500,6 +506,9 @@ def compare(
         if len(common) < max(cc.baseline_utterances, cc.candidate_utterances):
             cc.notes.append(f"compared on {len(common)} common utterances "
                             f"(baseline {cc.baseline_utterances}, candidate {cc.candidate_utterances})")
+        if len(common) < MIN_COVERAGE * cc.baseline_utterances:
+            result.incomplete.append(f"{label}: the candidate measured {len(common)} of the baseline's "
+                                     f"{cc.baseline_utterances} utterances")
         if not common:
             result.problems.append(f"{label}: no utterance measured on both sides")
             result.cells.append(cc)
@@ -578,6 +587,11 @@ def comparison_markdown(c: Comparison) -> str:
         lines.append("### Missing cells (in the baseline, not in the candidate)" +
                      (" — allowed" if c.allow_missing else ""))
         lines += [f"- {x}" for x in c.missing]
+        lines.append("")
+    if c.incomplete:
+        lines.append(f"### Incomplete cells (the candidate measured under {MIN_COVERAGE:.0%} of the baseline's "
+                     "utterances: an interrupted run?)" + (" — allowed" if c.allow_missing else ""))
+        lines += [f"- {x}" for x in c.incomplete]
         lines.append("")
     if c.cells:
         lines.append("| cell | utts | runs | WER base | WER cand | ΔWER points [95% CI] | latency ratio [95% CI] | "

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "algorithm, decoding options) and report, per cell, the WER change in points with a 95%% paired "
             "bootstrap interval over utterances and the latency ratio with an interval over utterances and "
             "repeats. Exit 0: no regression; 1: a cell regressed beyond a threshold; 2: unusable input "
-            "(a dataset that differs between the two, baseline cells missing from the candidate, no rows). "
+            "(a dataset that differs between the two, baseline cells missing from the candidate or measured on far "
+            "fewer utterances, no rows, a file that is not results). "
             "Speed is gated only when both ran on the same hardware and neither on a loaded machine; its interval "
             "allows for run-to-run noise, measured from several runs per side when given (a baseline saved from "
             "several runs), else assumed (--run-noise). Output is Markdown (CI job summaries)."
@@ -34,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"identity field allowed to differ when matching (repeatable or comma-separated): "
                         f"{', '.join(MATCH_FIELDS)}")
     p.add_argument("--allow-missing", action="store_true",
-                   help="baseline cells missing from the candidate are listed but do not make the input unusable")
+                   help="baseline cells missing from the candidate, or measured on far fewer utterances, are "
+                        "listed but do not make the input unusable")
     p.add_argument("--hardware", choices=("auto", "same", "different"), default="auto",
                    help="auto: gate speed only when CPU model/count and GPU match; same: always; different: never")
     p.add_argument("--run-noise", type=float, default=DEFAULT_RUN_NOISE, metavar="SD",
