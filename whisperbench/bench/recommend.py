@@ -21,6 +21,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from whisperbench.bench import noise
 from whisperbench.errors import WhisperbenchError
 
 LATENCY = ("p50", "p90")
@@ -41,6 +42,8 @@ class Candidate:
     n_failed: int
     datasets: list[str]
     reasons: list[str] = field(default_factory=list)  # why it is not eligible
+    timing_cv: float | None = None  # the largest repeat spread of its cells
+    timing_marks: list[str] = field(default_factory=list)  # loaded machine / wide spread (bench.noise)
 
     @property
     def eligible(self) -> bool:
@@ -147,6 +150,10 @@ def recommend(df, *, max_wer: float, device: str | None = None, max_memory_mb: f
             n_utterances=int(c["n_utterances"].sum()), n_failed=int(c["n_failed"].sum()),
             datasets=sorted(c["dataset"]),
         )
+        cvs = c["timing_cv"].dropna() if "timing_cv" in c else []
+        cand.timing_cv = float(cvs.max()) if len(cvs) else None
+        cand.timing_marks = noise.judge_rows(ok.merge(c[["run_id", "cell_id"]], on=["run_id", "cell_id"]),
+                                             cv=cand.timing_cv).marks()
         if cand.n_failed:
             cand.reasons.append(f"{cand.n_failed} failed row(s)")
         if cand.wer is None:
@@ -257,6 +264,8 @@ def _describe(c: Candidate, latency: str) -> str:
         parts.append(f"peak RSS {c.peak_rss_mb:.0f} MB")
     if c.gpu_peak_mb is not None:
         parts.append(f"GPU peak {c.gpu_peak_mb:.0f} MB")
+    if c.timing_marks:
+        parts.append("⚠️ timing: " + "; ".join(c.timing_marks))
     return ", ".join(parts)
 
 
@@ -280,8 +289,14 @@ def recommendation_text(r: Recommendation) -> str:
     lines.append(f"  {_describe(c, r.latency)}")
     ru = r.runner_up
     if ru is not None:
-        slower = (ru.latency_s / c.latency_s) if c.latency_s else float("nan")
-        why = f"{slower:.2f}× the recommended one's {r.latency} latency"
+        ratio = (noise.ratio_interval([c.latency_s], [ru.latency_s], spread_base=c.timing_cv or 0.0,
+                                      spread_cand=ru.timing_cv or 0.0) if c.latency_s and ru.latency_s else None)
+        if ratio is None:
+            why = f"n/a × the recommended one's {r.latency} latency"
+        else:
+            why = f"{ratio.fmt()} the recommended one's {r.latency} latency"
+            if not ratio.distinguishable:
+                why += " (the order of the two is not a finding on these timings)"
         if ru.wer is not None and c.wer is not None:
             d = 100 * (ru.wer - c.wer)
             why += f", WER {'+' if d >= 0 else ''}{d:.2f} points"
