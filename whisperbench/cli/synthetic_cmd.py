@@ -125,6 +125,9 @@ def run_synthetic(architectures, backends, device, compute_types, batch_sizes, a
         if row["status"] == "ok":
             msg = (f"encoder {row['encoder_seconds']:.3f} s, total {row['total_seconds']:.3f} s, "
                    f"{row['per_token_seconds'] * 1e3:.2f} ms/token, measured/bound {row['roofline_ratio']:.2f}")
+            marks = synthetic.timing_marks(row)
+            if marks:
+                msg += " ⚠️ " + "; ".join(marks)
         else:
             msg = f"{row['status']}: {row.get('error')}"
         print(f"{row['architecture']} {row['backend']} {row['device']} {row['compute_type']} "
