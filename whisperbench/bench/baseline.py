@@ -7,7 +7,9 @@ A baseline folder holds
   (CPU, GPU, memory, OS, Python), package versions and git commit;
 - `summary.md`: the report table at the time of saving (for reading on GitHub).
 
-`compare` takes a baseline name wherever it takes a results path. Whether the candidate
+`compare` takes a baseline name wherever it takes a results path. A baseline saved from
+several runs of one suite keeps them as replicates: their spread is the run-to-run noise
+that `compare`'s speed interval uses (see `whisperbench.bench.compare`). Whether the candidate
 ran on the same hardware is decided per cell from what the rows record (CPU model, CPU
 count, GPU name; see `whisperbench.bench.compare`): a baseline recorded elsewhere gates on
 WER only.

@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     bsub.required = True
     s = bsub.add_parser("save", help="store results as baseline NAME")
     s.add_argument("name", help="baseline name (letters, digits, '.', '_', '-')")
-    s.add_argument("results", nargs="+", help="results files or folders")
+    s.add_argument("results", nargs="+",
+                   help="results files or folders; several runs of the same suite are kept as replicates, and "
+                        "`compare` measures the run-to-run noise of the speed gate from them (3 or more advised)")
     s.add_argument("--force", "-f", action="store_true", help="replace an existing baseline")
     s.add_argument("--description", help="a note stored with the baseline")
     s.set_defaults(func=run_save)
