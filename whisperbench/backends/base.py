@@ -372,6 +372,9 @@ def locate_model(model: str, fmt: str, backend: str, quantization: str | None = 
 
     have = detect_format(source.path)
     if have == fmt and quantization is None:
+        from whisperbench.conversion import check
+
+        check(source.path)  # (a conversion below checks its source by reading it)
         return ModelLocation(str(source.path), None)
     try:
         from whisperbench.conversion import ensure_format

@@ -143,7 +143,7 @@ class WhisperCppBackend(Backend):
                 converted = locate_model(model, "ggml", self.name, quantization=wanted)
                 location = ModelLocation(converted.path, None, location.converted_from or f"ggml {have}")
             self.ggml_type = ggml_type(location.path)
-            where = location.path
+            where = location.path  # checked by locate_model (conversion.check)
         else:
             name = location.hub_id if wanted == "f16" else f"{location.hub_id}-{wanted}"
             if name not in AVAILABLE_MODELS:

@@ -2,6 +2,7 @@
 
     convert(src, to, output, quantization=None, decoder_layers=None, force=False) -> Path
     ensure_format(model_spec, fmt, quantization=None) -> Path   (cached conversion)
+    check(path) -> str                                          (files sound before a runtime loads them)
     describe(path) -> dict                                      (format, precision, dims, ...)
     read(src) -> Checkpoint;  write(ckpt, fmt, output, ...) -> Path
     tiny_random(...) -> Checkpoint;  derive_student(ckpt, decoder_layers) -> Checkpoint
@@ -11,6 +12,7 @@ Runtime libraries (torch, ctranslate2, ...) are imported only by the format that
 
 from whisperbench.conversion.api import (
     QUANTIZATIONS,
+    check,
     convert,
     derive_student,
     describe,
@@ -26,7 +28,7 @@ from whisperbench.conversion.formats import FORMATS, detect_format
 from whisperbench.conversion.verify import BACKEND_FOR_FORMAT  # which backend runs each format
 
 __all__ = [
-    "BACKEND_FOR_FORMAT", "CONVERTER_VERSION", "Checkpoint", "Dims", "FORMATS", "QUANTIZATIONS", "convert",
+    "BACKEND_FOR_FORMAT", "CONVERTER_VERSION", "Checkpoint", "Dims", "FORMATS", "QUANTIZATIONS", "check", "convert",
     "derive_student", "describe", "detect_format", "ensure_format", "read", "read_metadata", "save_random",
     "tiny_random", "write",
 ]

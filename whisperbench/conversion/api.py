@@ -78,6 +78,26 @@ def read(src: str | Path, progress: bool | Progress | None = None) -> Checkpoint
     return ckpt
 
 
+def check(path: str | Path) -> str:
+    """Check a local model's files before a runtime is handed them, without reading the
+    weights (a ggml or safetensors file is only memory-mapped); returns its format.
+    Runtimes given a cut-off or corrupt file may crash, abort, or load it and transcribe
+    nothing; this raises ModelError with one line instead. ctranslate2 and openai-whisper
+    report their own files' damage clearly and are not re-read here."""
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "ggml":
+        from whisperbench.conversion import ggml_format
+
+        ggml_format.validate(path)
+    elif fmt == "transformers":
+        try:
+            _module(fmt).read(path)
+        except ConversionError as exc:  # a tensor missing or misshapen (Checkpoint.check)
+            raise ModelError(f"{path}: {exc}") from None
+    return fmt
+
+
 def write(ckpt: Checkpoint, fmt: str, output: str | Path, quantization: str | None = None, force: bool = False,
           source: str | None = None, progress: bool | Progress | None = None) -> Path:
     """Write `ckpt` as `fmt` at `output`, atomically (temp path in the same folder, then rename).

@@ -4,7 +4,6 @@ variables (ctranslate2_lazy.py) that convert or int8-quantize one tensor at a ti
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from whisperbench.conversion.checkpoint import Checkpoint, Dims
 from whisperbench.conversion import tokenizer as tok
+from whisperbench.conversion.formats import read_json
 from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.errors import ConversionError, ModelError
 
@@ -139,7 +139,7 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
         dims = _dims_from(v)
     except KeyError as exc:
         raise ModelError(f"{path}/model.bin lacks the Whisper variable {exc}") from None
-    cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    cfg = read_json(cfg_path, {})
     w: dict[str, np.ndarray] = {}
     for key in ("conv1", "conv2"):
         w[f"encoder.{key}.weight"] = _weight(v, f"encoder/{key}/weight")
@@ -202,7 +202,7 @@ def _ln(w: dict, v: dict, dst: str, src: str) -> None:
 
 def _read_meta(path: Path) -> dict:
     meta = path / "whisperbench.json"
-    return json.loads(meta.read_text()) if meta.exists() else {}
+    return read_json(meta, {})
 
 
 def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None, progress: Progress = NO_PROGRESS,

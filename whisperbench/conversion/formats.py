@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from whisperbench.errors import ModelError
 
 FORMATS: tuple[str, ...] = ("transformers", "ctranslate2", "openai", "ggml")
 
 GGML_MAGIC = 0x67676D6C  # "ggml" as a little-endian uint32
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """A model's JSON object file (config, generation config, sidecar): `default` when
+    absent, ModelError naming the file when it is not a valid JSON object."""
+    if default is not None and not path.exists():
+        return default
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} is not valid JSON ({exc}); restore or re-create the model folder") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is not a JSON object; restore or re-create the model folder")
+    return data
 
 
 def detect_format(path: str | Path) -> str:

@@ -18,6 +18,7 @@ go to a sidecar `<file>.whisperbench.json`.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +27,7 @@ import numpy as np
 
 from whisperbench.conversion import tokenizer as tok
 from whisperbench.conversion.checkpoint import Checkpoint, Dims, expected_shapes
+from whisperbench.conversion.formats import read_json
 from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.conversion.quantize import BLOCK, BLOCK_BYTES, QUANTIZERS, dequantize
 from whisperbench.errors import ConversionError, ModelError
@@ -38,6 +40,7 @@ _TYPE_NAME = {v: k for k, v in _TYPE_ID.items()}
 QNT_VERSION, QNT_FACTOR = 2, 1000
 N_FFT, SAMPLE_RATE = 400, 16000
 _CHUNK_VALUES = 1 << 20
+_I32 = struct.Struct("<i")
 
 
 def sidecar(path: Path) -> Path:
@@ -141,32 +144,103 @@ class _Cursor:
         self.pos = 0
 
     def take(self, n: int) -> np.ndarray:
-        if n < 0 or self.pos + n > len(self.buf):
-            raise ModelError(f"{self.path} is truncated or corrupt (needs {self.pos + n} bytes, has {len(self.buf)})")
-        out = self.buf[self.pos: self.pos + n]
-        self.pos += n
-        return out
+        start = self.pos
+        self.skip(n)
+        return self.buf[start: self.pos]
+
+    def skip_vocabulary(self, n_tokens: int) -> None:
+        """Skip n length-prefixed token strings (a tight loop: large vocabularies)."""
+        pos, size, unpack = self.pos, len(self.buf), _I32.unpack_from
+        view = memoryview(self.buf)
+        for _ in range(n_tokens):
+            if pos + 4 > size:
+                break
+            (length,) = unpack(view, pos)
+            if length < 0:
+                raise ModelError(f"{self.path} is corrupt near byte {pos}")
+            pos += 4 + length
+        else:
+            if pos <= size:
+                self.pos = pos
+                return
+        raise ModelError(f"{self.path} is truncated or corrupt (cut inside the vocabulary, file has {size} bytes)")
 
     def ints(self, n: int) -> tuple[int, ...]:
-        return struct.unpack(f"<{n}i", bytes(self.take(4 * n)))
+        start = self.pos
+        self.skip(4 * n)
+        return struct.unpack_from(f"<{n}i", self.buf, start)
+
+    def skip(self, n: int) -> None:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise ModelError(f"{self.path} is truncated or corrupt (needs {self.pos + n} bytes, has {len(self.buf)})")
+        self.pos += n
+
+
+# Sanity bounds on header values, far beyond any Whisper (large-v3: 32 layers, 1280 wide,
+# 51866 tokens), so a corrupt header fails here instead of inside whisper.cpp.
+_LIMITS = {"n_vocab": 1 << 20, "n_audio_ctx": 1 << 16, "n_audio_state": 1 << 14, "n_audio_head": 1 << 10,
+           "n_audio_layer": 1 << 10, "n_text_ctx": 1 << 16, "n_text_state": 1 << 14, "n_text_head": 1 << 10,
+           "n_text_layer": 1 << 10, "n_mels": 1 << 10}
+
+
+def _read_header(c: _Cursor) -> tuple[Dims, int]:
+    """Magic, hyperparameters, mel filters and vocabulary: (dims, ftype). Raises ModelError
+    on a file that is not ggml, a header out of bounds, or a cut-off file."""
+    path = c.path
+    (magic,) = struct.unpack("<I", bytes(c.take(4)))
+    if magic != MAGIC:
+        raise ModelError(f"{path} is not a ggml file (bad magic {magic:#x})")
+    h = c.ints(11)
+    fields = dict(zip(_LIMITS, h[:10]))
+    for name, value in fields.items():
+        if not 0 < value <= _LIMITS[name]:
+            raise ModelError(f"{path} is corrupt: header {name}={value} (expected 1..{_LIMITS[name]})")
+    d = Dims(**fields)
+    if d.n_audio_state % d.n_audio_head or d.n_text_state % d.n_text_head:
+        raise ModelError(f"{path} is corrupt: the model width is not a multiple of the head count")
+    n_mel, n_freq = c.ints(2)
+    if n_mel != d.n_mels or not 0 < n_freq <= 1 << 12:
+        raise ModelError(f"{path} is corrupt: mel filters {n_mel}x{n_freq} for {d.n_mels} mels")
+    c.skip(4 * n_mel * n_freq)
+    (n_tokens,) = c.ints(1)
+    if not 0 <= n_tokens <= d.n_vocab:
+        raise ModelError(f"{path} is corrupt: {n_tokens} tokens for a vocabulary of {d.n_vocab}")
+    c.skip_vocabulary(n_tokens)
+    return d, h[10] % QNT_FACTOR
+
+
+def validate(path: Path) -> Dims:
+    """Check a ggml file before a runtime loads it, without reading the weights: header,
+    every tensor a Whisper model of those dimensions needs (each once, with its element
+    count), each tensor's data inside the file, nothing after the last. whisper.cpp
+    itself loads a cut-off file and transcribes nothing, or aborts the process."""
+    path = Path(path)
+    c = _Cursor(path)
+    d, _ = _read_header(c)
+    expected = expected_shapes(d)
+    seen: set[str] = set()
+    while c.pos < len(c.buf):
+        start = c.pos
+        name, ne, kind = _tensor_header(c)
+        shape = expected.get(name)
+        if shape is None or name in seen:
+            raise ModelError(f"{path} is corrupt: {'repeated' if name in seen else 'unexpected'} tensor {name!r} "
+                             f"near byte {start}")
+        if math.prod(ne) != math.prod(shape):
+            raise ModelError(f"{path} is corrupt: tensor {name} has {list(reversed(ne))}, expected {list(shape)}")
+        c.skip(_data_bytes(kind, ne))
+        seen.add(name)
+    if len(seen) != len(expected):
+        missing = [n for n in expected if n not in seen]
+        raise ModelError(f"{path} is truncated or corrupt: {len(missing)} of {len(expected)} tensors missing "
+                         f"(from {missing[0]})")
+    return d
 
 
 def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
     path = Path(path)
     c = _Cursor(path)
-    (magic,) = struct.unpack("<I", bytes(c.take(4)))
-    if magic != MAGIC:
-        raise ModelError(f"{path} is not a ggml file (bad magic {magic:#x})")
-    h = c.ints(11)
-    ftype = h[10] % QNT_FACTOR
-    d = Dims(n_vocab=h[0], n_audio_ctx=h[1], n_audio_state=h[2], n_audio_head=h[3], n_audio_layer=h[4],
-             n_text_ctx=h[5], n_text_state=h[6], n_text_head=h[7], n_text_layer=h[8], n_mels=h[9])
-    n_mel, n_freq = c.ints(2)
-    c.take(4 * n_mel * n_freq)
-    (n_tokens,) = c.ints(1)
-    for _ in range(n_tokens):
-        (length,) = c.ints(1)
-        c.take(length)
+    d, ftype = _read_header(c)
     expected = expected_shapes(d)
     weights: dict[str, np.ndarray] = {}
     with progress.bar(len(expected), "reading ggml") as bar:
@@ -174,7 +248,7 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
             _read_tensor(c, path, expected, weights)
             bar.update(1)
     meta_path = sidecar(path)
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = read_json(meta_path, {})
     precision = meta.get("quantization") or {v: k for k, v in _FTYPE.items()}.get(ftype, f"ftype{ftype}")
     ckpt = Checkpoint(
         dims=d,
@@ -191,19 +265,36 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
     return ckpt
 
 
-def _read_tensor(c: _Cursor, path: Path, expected: dict, weights: dict[str, np.ndarray]) -> None:
+def _tensor_header(c: _Cursor) -> tuple[str, tuple[int, ...], str]:
+    """One tensor's header: (name, ne with the fastest-varying dimension first, type)."""
+    path = c.path
     n_dims, name_len, ttype = c.ints(3)
     if not 0 < n_dims <= 4 or not 0 < name_len < 1024:
         raise ModelError(f"{path} is corrupt near byte {c.pos}")
     ne = c.ints(n_dims)
     name = bytes(c.take(name_len)).decode("utf-8", "replace")
-    count = int(np.prod(ne))
+    if any(n <= 0 for n in ne):
+        raise ModelError(f"{path} is corrupt: tensor {name} has dimensions {list(ne)}")
     kind = _TYPE_NAME.get(ttype)
     if kind is None:
         raise ModelError(f"{path}: tensor {name} has unsupported ggml type {ttype}")
+    return name, ne, kind
+
+
+def _data_bytes(kind: str, ne: tuple[int, ...]) -> int:
+    count = math.prod(ne)
     if kind in BLOCK_BYTES:
-        arr = dequantize(kind, c.take(count // BLOCK * BLOCK_BYTES[kind]), count)
+        return count // BLOCK * BLOCK_BYTES[kind]
+    return count * (2 if kind == "float16" else 4)
+
+
+def _read_tensor(c: _Cursor, path: Path, expected: dict, weights: dict[str, np.ndarray]) -> None:
+    name, ne, kind = _tensor_header(c)
+    count = math.prod(ne)
+    data = c.take(_data_bytes(kind, ne))
+    if kind in BLOCK_BYTES:
+        arr = dequantize(kind, data, count)
     else:
-        arr = np.frombuffer(c.take(count * (2 if kind == "float16" else 4)), dtype="<f2" if kind == "float16" else "<f4")
+        arr = np.frombuffer(data, dtype="<f2" if kind == "float16" else "<f4")
     shape = expected.get(name, tuple(reversed(ne)))
     weights[name] = arr.reshape(shape)

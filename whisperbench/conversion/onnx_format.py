@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from whisperbench.conversion.formats import read_json
 from whisperbench.errors import ConversionError, ModelError
 
 ONNX_SUBDIR = "onnx"
@@ -121,8 +122,7 @@ def precisions(folder: str | Path) -> list[str]:
 
 
 def read_metadata(folder: str | Path) -> dict[str, Any]:
-    path = Path(folder) / METADATA
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json(Path(folder) / METADATA, {})
 
 
 def export(
@@ -271,6 +271,9 @@ def ensure_onnx(model_spec: str, quantization: str | None = "int8") -> Path:
     if is_onnx_folder(out):  # exported earlier without the int8 graphs
         return quantize(out)
     if fmt == "transformers":
+        from whisperbench.conversion.api import check
+
+        check(source.path)  # optimum's own errors on a damaged folder are pages of traceback
         src = source.path
     else:
         try:

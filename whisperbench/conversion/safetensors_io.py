@@ -59,9 +59,9 @@ def write(path: Path, tensors: Iterable[tuple[str, np.ndarray]], dtype: str, met
 
 def read(path: Path, on_tensor: Callable[[], None] | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Memory-map a safetensors file: (name -> array as float32/float16, metadata)."""
-    buf = np.memmap(path, dtype=np.uint8, mode="r")
-    if len(buf) < 8:
+    if Path(path).stat().st_size < 8:  # (numpy cannot memory-map an empty file)
         raise ModelError(f"{path} is truncated: not a safetensors file")
+    buf = np.memmap(path, dtype=np.uint8, mode="r")
     (n,) = struct.unpack("<Q", bytes(buf[:8]))
     if 8 + n > len(buf):
         raise ModelError(f"{path} is truncated or not a safetensors file")

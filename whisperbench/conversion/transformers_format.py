@@ -12,6 +12,7 @@ import numpy as np
 from whisperbench.conversion import safetensors_io
 from whisperbench.conversion import tokenizer as tok
 from whisperbench.conversion.checkpoint import Checkpoint, Dims, LANGUAGE_CODES
+from whisperbench.conversion.formats import read_json
 from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.errors import ConversionError, ModelError
 
@@ -185,10 +186,7 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
     cfg_path = path / "config.json"
     if not cfg_path.exists():
         raise ModelError(f"{path} has no config.json: not a transformers model folder")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except ValueError as exc:
-        raise ModelError(f"{cfg_path} is not valid JSON: {exc}") from None
+    cfg = read_json(cfg_path)
     if cfg.get("model_type") != "whisper":
         raise ModelError(f"{path} holds a {cfg.get('model_type')!r} model, not Whisper")
     files = sorted(path.glob("*.safetensors"))
@@ -201,12 +199,15 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
             t, m = safetensors_io.read(f, on_tensor=bar.update)
             hf.update(t)
             meta.update(m)
-    d = Dims(
-        n_mels=cfg["num_mel_bins"], n_audio_ctx=cfg["max_source_positions"], n_audio_state=cfg["d_model"],
-        n_audio_head=cfg["encoder_attention_heads"], n_audio_layer=cfg["encoder_layers"], n_vocab=cfg["vocab_size"],
-        n_text_ctx=cfg["max_target_positions"], n_text_state=cfg["d_model"],
-        n_text_head=cfg["decoder_attention_heads"], n_text_layer=cfg["decoder_layers"],
-    )
+    try:
+        d = Dims(
+            n_mels=cfg["num_mel_bins"], n_audio_ctx=cfg["max_source_positions"], n_audio_state=cfg["d_model"],
+            n_audio_head=cfg["encoder_attention_heads"], n_audio_layer=cfg["encoder_layers"], n_vocab=cfg["vocab_size"],
+            n_text_ctx=cfg["max_target_positions"], n_text_state=cfg["d_model"],
+            n_text_head=cfg["decoder_attention_heads"], n_text_layer=cfg["decoder_layers"],
+        )
+    except KeyError as exc:
+        raise ModelError(f"{cfg_path} lacks the Whisper setting {exc}") from None
     from whisperbench.conversion.checkpoint import expected_shapes
 
     weights: dict[str, np.ndarray] = {}
@@ -218,10 +219,10 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
             raise ModelError(f"{path} lacks the tensor {key}")
         weights[name] = hf[key]
     gen_path = path / "generation_config.json"
-    gen = json.loads(gen_path.read_text()) if gen_path.exists() else {}
+    gen = read_json(gen_path, {})
     tj = path / "tokenizer.json"
     wb = path / "whisperbench.json"
-    wbmeta = json.loads(wb.read_text()) if wb.exists() else {}
+    wbmeta = read_json(wb, {})
     heads = gen.get("alignment_heads")
     first = next(iter(hf.values()))
     ckpt = Checkpoint(
