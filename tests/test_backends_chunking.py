@@ -1,58 +1,126 @@
-"""The shared chunking layer, without a model: planning, merging, token parsing."""
+"""The shared chunking layer, without a model: planning, stitching, token parsing."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from whisperbench.audio import SAMPLE_RATE
 from whisperbench.backends import chunking
 from whisperbench.options import DecodeOptions
-from whisperbench.results import Segment
+from whisperbench.results import Segment, Word
 
 SR = SAMPLE_RATE
 
 
-def test_plan_covers_audio_with_overlap_and_owned_spans_tile():
+def test_plan_covers_audio_with_overlap():
     n = int(53.2 * SR)
-    chunks = chunking.plan(n, 30.0, 5.0)
-    assert [(c.start, c.end) for c in chunks] == [(0, 30 * SR), (25 * SR, n)]
-    assert chunks[0].keep_from == 0.0 and chunks[-1].keep_until == float("inf")
-    # owned spans tile the time line: each ends where the next begins, mid-overlap
-    assert chunks[0].keep_until == chunks[1].keep_from == 27.5
-
-
-def test_plan_short_input_is_one_chunk_and_no_overlap_is_contiguous():
-    assert len(chunking.plan(5 * SR, 30.0, 5.0)) == 1
+    chunks = chunking.plan(n, 30.0, 10.0)
+    assert [(c.start, c.end) for c in chunks] == [(0, 30 * SR), (20 * SR, 50 * SR), (40 * SR, n)]
+    assert len(chunking.plan(5 * SR, 30.0, 10.0)) == 1
     chunks = chunking.plan(65 * SR, 30.0, 0.0)
     assert [(c.start, c.end) for c in chunks] == [(0, 30 * SR), (30 * SR, 60 * SR), (60 * SR, 65 * SR)]
     with pytest.raises(ValueError):
         chunking.plan(10 * SR, 5.0, 5.0)
 
 
-def test_merge_keeps_owned_segments_and_drops_duplicates():
-    chunks = chunking.plan(int(50 * SR), 30.0, 5.0)  # [0,30] and [25,50]; boundary 27.5
-    first = [Segment(0.0, 10.0, " a"), Segment(10.0, 26.0, " b"), Segment(26.0, 30.0, " c")]
-    # the second chunk sees "c" again (25.5..30 absolute = 0.5..5 relative) and then "d"
-    second = [Segment(0.5, 5.0, " c"), Segment(5.0, 20.0, " d"), Segment(20.0, 25.0, " e")]
-    merged = chunking.merge(chunks, [first, second], 50.0)
-    assert [s.text for s in merged] == [" a", " b", " c", " d", " e"]  # "c" once, from the chunk owning it
-    assert merged[2].start == 25.5 and merged[-1].end == 50.0
+def _texts(segments):
+    return " ".join(s.text.strip() for s in segments).split()
+
+
+def test_merge_keeps_words_both_windows_heard_once():
+    chunks = chunking.plan(int(50 * SR), 30.0, 10.0)  # [0,30] and [20,50]
+    first = [Segment(0.0, 10.0, " a b c"), Segment(10.0, 22.0, " d e f g"), Segment(22.0, 30.0, " h i j")]
+    # the second window hears "f g h i j" again (absolute 20..30 = 0..10 relative), then "k l"
+    second = [Segment(0.0, 10.0, " f g h i j"), Segment(10.0, 30.0, " k l")]
+    merged, cuts = chunking.merge(chunks, [first, second], 50.0)
+    assert _texts(merged) == list("abcdefghijkl")
+    assert len(cuts) == 1 and 20.0 <= cuts[0] <= 30.0
     starts = [s.start for s in merged]
-    assert starts == sorted(starts)
-    assert all(0 <= s.start <= s.end <= 50.0 for s in merged)
-
-    # a long segment of the first chunk already covers what the second re-transcribes
-    first = [Segment(0.0, 18.0, " a"), Segment(18.0, 30.0, " b c")]
-    second = [Segment(3.0, 6.0, " c"), Segment(6.0, 20.0, " d")]
-    merged = chunking.merge(chunks, [first, second], 50.0)
-    assert [s.text for s in merged] == [" a", " b c", " d"]
+    assert starts == sorted(starts) and all(0 <= s.start <= s.end <= 50.0 for s in merged)
 
 
-def test_merge_clamps_times_to_chunk_and_audio():
-    chunks = chunking.plan(int(4 * SR), 30.0, 5.0)
-    merged = chunking.merge(chunks, [[Segment(0.0, 29.0, " x")]], 4.0)
-    assert merged[0].end == 4.0
+def test_merge_recovers_a_segment_the_earlier_window_left_unfinished():
+    chunks = chunking.plan(int(50 * SR), 30.0, 10.0)
+    first = [Segment(0.0, 18.0, " a b c d"), Segment(18.0, 24.0, " e f")]  # "g h i" (24-30 s) not transcribed
+    second = [Segment(0.0, 4.0, " e f"), Segment(4.0, 12.0, " g h i"), Segment(12.0, 30.0, " j k")]
+    merged, _ = chunking.merge(chunks, [first, second], 50.0)
+    assert _texts(merged) == list("abcdefghijk")
+
+
+def test_merge_cuts_by_time_when_the_overlap_has_no_common_words():
+    chunks = chunking.plan(int(50 * SR), 30.0, 10.0)
+    first = [Segment(0.0, 19.0, " a b c")]  # silence in the overlap (20-30 s)
+    second = [Segment(11.0, 20.0, " d e")]
+    merged, cuts = chunking.merge(chunks, [first, second], 50.0)
+    assert _texts(merged) == list("abcde") and cuts == [19.0]
+    # without timestamps (one segment per window), windows sharing no word are both kept whole
+    merged, cuts = chunking.merge(chunks, [[Segment(0.0, 30.0, " a b c")], [Segment(0.0, 30.0, " d e")]], 50.0, False)
+    assert _texts(merged) == list("abcde")
+
+
+def test_merge_keeps_word_times_of_kept_words():
+    chunks = chunking.plan(int(40 * SR), 30.0, 10.0)
+    w = lambda t, s: Word(s, s + 0.4, t)  # noqa: E731
+    first = [Segment(0.0, 30.0, " a b c", words=(w(" a", 1.0), w(" b", 24.0), w(" c", 29.7)))]
+    second = [Segment(0.0, 20.0, " b c d", words=(w(" b", 4.0), w(" c", 9.7), w(" d", 15.0)))]
+    merged, _ = chunking.merge(chunks, [first, second], 40.0)
+    words = [x for s in merged for x in s.words]
+    assert [x.word for x in words] == [" a", " b", " c", " d"]
+    assert [x.start for x in words] == [1.0, 24.0, 29.7, 35.0]
+
+
+# ----- property: nothing lost, nothing doubled ------------------------------------------
+
+@st.composite
+def _speech(draw):
+    """A continuous talk: distinct words at a random rate, chunked with random settings;
+    each window hears its words, except that the word cut by a window edge may be missing
+    or misheard, and the window may leave its last seconds untranscribed (an unfinished
+    segment). Returns the truth, the chunks and what each window "transcribed"."""
+    duration = int(draw(st.floats(31.0, 200.0)) * SR) / SR
+    rate = draw(st.floats(1.0, 4.0))  # words per second
+    chunk_len = draw(st.sampled_from([10.0, 15.0, 20.0, 30.0]))
+    overlap = chunk_len * chunking.OVERLAP_FRACTION
+    timestamps = draw(st.booleans())
+    seg_words = draw(st.integers(1, 12))
+    n = int(duration * rate)
+    times = np.sort(np.random.default_rng(draw(st.integers(0, 2**32 - 1))).uniform(0, duration - 0.5, n))
+    truth = [(f"w{i}", float(t), float(t) + min(0.4, 0.9 / rate)) for i, t in enumerate(times)]
+    chunks = chunking.plan(int(duration * SR), chunk_len, overlap)
+    results = []
+    for c in chunks:
+        lo, hi = c.offset, c.end_seconds
+        heard = [w for w in truth if w[1] >= lo and w[2] <= hi]
+        edge = [w for w in truth if (w[1] < lo < w[2]) or (w[1] < hi < w[2])]
+        # a word cut by the edge: dropped or misheard
+        extra = [(f"x{w[0]}", max(w[1], lo), min(w[2], hi)) for w in edge if draw(st.booleans())]
+        heard = sorted(heard + extra, key=lambda w: w[1])
+        if c.index < len(chunks) - 1 and draw(st.booleans()):
+            unfinished = draw(st.floats(0.0, overlap / 2 - 0.5))
+            heard = [w for w in heard if w[2] <= hi - unfinished]
+        if timestamps:
+            segs = [
+                Segment(g[0][1] - lo, g[-1][2] - lo, "".join(f" {w[0]}" for w in g))
+                for g in (heard[k:k + seg_words] for k in range(0, len(heard), seg_words))
+            ]
+        else:
+            segs = [Segment(0.0, hi - lo, "".join(f" {w[0]}" for w in heard))] if heard else []
+        results.append(segs)
+    return [w[0] for w in truth], chunks, results, duration, timestamps
+
+
+@settings(max_examples=300, deadline=None)
+@given(_speech())
+def test_merge_loses_and_doubles_no_word(case):
+    truth, chunks, results, duration, timestamps = case
+    merged, cuts = chunking.merge(chunks, results, duration, timestamps)
+    words = [w for w in _texts(merged) if not w.startswith("x")]
+    assert words == truth
+    assert len(cuts) == len(chunks) - 1
+    starts = [s.start for s in merged]
+    assert starts == sorted(starts) and all(0 <= s.start <= s.end <= duration for s in merged)
 
 
 def test_transcribe_chunked_batches_detects_language_once_and_records_facts():
@@ -67,13 +135,9 @@ def test_transcribe_chunked_batches_detects_language_once_and_records_facts():
     segments, first, extra = chunking.transcribe_chunked(samples, opts, decode)
     assert calls == [(2, None), (1, "de")]  # batches of 2; language fixed after the first batch
     assert first.language == "de"
-    assert extra == {"chunks": 3, "chunk_length_s": 30.0, "chunk_overlap_s": 5.0}
+    assert extra["chunks"] == 3 and extra["chunk_overlap_s"] == 10.0 and extra["chunk_length_s"] == 30.0
+    assert extra["merge"] == chunking.MERGE_METHOD and len(extra["window_boundaries"]) == 2
     assert segments[-1].end == 70.0
-
-    calls.clear()
-    segments, _, extra = chunking.transcribe_chunked(samples, opts.replace(timestamps=False), decode)
-    assert extra["chunk_overlap_s"] == 0.0 and extra["chunks"] == 3
-    assert [s.text for s in segments] == [" w"] * 3  # no overlap -> nothing dropped
 
 
 def test_segments_from_tokens():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from whisperbench.backends import chunking
+
 from whisperbench.audio import load_audio
 from whisperbench.errors import UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
@@ -59,8 +61,9 @@ def test_chunked_batches_windows(load_backend, sonnets):
     b = load_backend("openai")
     samples = load_audio(sonnets[0][0])
     res = b.transcribe(samples, DecodeOptions(algorithm="chunked", language="en", batch_size=2, chunk_length_s=20))
-    assert res.implementation.startswith("whisperbench.chunking (")
-    assert res.extra["chunks"] == 3 and res.extra["chunk_overlap_s"] > 0
+    assert res.implementation.startswith("whisperbench.chunking, overlap word alignment (")
+    assert res.extra["chunks"] == len(chunking.plan(len(samples), 20, 20 * chunking.OVERLAP_FRACTION)) == 4
+    assert res.extra["chunk_overlap_s"] > 0 and len(res.extra["window_boundaries"]) == 3
     assert "from fairest creatures" in normalize(res.text)
 
 

@@ -1,22 +1,34 @@
 """The shared chunked long-form layer, for runtimes without a native chunked mode.
 
-The audio is split into chunks of `chunk_length_s` that overlap by `overlap_s`; each
-chunk is decoded independently as a short-form window by the backend (several chunks
-per runtime call where the runtime batches), and the per-chunk segments are merged by
-their timestamps: every chunk "owns" the time from the middle of the overlap with its
-predecessor to the middle of the overlap with its successor, and keeps the segments
-whose midpoint lies in that span. A segment whose midpoint falls before the end of the
-last kept segment (the same words, seen by two chunks) is dropped.
+The audio is cut into windows of `chunk_length_s` that overlap by a third of a window
+(the Transformers pipeline's default: a stride of chunk_length_s / 6 on each side), every
+window is decoded independently as a short-form window by the backend (several per runtime
+call where the runtime batches), and neighbouring windows are stitched where they agree:
 
-Without timestamps there is nothing to merge on, so chunks are laid end to end with no
-overlap (as faster-whisper's batched pipeline does).
+1. Each window's text is split into words, each with a time: the runtime's word times when
+   it gave them, else estimated by spreading a segment's words over the segment's span by
+   character count (without timestamps the whole window is one segment).
+2. At each junction, the words of the earlier window near the overlap are aligned with the
+   words of the later window near the overlap (difflib's longest matching blocks on
+   case- and punctuation-folded words). The cut is made in the middle of the longest run of
+   agreeing words: the earlier window gives the words before it, the later window the words
+   from it on. Words both windows heard are kept once; words only one window heard in full
+   (a word cut in half at a window edge, a segment the model left unfinished at the end of
+   its window) come from the window that heard them.
+3. Where the windows share no word near the overlap (silence there), the cut is made by
+   time: in the middle of the overlap, moved to where the earlier window's words end or the
+   later window's words begin when one of them has no words there. Without timestamps there
+   are no times to cut by, and every word of both windows is kept.
 
-Results made here say `implementation = "whisperbench.chunking (<runtime call>)"`.
+Results made here say `implementation = "whisperbench.chunking (<runtime call>)"`, and carry
+`window_boundaries` (the absolute times of the cuts) for the boundary diagnostics.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -24,17 +36,21 @@ import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
 from whisperbench.options import DecodeOptions
-from whisperbench.results import Segment
+from whisperbench.results import Segment, Word
 
 IMPLEMENTATION = "whisperbench.chunking"
-# Seconds of each chunk shared with its neighbour, as a fraction of the chunk length
-# (the transformers pipeline's default stride is chunk_length_s / 6 on each side).
-OVERLAP_FRACTION = 1 / 6
+MERGE_METHOD = "overlap word alignment"
+# Seconds each window shares with its neighbour, as a fraction of the window length:
+# the Transformers pipeline's default stride, chunk_length_s / 6 on each side.
+OVERLAP_FRACTION = 1 / 3
 TIME_PRECISION = 0.02  # seconds per Whisper timestamp token
+
+_FOLD = re.compile(r"[^\w]+")
+_WORD = re.compile(r"\s*\S+")
 
 
 def implementation(runtime_call: str) -> str:
-    return f"{IMPLEMENTATION} ({runtime_call})"
+    return f"{IMPLEMENTATION}, {MERGE_METHOD} ({runtime_call})"
 
 
 @dataclass(frozen=True)
@@ -42,12 +58,14 @@ class Chunk:
     index: int
     start: int  # first sample
     end: int  # one past the last sample
-    keep_from: float  # seconds (absolute): this chunk owns [keep_from, keep_until)
-    keep_until: float
 
     @property
     def offset(self) -> float:
         return self.start / SAMPLE_RATE
+
+    @property
+    def end_seconds(self) -> float:
+        return self.end / SAMPLE_RATE
 
 
 @dataclass
@@ -64,7 +82,9 @@ DecodeWindows = Callable[[list[np.ndarray], DecodeOptions], list[WindowResult]]
 
 
 def plan(n_samples: int, chunk_length_s: float, overlap_s: float) -> list[Chunk]:
-    """Chunk boundaries for `n_samples` of audio."""
+    """Window boundaries for `n_samples` of audio: windows of `chunk_length_s`, each
+    starting `chunk_length_s - overlap_s` after the previous one, the last one reaching
+    the end of the audio."""
     length = max(1, int(round(chunk_length_s * SAMPLE_RATE)))
     overlap = int(round(overlap_s * SAMPLE_RATE))
     if not 0 <= overlap < length:
@@ -73,44 +93,150 @@ def plan(n_samples: int, chunk_length_s: float, overlap_s: float) -> list[Chunk]
     starts = [0]
     while starts[-1] + length < n_samples:
         starts.append(starts[-1] + step)
-    chunks = []
-    for i, s in enumerate(starts):
-        keep_from = 0.0 if i == 0 else (s + overlap / 2) / SAMPLE_RATE
-        keep_until = float("inf") if i == len(starts) - 1 else (starts[i + 1] + overlap / 2) / SAMPLE_RATE
-        chunks.append(Chunk(i, s, min(s + length, n_samples), keep_from, keep_until))
-    return chunks
+    return [Chunk(i, s, min(s + length, n_samples)) for i, s in enumerate(starts)]
 
 
-def merge(chunks: Sequence[Chunk], results: Sequence[Sequence[Segment]], duration: float) -> list[Segment]:
-    """Shift each chunk's segments to absolute time and keep the ones the chunk owns."""
-    merged: list[Segment] = []
-    for chunk, segments in zip(chunks, results):
-        chunk_end = chunk.end / SAMPLE_RATE
-        for seg in segments:
-            start = min(max(seg.start + chunk.offset, chunk.offset), chunk_end)
-            end = min(max(seg.end + chunk.offset, start), chunk_end)
-            mid = (start + end) / 2
-            if not (chunk.keep_from <= mid < chunk.keep_until):
-                continue
-            if merged and mid < merged[-1].end:
-                continue  # already transcribed by the previous chunk
-            if merged:
-                start = max(start, merged[-1].start)
-            merged.append(
-                dataclasses.replace(
-                    seg,
-                    start=round(min(start, duration), 3),
-                    end=round(min(max(end, start), duration), 3),
-                    words=_shift_words(seg, chunk.offset),
-                )
+@dataclass(frozen=True)
+class _Word:
+    text: str  # as decoded, with its leading space
+    key: str  # folded for matching
+    start: float  # absolute seconds (estimated when the runtime gave no word times)
+    end: float
+    chunk: int
+    segment: int  # index into that chunk's segments
+    position: int  # index among that segment's words
+    of: int  # how many words that segment has
+
+    @property
+    def mid(self) -> float:
+        return (self.start + self.end) / 2
+
+
+def _fold(text: str) -> str:
+    return _FOLD.sub("", text.lower())
+
+
+def _absolute(seg: Segment, chunk: Chunk) -> Segment:
+    """A chunk-relative segment moved to absolute time, clamped inside the chunk."""
+    lo, hi = chunk.offset, chunk.end_seconds
+    start = min(max(seg.start + lo, lo), hi)
+    end = min(max(seg.end + lo, start), hi)
+    words = None
+    if seg.words is not None:
+        words = tuple(
+            dataclasses.replace(w, start=min(max(w.start + lo, lo), hi), end=min(max(w.end + lo, lo), hi))
+            for w in seg.words
+        )
+    return dataclasses.replace(seg, start=start, end=end, words=words)
+
+
+def _words(chunk: Chunk, segments: Sequence[Segment]) -> list[_Word]:
+    out: list[_Word] = []
+    for k, seg in enumerate(segments):
+        if seg.words:
+            n = len(seg.words)
+            out.extend(
+                _Word(w.word, _fold(w.word), w.start, max(w.end, w.start), chunk.index, k, p, n)
+                for p, w in enumerate(seg.words)
             )
-    return merged
+            continue
+        pieces = _WORD.findall(seg.text)
+        total = sum(len(p.strip()) for p in pieces) or 1
+        t, span = seg.start, seg.end - seg.start
+        for p, piece in enumerate(pieces):
+            dt = span * len(piece.strip()) / total
+            out.append(_Word(piece, _fold(piece), t, t + dt, chunk.index, k, p, len(pieces)))
+            t += dt
+    return out
 
 
-def _shift_words(seg: Segment, offset: float):
-    if seg.words is None:
-        return None
-    return tuple(dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in seg.words)
+def _junction(
+    before: list[_Word], after: list[_Word], overlap: tuple[float, float], timed: bool
+) -> tuple[int, int, float]:
+    """Where to stitch: (words of `before` to keep, first word of `after` to keep, cut time).
+
+    With timestamps the words' times are good to a fraction of a second, so only the words
+    near the overlap are aligned, and without a common word the cut is made by time. Without
+    timestamps the times are guesses (a window's words spread evenly over it), so both whole
+    windows are aligned, and windows with no word in common are assumed to have shared only
+    silence: every word of both is kept."""
+    ov_start, ov_end = overlap
+    margin = max(2.0, (ov_end - ov_start) / 2) if timed else float("inf")
+    a0 = next((i for i, w in enumerate(before) if w.mid >= ov_start - margin), len(before))
+    b1 = next((i for i, w in enumerate(after) if w.mid > ov_end + margin), len(after))
+    a_keys = [w.key for w in before[a0:]]
+    b_keys = [w.key for w in after[:b1]]
+    blocks = [m for m in difflib.SequenceMatcher(None, a_keys, b_keys, autojunk=False).get_matching_blocks()
+              if m.size and any(a_keys[m.a:m.a + m.size])]
+    if blocks:
+        centre = (ov_start + ov_end) / 2
+        best = max(blocks, key=lambda m: (m.size, -abs(before[a0 + m.a].mid - centre)))
+        half = best.size // 2
+        i, j = a0 + best.a + half, best.b + half
+        return i, j, after[j].start if j < len(after) else before[i - 1].end
+    if not timed:
+        return len(before), 0, ov_end
+    cut = (ov_start + ov_end) / 2
+    last_before = before[-1].end if before else ov_start
+    first_after = after[0].start if after else ov_end
+    if last_before < cut:  # the earlier window heard nothing after this
+        cut = last_before
+    elif first_after > cut:  # the later window heard nothing before this
+        cut = first_after
+    i = next((k for k, w in enumerate(before) if w.mid >= cut), len(before))
+    j = next((k for k, w in enumerate(after) if w.mid >= cut), len(after))
+    return i, j, cut
+
+
+def merge(
+    chunks: Sequence[Chunk], results: Sequence[Sequence[Segment]], duration: float, timed: bool = True
+) -> tuple[list[Segment], list[float]]:
+    """Stitch the chunks' segments (chunk-relative times) into one absolute timeline.
+    `timed`: the segments carry predicted timestamps (else one segment per window).
+    Returns the segments and the time of each cut."""
+    absolute = [[_absolute(s, c) for s in segs] for c, segs in zip(chunks, results)]
+    kept: list[_Word] = []
+    cuts: list[float] = []
+    for c, segs in zip(chunks, absolute):
+        words = _words(c, segs)
+        if c.index == 0:
+            kept = words
+            continue
+        overlap = (c.offset, chunks[c.index - 1].end_seconds)
+        i, j, cut = _junction(kept, words, overlap, timed)
+        kept = kept[:i] + words[j:]
+        cuts.append(round(cut, 3))
+    return _segments(kept, absolute, duration), cuts
+
+
+def _segments(words: list[_Word], absolute: list[list[Segment]], duration: float) -> list[Segment]:
+    """Rebuild segments from the kept words: a segment kept whole is returned as the
+    runtime made it; a segment cut at a junction keeps its kept words, their span, and
+    their share of its tokens (by word count: tokens are not mapped to words here)."""
+    out: list[Segment] = []
+    groups: list[list[_Word]] = []
+    for w in words:
+        if groups and (groups[-1][0].chunk, groups[-1][0].segment) == (w.chunk, w.segment):
+            groups[-1].append(w)
+        else:
+            groups.append([w])
+    for group in groups:
+        seg = absolute[group[0].chunk][group[0].segment]
+        first, last, n = group[0].position, group[-1].position + 1, group[0].of
+        if (first, last) == (0, n):
+            start, end, text, tokens, seg_words = seg.start, seg.end, seg.text, seg.tokens, seg.words
+        else:
+            start, end = group[0].start, group[-1].end
+            text = "".join(w.text for w in group)
+            t = len(seg.tokens)
+            tokens = seg.tokens[round(t * first / n):round(t * last / n)]
+            seg_words = seg.words[first:last] if seg.words else None
+        if out:
+            start = max(start, out[-1].start)
+        start = min(round(start, 3), duration)
+        end = min(round(max(end, start), 3), duration)
+        out.append(dataclasses.replace(seg, start=start, end=end, text=text, tokens=tuple(tokens), words=seg_words))
+    return out
 
 
 def transcribe_chunked(
@@ -118,7 +244,7 @@ def transcribe_chunked(
 ) -> tuple[list[Segment], WindowResult, dict]:
     """Split, decode `options.batch_size` chunks per call, merge. Returns the merged
     segments, the first chunk's result (for the language), and facts for `extra`."""
-    overlap = options.chunk_length_s * OVERLAP_FRACTION if options.timestamps else 0.0
+    overlap = options.chunk_length_s * OVERLAP_FRACTION
     chunks = plan(len(samples), options.chunk_length_s, overlap)
     windows = [samples[c.start:c.end] for c in chunks]
     results: list[WindowResult] = []
@@ -132,11 +258,13 @@ def transcribe_chunked(
             # Detect once, from the first chunk; later chunks decode in that language.
             opts = opts.replace(language=results[0].language)
     duration = len(samples) / SAMPLE_RATE
-    segments = merge(chunks, [r.segments for r in results], duration)
+    segments, cuts = merge(chunks, [r.segments for r in results], duration, options.timestamps)
     extra = {
         "chunks": len(chunks),
         "chunk_length_s": options.chunk_length_s,
         "chunk_overlap_s": round(overlap, 3),
+        "merge": MERGE_METHOD,
+        "window_boundaries": cuts,
     }
     return segments, results[0], extra
 
