@@ -135,8 +135,11 @@ def test_metrics():
     a = accuracy("Hello World, this is it.", "hello word this is")
     assert (a.substitutions, a.deletions, a.insertions, a.ref_words) == (1, 1, 0, 5) and a.wer == pytest.approx(0.4)
     assert accuracy("Mr. Smith", "mister smith").wer == 0  # the English normalizer is applied
-    empty = accuracy("", "uh")
-    assert empty.wer is None and empty.insertions == 0 + len(empty.hypothesis_normalized.split())
+    empty = accuracy("", "thank you for watching")
+    assert empty.wer is None and empty.cer is None and empty.empty_reference
+    assert empty.hallucinated_words == 4  # the words transcribed where nothing was said...
+    assert (empty.insertions, empty.char_edits, empty.ref_words) == (0, 0, 0)  # ...kept out of WER and CER
+    assert accuracy("a b", "a b").hallucinated_words is None and not accuracy("a b", "a b").empty_reference
     assert accuracy("a b", "").wer == 1.0
     assert repeated_ngram_share("one two three four five six") == 0
     loop = " ".join(["the cat sat on the mat"] * 5)
@@ -173,3 +176,42 @@ def test_store_survives_a_cut_off_line_and_summarizes(tmp_path):
     store.write(out, {"record": "session", "run_id": "r"})
     assert len(read_records(out)) == 8
     assert out.read_text().count("cut") == 0
+
+
+def _manifest_with(tmp_path, speech, texts) -> str:
+    """A manifest of the jfk clip under several ids with the given reference values."""
+    audio = str(speech / "jfk" / "jfk.flac")
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(json.dumps({"audio_filepath": audio, "text": t, "id": f"u{i}"}) + "\n"
+                            for i, t in enumerate(texts)))
+    return str(path)
+
+
+@pytest.mark.parametrize("bad", [None, 42, ["a"]])
+def test_null_or_non_text_reference_is_refused(speech, tmp_path, bad):
+    """Issue 14 item 7: a null reference was scored as the word "None"."""
+    path = _manifest_with(tmp_path, speech, ["ask not", bad])
+    what = "null" if bad is None else "not text"
+    with pytest.raises(WhisperbenchError, match=rf"utterance 'u1' in .*m.jsonl:2 has a reference that is {what}"):
+        bd.load(spec(kind="manifest", path=path))
+
+
+def test_empty_reference_is_counted_apart_with_a_warning(speech, tmp_path, capsys):
+    """Issue 14 item 7: an empty reference moved corpus WER from 4.6 % to 22.2 % with no
+    warning. Its words are hallucinated_words; corpus WER is that of the other rows."""
+    import pandas as pd
+
+    path = _manifest_with(tmp_path, speech, ["ask not what your country can do", "", "  ", "[inaudible]"])
+    d = bd.load(spec(kind="manifest", path=path, name="withempty"))
+    assert d.empty_reference_ids == ["u1", "u2", "u3"]
+    err = capsys.readouterr().err
+    assert "dataset 'withempty': 3 utterance(s) with an empty reference (u1, u2, u3)" in err
+    hyps = ["ask not what your country can do for you", "thank you for watching", "", "you"]
+    rows = []
+    for u, hyp in zip(d.utterances, hyps):
+        rows.append({"run_id": "r", "cell_id": "c", "status": "ok", "utterance_id": u.id, "repeat": 0,
+                     "decode_seconds": 1.0, "audio_seconds": 11.0, "tokens": 5, "load_seconds": 0.1,
+                     "peak_rss_mb": 1.0, "repeated_5gram_share": 0.0, **accuracy(u.reference, hyp).to_dict()})
+    cell = summarize(pd.DataFrame(rows)).iloc[0]
+    assert cell["wer"] == pytest.approx(2 / 7)  # "for you" inserted against 7 reference words, nothing else
+    assert cell["ref_words"] == 7 and cell["empty_references"] == 3 and cell["hallucinated_words"] == 5

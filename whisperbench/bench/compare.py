@@ -213,7 +213,9 @@ class Comparison:
 
 
 def _per_utterance_errors(rows) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per utterance: mean edit errors over repeats, reference words."""
+    """Per utterance: mean edit errors over repeats, reference words (utterances with an
+    empty reference have no WER and are left out, as in `store.summarize`)."""
+    rows = rows[rows["ref_words"] > 0]
     g = rows.assign(_err=rows["substitutions"] + rows["deletions"] + rows["insertions"]).groupby(
         "utterance_id", sort=True)
     agg = g.agg(err=("_err", "mean"), words=("ref_words", "first"))

@@ -21,10 +21,11 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE, load_audio
-from whisperbench.errors import WhisperbenchError
+from whisperbench.errors import WhisperbenchError, warn
 from whisperbench.files import input_file
+from whisperbench.text import normalize
 
-DATASET_KINDS = ("librispeech", "manifest", "hf")
+DATASET_KINDS = ("librispeech", "manifest", "hf", "join")
 
 
 @dataclass
@@ -69,10 +70,14 @@ class DatasetSpec:
     limit: int | None = None  # keep the first `limit` utterances (after `subset`)
     subset: tuple[str, ...] | None = None  # keep only these utterance ids, in dataset order
     longform: LongformSpec | None = None
+    # join: the datasets whose utterances, in this order, make this one (path is unused);
+    # with `longform` and gap_seconds = 0 they become one continuous recording.
+    parts: tuple["DatasetSpec", ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["subset"] = list(self.subset) if self.subset is not None else None
+        d["parts"] = [p.to_dict() for p in self.parts] if self.parts is not None else None
         return d
 
     @classmethod
@@ -82,6 +87,8 @@ class DatasetSpec:
             d["longform"] = LongformSpec(**d["longform"])
         if d.get("subset") is not None:
             d["subset"] = tuple(d["subset"])
+        if d.get("parts") is not None:
+            d["parts"] = tuple(p if isinstance(p, DatasetSpec) else cls.from_dict(p) for p in d["parts"])
         return cls(**d)
 
 
@@ -105,6 +112,12 @@ class Dataset:
     def ids(self) -> list[str]:
         return [u.id for u in self.utterances]
 
+    @property
+    def empty_reference_ids(self) -> list[str]:
+        """Utterances whose normalized reference is empty: scored apart (no WER; what is
+        transcribed there counts as hallucinated words, see bench.metrics)."""
+        return [u.id for u in self.utterances if not normalize(u.reference)]
+
 
 # ----- loading --------------------------------------------------------------------------
 
@@ -117,6 +130,10 @@ def load(spec: DatasetSpec) -> Dataset:
         items = _manifest(spec)
     elif spec.kind == "hf":
         items = _huggingface(spec)
+    elif spec.kind == "join":
+        if not spec.parts:
+            raise WhisperbenchError(f"dataset {spec.name!r}: kind 'join' needs parts (a list of datasets)")
+        items = [u for part in spec.parts for u in load(part).utterances]
     else:
         raise WhisperbenchError(f"dataset {spec.name!r}: unknown kind {spec.kind!r}; valid: {', '.join(DATASET_KINDS)}")
     items = select(items, spec, limit_first=spec.longform is None)
@@ -130,7 +147,25 @@ def load(spec: DatasetSpec) -> Dataset:
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})[:3]
         raise WhisperbenchError(f"dataset {spec.name!r} has duplicate utterance ids: {', '.join(dup)}")
-    return Dataset(spec, items, content_hash(items))
+    dataset = Dataset(spec, items, content_hash(items))
+    empty = dataset.empty_reference_ids
+    if empty:
+        shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        warn(f"dataset {spec.name!r}: {len(empty)} utterance(s) with an empty reference ({shown}): "
+             "they get no WER and stay out of corpus WER; words transcribed there are counted as hallucinated_words")
+    return dataset
+
+
+def _reference(value: Any, uid: str, where: str) -> str:
+    """A reference transcript as given: a string (possibly empty). A null or non-text value
+    is refused (str(None) would be scored as the word "None")."""
+    if isinstance(value, str):
+        return value
+    what = "null" if value is None else f"not text ({type(value).__name__} {value!r:.40})"
+    raise WhisperbenchError(
+        f"utterance {uid!r} in {where} has a reference that is {what}; give its transcript "
+        '(use "" for audio with no speech) or remove the utterance'
+    )
 
 
 def select(items: list[Utterance], spec: DatasetSpec, *, limit_first: bool = True) -> list[Utterance]:
@@ -208,7 +243,7 @@ def _manifest(spec: DatasetSpec) -> list[Utterance]:
         if not audio.is_absolute():
             audio = path.parent / audio
         uid = str(row.get("id") or row.get("utterance_id") or Path(row["audio_filepath"]).with_suffix("").as_posix())
-        items.append(_file_utterance(uid, str(text), audio))
+        items.append(_file_utterance(uid, _reference(text, uid, f"{path}:{n}"), audio))
     return items
 
 
@@ -266,7 +301,8 @@ def _huggingface(spec: DatasetSpec) -> list[Utterance]:
         uid = str(row[id_col]) if id_col else f"{i:06d}"
         samples = _hf_audio(row[spec.audio_column], f"{spec.name}[{uid}]")
         digest = hashlib.sha256(samples.tobytes()).hexdigest()
-        items.append(Utterance(uid, str(row[text_col]), lambda s=samples: s, digest, f"{spec.path}[{uid}]"))
+        reference = _reference(row[text_col], uid, f"dataset {spec.name!r} ({spec.path}, column {text_col!r})")
+        items.append(Utterance(uid, reference, lambda s=samples: s, digest, f"{spec.path}[{uid}]"))
     return items
 
 

@@ -4,6 +4,11 @@ WER is computed on text normalized by openai-whisper's `EnglishTextNormalizer`
 (`whisperbench.text`), with jiwer's alignment. Per-utterance rows keep the raw edit
 counts, so corpus WER is sum(S + D + I) / sum(reference words), exactly jiwer's
 corpus WER over the same normalized strings.
+
+An utterance whose normalized reference is empty (silence, music, a cut-out segment)
+has no WER: every word transcribed there is a hallucination, counted in
+`hallucinated_words`, and its edit counts are zero so it adds nothing to corpus WER or
+CER (its insertions would otherwise land in WER's numerator with no reference words).
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ class Accuracy:
     ref_chars: int
     char_edits: int
     cer: float | None
+    # Normalized reference empty: no WER/CER; the words transcribed anyway.
+    empty_reference: bool = False
+    hallucinated_words: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,29 +45,24 @@ def accuracy(reference: str, hypothesis: str) -> Accuracy:
     ref = normalize(reference)
     hyp = normalize(hypothesis)
     ref_w, hyp_w = ref.split(), hyp.split()
-    if ref_w:
-        import jiwer
+    if not ref_w:  # nothing to score against: hallucination figures only (module docstring)
+        return Accuracy(ref, hyp, 0, 0, 0, 0, 0, None, len(ref), 0, None,
+                        empty_reference=True, hallucinated_words=len(hyp_w))
+    import jiwer
 
-        out = jiwer.process_words(ref, hyp) if hyp_w else None
-        if out is None:  # jiwer rejects an empty hypothesis in some versions
-            s, d, i, h = 0, len(ref_w), 0, 0
-        else:
-            s, d, i, h = out.substitutions, out.deletions, out.insertions, out.hits
-        wer = (s + d + i) / len(ref_w)
+    out = jiwer.process_words(ref, hyp) if hyp_w else None
+    if out is None:  # jiwer rejects an empty hypothesis in some versions
+        s, d, i, h = 0, len(ref_w), 0, 0
     else:
-        s, d, i, h, wer = 0, 0, len(hyp_w), 0, None
+        s, d, i, h = out.substitutions, out.deletions, out.insertions, out.hits
+    wer = (s + d + i) / len(ref_w)
     # CER on the normalized strings, spaces included (jiwer.cer convention).
-    if ref:
-        import jiwer
-
-        if hyp:
-            c = jiwer.process_characters(ref, hyp)
-            char_edits = c.substitutions + c.deletions + c.insertions
-        else:
-            char_edits = len(ref)
-        cer = char_edits / len(ref)
+    if hyp:
+        c = jiwer.process_characters(ref, hyp)
+        char_edits = c.substitutions + c.deletions + c.insertions
     else:
-        char_edits, cer = len(hyp), None
+        char_edits = len(ref)
+    cer = char_edits / len(ref)
     return Accuracy(ref, hyp, len(ref_w), h, s, d, i, wer, len(ref), char_edits, cer)
 
 

@@ -173,6 +173,8 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
         row["n_cells"] = len(c)
         row["n_utterances"] = int(c["n_utterances"].sum())
         row["n_failed"] = int(c["n_failed"].sum())
+        row["empty_references"] = int(c["empty_references"].sum()) if "empty_references" in c else 0
+        row["hallucinated_words"] = int(c["hallucinated_words"].sum()) if "hallucinated_words" in c else 0
         row["status"] = "ok" if (c["status"] == "ok").all() else ("failed" if (c["status"] == "failed").all() else "partial")
         row["_cells"] = {_cell_match_key(r): r["decode_seconds"] for _, r in measured.iterrows()}
         cvs = measured["timing_cv"].dropna() if "timing_cv" in measured else []
@@ -356,6 +358,8 @@ def table_columns(table) -> list[tuple[str, str]]:
     cols = list(TABLE_COLUMNS)
     if table["gpu_peak_mb"].notna().any():
         cols.append(("gpu_peak_mb", "GPU peak (MB)"))
+    if "empty_references" in table and (table["empty_references"] > 0).any():
+        cols.append(("hallucinated_words", "words on empty refs"))
     extra = []
     if (table["threads"].astype(str) != "0").any():
         extra.append(("threads", "threads"))

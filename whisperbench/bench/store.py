@@ -56,7 +56,9 @@ Every record has `schema_version` (SCHEMA_VERSION) and `record`.
                reference_normalized, hypothesis_normalized, language, n_segments
   accuracy     ref_words, hits, substitutions, deletions, insertions, wer (per utterance;
                None if the normalized reference is empty), ref_chars, char_edits, cer,
-               repeated_5gram_share (of the normalized hypothesis)
+               empty_reference, hallucinated_words (words transcribed on an empty
+               reference, whose edit counts are all 0), repeated_5gram_share (of the
+               normalized hypothesis)
   timing       audio_seconds, decode_seconds (the backend's timer around the whole decode,
                audio pre-decoded, device synchronized), call_seconds (the worker's timer
                around Backend.transcribe), rtfx, tokens, tokens_per_second, load_seconds,
@@ -335,17 +337,24 @@ def summarize(df):
         row["n_failed"] = len(failed)
         row["status"] = "ok" if failed.empty else ("failed" if ok.empty else "partial")
         row["error"] = failed["error"].iloc[-1] if not failed.empty else None
-        ref_words = ok["ref_words"].sum() if len(ok) else 0
+        # Rows with no reference words have no WER (rows stored before their edit counts
+        # were zeroed carried insertions; they stay out too).
+        scored = ok[ok["ref_words"] > 0] if len(ok) else ok
+        ref_words = scored["ref_words"].sum() if len(scored) else 0
         if ref_words:
-            row["wer"] = (ok["substitutions"].sum() + ok["deletions"].sum() + ok["insertions"].sum()) / ref_words
-            row["sub_rate"] = ok["substitutions"].sum() / ref_words
-            row["del_rate"] = ok["deletions"].sum() / ref_words
-            row["ins_rate"] = ok["insertions"].sum() / ref_words
+            row["wer"] = (scored["substitutions"].sum() + scored["deletions"].sum() + scored["insertions"].sum()) / ref_words
+            row["sub_rate"] = scored["substitutions"].sum() / ref_words
+            row["del_rate"] = scored["deletions"].sum() / ref_words
+            row["ins_rate"] = scored["insertions"].sum() / ref_words
         else:
             row["wer"] = row["sub_rate"] = row["del_rate"] = row["ins_rate"] = None
-        ref_chars = ok["ref_chars"].sum() if len(ok) else 0
-        row["cer"] = ok["char_edits"].sum() / ref_chars if ref_chars else None
+        ref_chars = scored["ref_chars"].sum() if len(scored) else 0
+        row["cer"] = scored["char_edits"].sum() / ref_chars if ref_chars else None
         row["ref_words"] = int(ref_words)
+        # Empty references: no WER (their edit counts are zero), words transcribed there apart.
+        empty = ok[ok["empty_reference"].fillna(False).astype(bool)] if "empty_reference" in ok else ok.iloc[0:0]
+        row["empty_references"] = int(empty["utterance_id"].nunique())
+        row["hallucinated_words"] = int(empty["hallucinated_words"].sum()) if len(empty) else 0
         if lat is not None and len(ok):
             lc = lat[(lat["run_id"] == run_id) & (lat["cell_id"] == cell_id)]
             med = lc["latency_median_s"].to_numpy()
