@@ -24,10 +24,9 @@ from whisperbench.bench import noise, synthetic
 from whisperbench.bench.compare import Interval, compare, speed_regressed
 from whisperbench.bench.store import read_results, summarize
 from whisperbench.cli.main import main
+from whisperbench.paths import speech_dir
 
-SPEECH = Path(__file__).resolve().parents[2] / "shared" / "speech"
-if not SPEECH.is_dir():
-    SPEECH = Path("/work/shared/speech")
+SPEECH = speech_dir()
 
 
 def cli(*args, env: dict | None = None) -> int:
@@ -181,43 +180,16 @@ def test_synthetic_relative_latency_on_a_loaded_machine_is_not_a_finding():
 # end to end on the dummy backend
 
 
-def _suite(path: Path, seconds_per_audio_second: float) -> Path:
-    path.write_text(f"""
-name = "gate"
-repeats = 3
-warmups = 0
-timeout_s = 60
-
-[decode]
-language = "en"
-
-[[engines]]
-backend = "dummy"
-model = "dummy"
-extra = {{seconds_per_audio_second = {seconds_per_audio_second}}}
-
-[[datasets]]
-name = "jfk"
-kind = "manifest"
-path = "{SPEECH}/jfk/manifest.jsonl"
-algorithms = ["short"]
-""")
-    return path
-
-
 @pytest.fixture(scope="module")
 def gate_runs(tmp_path_factory) -> dict[str, list[Path]]:
-    from whisperbench.bench.runner import run_suite
-    from whisperbench.bench.suite import load_suite
+    from tests.test_report_compare import dummy_toml, run_toml
 
     d = tmp_path_factory.mktemp("gate")
-    same, slow = _suite(d / "same.toml", 0.02), _suite(d / "slow.toml", 0.026)  # 1.3x
     out: dict[str, list[Path]] = {"base": [], "same": [], "slow": []}
-    for name, suite, n in (("base", same, 3), ("same", same, 2), ("slow", slow, 2)):
+    for name, spas, n in (("base", 0.02, 3), ("same", 0.02, 2), ("slow", 0.026, 2)):  # slow: 1.3x
         for i in range(n):
-            p = d / f"{name}{i}.jsonl"
-            run_suite(load_suite(suite), p, quiet=True)
-            out[name].append(p)
+            out[name].append(run_toml(d / name / f"{name}{i}.jsonl",
+                                      dummy_toml(SPEECH, f"{{seconds_per_audio_second = {spas}}}", repeats=3)))
     return out
 
 
