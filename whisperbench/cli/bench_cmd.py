@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet and not df.empty:
         summary = summarize(df[df["run_id"] == report.run_id])
         cols = [c for c in ("dataset", "algorithm", "backend", "quantization", "n_rows", "n_failed", "wer", "cer",
-                            "latency_p50_s", "latency_p90_s", "rtfx", "load_seconds", "peak_rss_mb", "status")
+                            "latency_p50_s", "latency_p90_s", "rtfx", "timing_cv", "loaded", "load_seconds",
+                            "peak_rss_mb", "status")
                 if c in summary]
         import pandas as pd
 
