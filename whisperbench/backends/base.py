@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from whisperbench.audio import AudioInput, duration_seconds, load_audio
+from whisperbench.audio import AudioInput, duration_seconds, read_audio
 from whisperbench.errors import UnsupportedOptionError, WhisperbenchError
 from whisperbench.options import WINDOW_SECONDS, DecodeOptions, LoadOptions
 from whisperbench.results import Timing, Transcription
@@ -216,13 +216,14 @@ class Backend(ABC):
         options = self.resolve_options(options or DecodeOptions())
         self.check_options(options)
         self._check_model_options(options)
-        samples = load_audio(audio)
+        decoded = read_audio(audio, announce=True)  # a warning also lands in extra['audio_warning']
+        samples = decoded.samples
         self._check_length(samples, options)
         t0 = time.perf_counter()
         raw = self._transcribe(samples, options)
         self._synchronize()
         elapsed = time.perf_counter() - t0
-        return self._finish(raw, samples, options, elapsed)
+        return self._finish(raw, samples, options, elapsed, decoded.warning)
 
     def transcribe_batch(
         self, audios: Sequence[AudioInput], options: DecodeOptions | None = None
@@ -232,20 +233,25 @@ class Backend(ABC):
         options = self.resolve_options(options or DecodeOptions())
         self.check_options(options)
         self._check_model_options(options)
-        batch = [load_audio(a) for a in audios]
+        decoded = [read_audio(a, announce=True) for a in audios]
+        batch = [d.samples for d in decoded]
         if not batch:
             return []
         for samples in batch:
             self._check_length(samples, options)
         if not self.capabilities.batching:
-            return [self.transcribe(s, options) for s in batch]
+            results = [self.transcribe(s, options) for s in batch]
+            for res, d in zip(results, decoded):
+                if d.warning:
+                    res.extra["audio_warning"] = d.warning
+            return results
         t0 = time.perf_counter()
         raws = self._transcribe_batch(batch, options)
         self._synchronize()
         elapsed = time.perf_counter() - t0
         results = []
-        for raw, samples in zip(raws, batch):
-            res = self._finish(raw, samples, options, elapsed / len(batch))
+        for raw, d in zip(raws, decoded):
+            res = self._finish(raw, d.samples, options, elapsed / len(batch), d.warning)
             res.extra["batch_seconds"] = elapsed
             res.extra["batch_size"] = len(batch)
             results.append(res)
@@ -259,7 +265,8 @@ class Backend(ABC):
                 "use algorithm 'sequential' or 'chunked' for long-form audio"
             )
 
-    def _finish(self, raw: "RawResult", samples: np.ndarray, options: DecodeOptions, elapsed: float) -> Transcription:
+    def _finish(self, raw: "RawResult", samples: np.ndarray, options: DecodeOptions, elapsed: float,
+                audio_warning: str | None = None) -> Transcription:
         audio_seconds = duration_seconds(samples)
         # Runtimes may stamp the last segment past the end of the input (timestamps are
         # quantized to 20 ms windows of padded audio); results stay inside the audio.
@@ -285,7 +292,7 @@ class Backend(ABC):
             timing=timing,
             backend=self.name,
             implementation=self.capabilities.algorithms[options.algorithm],
-            extra=dict(raw.extra),
+            extra={**raw.extra, **({"audio_warning": audio_warning} if audio_warning else {})},
         )
 
     @abstractmethod

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from whisperbench.audio import SAMPLE_RATE, load_audio
+from whisperbench.audio import SAMPLE_RATE, DecodedAudio, load_audio, read_audio
 from whisperbench.errors import WhisperbenchError, warn
 from whisperbench.files import input_file
 from whisperbench.text import normalize
@@ -32,14 +32,21 @@ DATASET_KINDS = ("librispeech", "manifest", "hf", "join")
 class Utterance:
     id: str
     reference: str
-    # Returns mono float32 samples at 16 kHz. Not called while a timer runs.
-    loader: Callable[[], np.ndarray] = field(repr=False)
+    # Returns mono float32 samples at 16 kHz (or DecodedAudio, which can carry a warning).
+    # Not called while a timer runs.
+    loader: Callable[[], np.ndarray | DecodedAudio] = field(repr=False)
     # A fingerprint of the audio content (file bytes, encoded bytes or array bytes).
     audio_digest: str = field(repr=False, default="")
     source: str = ""  # a file path or a description, for error messages
+    # Set by load() when the audio decoded incompletely (truncated or damaged file).
+    audio_warning: str | None = field(repr=False, default=None)
 
     def load(self) -> np.ndarray:
-        return self.loader()
+        out = self.loader()
+        if isinstance(out, DecodedAudio):
+            self.audio_warning = out.warning
+            return out.samples
+        return out
 
 
 @dataclass(frozen=True)
@@ -201,7 +208,7 @@ def _file_digest(path: Path) -> str:
 
 def _file_utterance(uid: str, reference: str, path: Path) -> Utterance:
     input_file(path, "audio file")
-    return Utterance(uid, reference, lambda p=path: load_audio(p), _file_digest(path), str(path))
+    return Utterance(uid, reference, lambda p=path: read_audio(p), _file_digest(path), str(path))
 
 
 def _librispeech(spec: DatasetSpec) -> list[Utterance]:
@@ -381,13 +388,14 @@ def build_longform(items: list[Utterance], spec: LongformSpec) -> list[Utterance
         ref = " ".join(u.reference.strip() for u in parts)
         digest = hashlib.sha256(json.dumps([u.audio_digest for u in parts] + [gap]).encode()).hexdigest()
 
-        def loader(parts=parts) -> np.ndarray:
+        def loader(parts=parts) -> DecodedAudio:
             pieces = []
             for k, u in enumerate(parts):
                 if k and gap:
                     pieces.append(np.zeros(gap, dtype=np.float32))
                 pieces.append(u.load())
-            return np.concatenate(pieces)
+            warnings = [u.audio_warning for u in parts if u.audio_warning]
+            return DecodedAudio(np.concatenate(pieces), "; ".join(warnings) or None)
 
         out.append(Utterance(uid, ref, loader, digest, " + ".join(u.source for u in parts)))
     return out

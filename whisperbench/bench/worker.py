@@ -186,6 +186,7 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             **acc.to_dict(),
             "repeated_5gram_share": repeated_ngram_share(acc.hypothesis_normalized, 5),
             "language": result.language, "n_segments": len(result.segments),
+            "audio_warning": utt.audio_warning,  # the file decoded incompletely (whisperbench.audio)
             "audio_seconds": t.audio_seconds, "decode_seconds": t.decode_seconds, "call_seconds": call_seconds,
             **load,
             "rtfx": t.rtfx, "tokens": t.tokens_generated, "tokens_per_second": t.tokens_per_second,
