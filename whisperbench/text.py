@@ -45,3 +45,20 @@ def english_normalizer() -> Callable[[str], str]:
 
 def normalize(text: str) -> str:
     return english_normalizer()(text)
+
+
+_BRACKETS = str.maketrans({c: " " for c in "()[]<>"})
+
+
+def reference_words_dropped(reference: str) -> int:
+    """Reference words the normalizer deletes beyond punctuation and case.
+
+    Whisper's English normalizer deletes whole bracketed spans, "( ... )", "[ ... ]" and
+    "< ... >", meant for annotations such as "[noise]"; in a reference that holds real
+    words in parentheses they vanish from the reference too, and a correct transcript
+    scores them as insertions. Counted as the words the normalizer keeps when the brackets
+    are removed but it drops with them (fillers and spelling rules apply alike to both).
+    """
+    if not any(c in reference for c in "([<"):
+        return 0
+    return max(0, len(normalize(reference.translate(_BRACKETS)).split()) - len(normalize(reference).split()))

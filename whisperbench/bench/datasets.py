@@ -23,7 +23,7 @@ import numpy as np
 from whisperbench.audio import SAMPLE_RATE, DecodedAudio, load_audio, read_audio
 from whisperbench.errors import WhisperbenchError, warn
 from whisperbench.files import input_file
-from whisperbench.text import normalize
+from whisperbench.text import normalize, reference_words_dropped
 
 DATASET_KINDS = ("librispeech", "manifest", "hf", "join")
 
@@ -125,6 +125,13 @@ class Dataset:
         transcribed there counts as hallucinated words, see bench.metrics)."""
         return [u.id for u in self.utterances if not normalize(u.reference)]
 
+    @property
+    def reference_words_dropped(self) -> dict[str, int]:
+        """Utterance id -> reference words the normalizer deletes beyond punctuation and
+        case (bracketed spans; see whisperbench.text.reference_words_dropped), where any."""
+        counts = {u.id: reference_words_dropped(u.reference) for u in self.utterances}
+        return {uid: n for uid, n in counts.items() if n}
+
 
 # ----- loading --------------------------------------------------------------------------
 
@@ -160,6 +167,13 @@ def load(spec: DatasetSpec) -> Dataset:
         shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
         warn(f"dataset {spec.name!r}: {len(empty)} utterance(s) with an empty reference ({shown}): "
              "they get no WER and stay out of corpus WER; words transcribed there are counted as hallucinated_words")
+    dropped = dataset.reference_words_dropped
+    if dropped:
+        shown = ", ".join(f"{uid} ({n})" for uid, n in list(dropped.items())[:5])
+        more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+        warn(f"dataset {spec.name!r}: the normalizer deletes bracketed words from {len(dropped)} reference(s) "
+             f"({shown}{more} words): a transcript of those words scores as insertions; "
+             "rows record reference_words_dropped")
     return dataset
 
 

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
+import numpy as np
+
+from whisperbench.results import Segment
 from whisperbench.text import normalize
 
 
@@ -91,3 +94,50 @@ def percentile(values: list[float], q: float) -> float | None:
     import numpy as np
 
     return float(np.percentile(values, q))
+
+
+# Words deleted or inserted this close to a window boundary count as boundary errors.
+BOUNDARY_SECONDS = 2.0
+
+
+def boundary_errors(
+    reference: str, segments: Sequence[Segment], boundaries: Sequence[float], within: float = BOUNDARY_SECONDS
+) -> int:
+    """Deleted and inserted words within `within` seconds of a window boundary.
+
+    The hypothesis is normalized segment by segment, each segment's words spread evenly
+    over its span, and aligned to the normalized reference (jiwer). An inserted word has
+    its own time; the words of a deletion are spread over the gap between the hypothesis
+    words around it. A long-form row whose errors sit at the boundaries points at the
+    chunking, not at the model."""
+    if not boundaries:
+        return 0
+    ref = normalize(reference).split()
+    hyp: list[str] = []
+    times: list[float] = []
+    for seg in segments:
+        words = normalize(seg.text).split()
+        step = (seg.end - seg.start) / max(1, len(words))
+        hyp.extend(words)
+        times.extend(seg.start + step * (k + 0.5) for k in range(len(words)))
+    edges = np.asarray(sorted(boundaries), dtype=float)
+
+    def near(t: float) -> bool:
+        return bool(np.min(np.abs(edges - t)) <= within)
+
+    if not ref:
+        return sum(near(t) for t in times)
+    if not hyp:
+        return 0  # nothing was transcribed: no times to place the deletions at
+    import jiwer
+
+    count = 0
+    for op in jiwer.process_words(" ".join(ref), " ".join(hyp)).alignments[0]:
+        if op.type == "insert":
+            count += sum(near(times[k]) for k in range(op.hyp_start_idx, op.hyp_end_idx))
+        elif op.type == "delete":
+            lo = times[op.hyp_start_idx - 1] if op.hyp_start_idx > 0 else 0.0
+            hi = times[op.hyp_start_idx] if op.hyp_start_idx < len(times) else times[-1]
+            n = op.ref_end_idx - op.ref_start_idx
+            count += sum(near(lo + (hi - lo) * (k + 0.5) / n) for k in range(n))
+    return count

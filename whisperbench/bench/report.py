@@ -431,6 +431,59 @@ def _cell_timing(r, column: str) -> str:
     return "⚠️ " + "; ".join(marks) if marks else "ok"
 
 
+LONGFORM_COLUMNS = (
+    ("configuration", "configuration"), ("dataset", "dataset"), ("algorithm", "algorithm"),
+    ("implementation", "implementation"), ("wer", "WER"), ("sdi", "S / D / I"),
+    ("boundary_errors", "boundary errors"), ("rtfx", "RTFx"),
+)
+
+
+LONGFORM_NOTE = (
+    "Sequential and chunked long-form per dataset. S / D / I: substituted, deleted and inserted words per pass. "
+    "Boundary errors: deleted or inserted words within 2 s of a window boundary (where the algorithm cut the "
+    "audio); many of them point at the chunking, few at the model. – where the implementation does not report "
+    "its boundaries."
+)
+
+
+def longform_rows(cells) -> tuple[list[str], list[list[str]]]:
+    """Sequential and chunked cells side by side: WER with its substitutions, deletions and
+    insertions per pass, and how many deleted or inserted words lie within
+    metrics.BOUNDARY_SECONDS of a window boundary (chunking to blame, not the model)."""
+    headers = [h for _, h in LONGFORM_COLUMNS]
+    rows: list[list[str]] = []
+    if cells.empty:
+        return headers, rows
+    long = cells[cells["algorithm"].isin(["sequential", "chunked"])]
+    for _, r in long.sort_values(["dataset", "configuration", "algorithm"], kind="stable").iterrows():
+        words = (r.get("ref_words") or 0) / max(1, int(r.get("repeats") or 1))
+        sdi = "–"
+        if r.get("sub_rate") is not None and r.get("sub_rate") == r.get("sub_rate"):
+            sdi = " / ".join(f"{r[c] * words:.0f}" for c in ("sub_rate", "del_rate", "ins_rate"))
+        be = r.get("boundary_errors")
+        nb = r.get("window_boundaries")
+        be_text = "–" if be is None or be != be else f"{be:.0f} ({nb:.0f} boundaries)"
+        rows.append([
+            str(r["configuration"]), str(r["dataset"]), str(r["algorithm"]), str(r.get("implementation") or "–"),
+            format_value("wer", r.get("wer")), sdi, be_text, format_value("rtfx", r.get("rtfx")),
+        ])
+    return headers, rows
+
+
+def reference_warnings(df) -> list[str]:
+    """One line per dataset whose references lose words to the normalizer, naming them."""
+    if "reference_words_dropped" not in df:
+        return []
+    hit = df[df["reference_words_dropped"].fillna(0) > 0].drop_duplicates(["dataset", "utterance_id"])
+    out = []
+    for dataset, g in hit.groupby("dataset", sort=False):
+        named = ", ".join(f"{u} ({int(n)})" for u, n in zip(g["utterance_id"][:5], g["reference_words_dropped"][:5]))
+        more = f" and {len(g) - 5} more" if len(g) > 5 else ""
+        out.append(f"dataset {dataset}: the normalizer deletes bracketed reference words in {len(g)} utterance(s): "
+                   f"{named}{more} words; a correct transcript of them scores as insertions")
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # the report
 
@@ -445,6 +498,7 @@ class Report:
     sources: list[str]
     images: dict[str, Path] = field(default_factory=dict)  # name -> PNG path
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def markdown(self, image_links: bool = True) -> str:
         headers, rows = table_rows(self.table)
@@ -464,6 +518,13 @@ class Report:
             out.append("**Failures:**")
             out += [f"- {_md_escape(f)}" for f in self.failures]
             out.append("")
+        if self.warnings:
+            out.append("**Warnings:**")
+            out += [f"- {_md_escape(w)}" for w in self.warnings]
+            out.append("")
+        lh, lr = longform_rows(self.cells)
+        if lr:
+            out += ["### Long-form", "", LONGFORM_NOTE, "", markdown_table(lh, lr, ["---"] * 4 + ["---:"] * 4), ""]
         if image_links and self.images:
             for name, path in self.images.items():
                 out.append(f"![{name}]({path.name})")
@@ -497,6 +558,11 @@ class Report:
         )
         fails = ("<h3>Failures</h3><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in self.failures) + "</ul>"
                  if self.failures else "")
+        if self.warnings:
+            fails += "<h3>Warnings</h3><ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings) + "</ul>"
+        lh, lr = longform_rows(self.cells)
+        if lr:
+            fails += f'<h2>Long-form</h2><p class="note">{html.escape(LONGFORM_NOTE)}</p>{tbl(lh, lr)}'
         return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>
 <style>
@@ -550,7 +616,7 @@ def build_report(paths, *, reference: str | int | None = None, title: str | None
     suites = sorted({str(s) for s in df["suite"].dropna().unique()})
     return Report(table=table, cells=cells, environment=environment_summary(paths, df), reference=ref,
                   title=title or f"whisperbench report: {', '.join(suites)}", sources=[str(p) for p in paths],
-                  failures=failures)
+                  failures=failures, warnings=reference_warnings(df))
 
 
 def write_report(paths, output_dir: str | Path, *, reference: str | int | None = None, title: str | None = None,

@@ -355,6 +355,19 @@ def summarize(df):
         empty = ok[ok["empty_reference"].fillna(False).astype(bool)] if "empty_reference" in ok else ok.iloc[0:0]
         row["empty_references"] = int(empty["utterance_id"].nunique())
         row["hallucinated_words"] = int(empty["hallucinated_words"].sum()) if len(empty) else 0
+        impl = ok["implementation"].dropna() if "implementation" in ok else []
+        row["implementation"] = str(impl.iloc[-1]) if len(impl) else None
+        # Long-form diagnostics, per pass over the dataset (rows stored before they existed: None).
+        passes = max(1, row["repeats"])
+        has_be = "boundary_errors" in ok and ok["boundary_errors"].notna().any()
+        row["boundary_errors"] = float(ok["boundary_errors"].sum()) / passes if has_be else None
+        row["window_boundaries"] = (
+            sum(len(b) for b in ok["window_boundaries"] if isinstance(b, list)) / passes if has_be else None
+        )
+        has_rd = "reference_words_dropped" in ok and ok["reference_words_dropped"].notna().any()
+        row["reference_words_dropped"] = (
+            int(ok.drop_duplicates("utterance_id")["reference_words_dropped"].fillna(0).sum()) if has_rd else None
+        )
         if lat is not None and len(ok):
             lc = lat[(lat["run_id"] == run_id) & (lat["cell_id"] == cell_id)]
             med = lc["latency_median_s"].to_numpy()

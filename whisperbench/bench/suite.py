@@ -59,7 +59,7 @@ SUITE_KEYS = {"name", "repeats", "warmups", "timeout_s", "max_memory_mb", "decod
               "variants", "engines", "datasets", "description"}
 ENGINE_KEYS = {"backend", "model", "compute_type", "device", "threads", "extra"}
 DATASET_KEYS = {"name", "kind", "path", "algorithms", "limit", "subset", "split", "config", "streaming",
-                "audio_column", "text_column", "id_column", "longform"}
+                "audio_column", "text_column", "id_column", "longform", "parts"}
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,7 @@ def _datasets(raw: Any, base_dir: Path, problems: list[str]) -> list[tuple[ds.Da
         if unknown:
             problems.append(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(DATASET_KEYS))}")
             continue
-        missing = [k for k in ("name", "kind", "path") if k not in d]
+        missing = [k for k in ("name", "kind", "parts" if d.get("kind") == "join" else "path") if k not in d]
         if missing:
             problems.append(f"{where}: needs {', '.join(missing)}")
             continue
@@ -341,8 +341,14 @@ def dataset_spec(d: dict[str, Any], base_dir: Path) -> ds.DatasetSpec:
     kind = d["kind"]
     if kind not in ds.DATASET_KINDS:
         raise WhisperbenchError(f"unknown kind {kind!r}; valid: {', '.join(ds.DATASET_KINDS)}")
-    path = str(d["path"])
-    if kind == "hf":
+    path = str(d.get("path", ""))
+    parts = None
+    if kind == "join":
+        raw = d.get("parts")
+        if not isinstance(raw, list) or not raw or not all(isinstance(p, dict) for p in raw):
+            raise WhisperbenchError("kind 'join' needs parts: a list of dataset tables (kind, path, ...)")
+        parts = tuple(dataset_spec({"name": f"{d['name']}[{i}]", **p}, base_dir) for i, p in enumerate(raw))
+    elif kind == "hf":
         if path.startswith("hf://"):
             path = path[len("hf://"):]  # explicitly a hub name
         else:
@@ -365,13 +371,14 @@ def dataset_spec(d: dict[str, Any], base_dir: Path) -> ds.DatasetSpec:
         name=str(d["name"]), kind=kind, path=path, config=d.get("config"), split=d.get("split"),
         streaming=bool(d.get("streaming", False)), audio_column=d.get("audio_column", "audio"),
         text_column=d.get("text_column", "text"), id_column=d.get("id_column"), limit=limit,
-        subset=tuple(str(s) for s in subset) if subset is not None else None, longform=lf,
+        subset=tuple(str(s) for s in subset) if subset is not None else None, longform=lf, parts=parts,
     )
 
 
 def quick_dataset(value: str, split: str | None = None) -> dict[str, Any]:
-    """`--dataset` of the quick form: a dataset of the default suite by name, a path (a
-    LibriSpeech folder, a .jsonl manifest, a saved HF dataset), or hf:NAME[:CONFIG]."""
+    """`--dataset` of the quick form: a dataset of a packaged suite by name (the default
+    suite's first), a path (a LibriSpeech folder, a .jsonl manifest, a saved HF dataset),
+    or hf:NAME[:CONFIG]."""
     if value.startswith("hf:"):
         name, _, config = value[3:].partition(":")
         return {"name": name.replace("/", "_"), "kind": "hf", "path": f"hf://{name}", "config": config or None,
@@ -383,9 +390,12 @@ def quick_dataset(value: str, split: str | None = None) -> dict[str, Any]:
         if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists():
             return {"name": p.name, "kind": "hf", "path": str(p.resolve()), "split": split}
         return {"name": p.name, "kind": "librispeech", "path": str(p.resolve()), "split": split}
-    default = tomllib.loads(default_suite_path().read_text(encoding="utf-8"))
-    for d in default.get("datasets", []):
-        if d["name"] == value:
-            return {k: v for k, v in d.items() if k != "algorithms"}
-    names = ", ".join(d["name"] for d in default.get("datasets", []))
-    raise WhisperbenchError(f"dataset {value!r} is not a path, hf:NAME, or a default-suite dataset ({names})")
+    names = []
+    for suite_file in sorted(default_suite_path().parent.glob("*.toml"), key=lambda p: p != default_suite_path()):
+        for d in tomllib.loads(suite_file.read_text(encoding="utf-8")).get("datasets", []):
+            if d["name"] == value:
+                return {k: v for k, v in d.items() if k != "algorithms"}
+            names.append(d["name"])
+    raise WhisperbenchError(
+        f"dataset {value!r} is not a path, hf:NAME, or a dataset of a packaged suite ({', '.join(names)})"
+    )

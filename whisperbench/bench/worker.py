@@ -66,7 +66,8 @@ def run(job: dict[str, Any], chan: Channel) -> int:
     from whisperbench import backends
     from whisperbench.bench import datasets as ds
     from whisperbench.bench import noise
-    from whisperbench.bench.metrics import accuracy, repeated_ngram_share
+    from whisperbench.bench.metrics import accuracy, boundary_errors, repeated_ngram_share
+    from whisperbench.text import reference_words_dropped
     from whisperbench.options import DecodeOptions, LoadOptions
     from whisperbench.text import normalizer_version
 
@@ -178,6 +179,7 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             failure(exc, utt.id, repeat, scope="utterance")
             continue
         acc = accuracy(utt.reference, result.text)
+        boundaries = result.extra.get("window_boundaries")
         t = result.timing
         chan.send("row", row={
             **base, "record": "measurement", "status": "ok",
@@ -185,6 +187,12 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             "reference": utt.reference, "hypothesis": result.text,
             **acc.to_dict(),
             "repeated_5gram_share": repeated_ngram_share(acc.hypothesis_normalized, 5),
+            "reference_words_dropped": reference_words_dropped(utt.reference),
+            # Long-form: where the algorithm cut the audio, and the errors next to the cuts.
+            "implementation": result.implementation,
+            "window_boundaries": boundaries,
+            "boundary_errors": boundary_errors(utt.reference, result.segments, boundaries)
+            if boundaries is not None else None,
             "language": result.language, "n_segments": len(result.segments),
             "audio_warning": utt.audio_warning,  # the file decoded incompletely (whisperbench.audio)
             "audio_seconds": t.audio_seconds, "decode_seconds": t.decode_seconds, "call_seconds": call_seconds,
