@@ -155,7 +155,11 @@ class OpenAIWhisperBackend(Backend):
                     words=words,
                 )
             )
-        return RawResult(segments=segments, language=result.get("language"), text=result["text"])
+        # Each segment names the 30 s window it came from by its start ("seek", in 10 ms
+        # mel frames): where one window ends and the next begins.
+        seeks = sorted({round(s["seek"] / 100, 3) for s in result["segments"] if s["seek"] > 0})
+        return RawResult(segments=segments, language=result.get("language"), text=result["text"],
+                         extra={"window_boundaries": seeks})
 
     def _decode_windows(self, windows: list[np.ndarray], options: DecodeOptions) -> list[chunking.WindowResult]:
         """Decode up to 30 s windows in one batch, with whisper.transcribe's fallback
