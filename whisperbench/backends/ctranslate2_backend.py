@@ -71,6 +71,7 @@ def _batched_pipeline_class():
         splitting and word alignment are faster-whisper's."""
 
         resumed = 0
+        chunk_seeks: set[int] = set()  # `seek` of the segments decoded from each chunk's start
 
         def generate_segment_batched(self, features, tokenizer, options):
             self._last_tokens = None
@@ -80,6 +81,8 @@ def _batched_pipeline_class():
 
         def forward(self, features, tokenizer, chunks_metadata, options):
             segmented = super().forward(features, tokenizer, chunks_metadata, options)
+            fps = self.model.frames_per_second
+            self.chunk_seeks.update(int(m["offset"] * fps) for m in chunks_metadata if "resumed_at" not in m)
             rest = []
             for i, (meta, tokens) in enumerate(zip(chunks_metadata, self._last_tokens)):
                 t = resume_time(tokens, tokenizer.timestamp_begin, self.model.time_precision)
@@ -88,11 +91,10 @@ def _batched_pipeline_class():
             if not rest:
                 return segmented
             self.resumed += len(rest)
-            fps = self.model.frames_per_second
             feats = np.stack([pad_or_trim(features[i][:, int(round(t * fps)):]) for i, t in rest])
             metas = [
                 {**chunks_metadata[i], "offset": chunks_metadata[i]["offset"] + t,
-                 "duration": chunks_metadata[i]["duration"] - t}
+                 "duration": chunks_metadata[i]["duration"] - t, "resumed_at": t}
                 for i, t in rest
             ]
             for (i, _), more in zip(rest, self.forward(feats, tokenizer, metas, options)):
@@ -241,6 +243,7 @@ class CTranslate2Backend(Backend):
                 ]
             kwargs["vad_filter"] = self.chunking == "vad"
             self.batched.resumed = 0
+            self.batched.chunk_seeks = set()
             generator, info = self.batched.transcribe(
                 samples,
                 batch_size=options.batch_size,
@@ -250,9 +253,21 @@ class CTranslate2Backend(Backend):
             )
         else:
             generator, info = self.model.transcribe(samples, **kwargs)
-        segments = [self._segment(s) for s in generator]  # the decode happens here
+        raw = list(generator)  # the decode happens here
+        segments = [self._segment(s) for s in raw]
         if options.algorithm == "chunked":
             extra["chunk_ends_redecoded"] = self.batched.resumed
+            if clips is not None:
+                extra["window_boundaries"] = [c["start"] for c in clips[1:]]
+            else:
+                # Where one VAD chunk hands over to the next, in the input's time: the start
+                # of the first segment decoded from each later chunk's beginning (faster-whisper
+                # maps chunk times back to the input's but does not return the chunks).
+                firsts: dict[int, float] = {}
+                for seg in raw:
+                    if seg.seek in self.batched.chunk_seeks:
+                        firsts.setdefault(seg.seek, float(seg.start))
+                extra["window_boundaries"] = sorted(firsts.values())[1:]
         return RawResult(segments=segments, language=info.language, language_probability=info.language_probability,
                          extra=extra)
 
