@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
                 print(f"{fmt + ' ' + q:<26}{r['seconds']:>9.2f}{r['peak_mb']:>10.0f}{r['baseline_mb']:>10.0f}{own:>9.0f}{own / size_mb:>10.2f}")
                 outputs[(fmt, q)] = out
             if wer_audio:
-                from whisperbench.conversion.verify import verify
+                from whisperbench.bench.verify import verify
 
                 for (fmt, q), ref in (
                     (("ggml", "q8_0"), ("ggml", "float16")), (("ggml", "q5_0"), ("ggml", "float16")),

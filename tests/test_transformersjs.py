@@ -38,9 +38,9 @@ def tjs(load_backend):
 
 @pytest.fixture(scope="module")
 def onnx_dir():
-    from whisperbench.conversion import onnx_format
+    from whisperbench.conversion import ensure_format
 
-    return onnx_format.ensure_onnx("fixture:tiny.en")
+    return ensure_format("fixture:tiny.en", "onnx", "int8")
 
 
 def test_registered_with_node_check():

@@ -11,8 +11,11 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from whisperbench import models
 from whisperbench.audio import AudioInput, duration_seconds, read_audio
-from whisperbench.errors import UnsupportedOptionError, WhisperbenchError
+from whisperbench.conversion import check, ensure_format
+from whisperbench.conversion.formats import detect_format
+from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
 from whisperbench.options import WINDOW_SECONDS, DecodeOptions, LoadOptions
 from whisperbench.results import Timing, Transcription
 
@@ -21,7 +24,7 @@ from whisperbench.results import Timing, Transcription
 class Capabilities:
     """What a backend can do. Anything not listed is rejected with a clear error."""
 
-    # The weight format the runtime reads ("ctranslate2", "transformers", "openai", "ggml").
+    # The weight format the runtime reads: a name in whisperbench.conversion.formats (or "none").
     model_format: str
     # algorithm -> implementation that runs it (a runtime API or "whisperbench.chunking").
     algorithms: Mapping[str, str]
@@ -369,28 +372,13 @@ def locate_model(model: str, fmt: str, backend: str, quantization: str | None = 
     """Resolve a model spec (fixture:NAME, a local path in any format, or a hub id) to
     `fmt`, converting a local model with `whisperbench.conversion.ensure_format` when it
     is in another format (or needs `quantization`). Raises ModelError saying why not."""
-    from whisperbench import models
-    from whisperbench.errors import ModelError
-
     source = models.resolve(model)
     if not source.is_local:
         return ModelLocation(None, source.hub_id)
-    from whisperbench.conversion.formats import detect_format
-
     have = detect_format(source.path)
     if have == fmt and quantization is None:
-        from whisperbench.conversion import check
-
         check(source.path)  # (a conversion below checks its source by reading it)
         return ModelLocation(str(source.path), None)
-    try:
-        from whisperbench.conversion import ensure_format
-    except ImportError:
-        raise ModelError(
-            f"{source.path} holds a {have} model and backend {backend!r} needs {fmt}"
-            + (f" ({quantization})" if quantization else "")
-            + "; conversion is not available in this installation (whisperbench.conversion.ensure_format)"
-        ) from None
     try:
         path = ensure_format(model, fmt, quantization)
     except ModelError:

@@ -276,8 +276,7 @@ class TransformersJsBackend(Backend):
         source = models.resolve(model)
         self.converted_from: str | None = None
         if source.is_local:
-            from whisperbench.conversion import onnx_format
-
+            from whisperbench.conversion import ensure_format, onnx_format
             from whisperbench.conversion.formats import detect_format
 
             have = detect_format(source.path)
@@ -285,7 +284,7 @@ class TransformersJsBackend(Backend):
                 path = Path(source.path)
             else:
                 try:
-                    path = onnx_format.ensure_onnx(model, quantization="int8")
+                    path = ensure_format(model, "onnx", "int8")
                 except ModelError:
                     raise
                 except WhisperbenchError as exc:

@@ -31,8 +31,8 @@ runtime's output and a row whose length differs is a failure, never a timing):
   costs tens of ms per token on a CPU, so a row says which method it used
   (`fixed_length_method`). Batches > 1 are skipped: whisper_full decodes one window.
 
-Weights are generated, never downloaded, and cached under
-`whisperbench.models.cache_dir()/synthetic/ARCH-KEY/FORMAT-QUANT`.
+Weights are generated, never downloaded, and cached in the cache of converted weights
+(`whisperbench.conversion.cache`), keyed by architecture, format and precision.
 
 Results are JSON Lines records of kind `synthetic` (and one `synthetic_run`), written
 with `whisperbench.bench.store.ResultWriter`; `dataset` is "synthetic".
@@ -144,21 +144,13 @@ def storage_quantization(backend: str, compute_type: str) -> str:
 
 def weights_path(arch: Architecture, backend: str, compute_type: str, eot_eager: bool = False) -> Path:
     """Random weights of `arch` for `backend` at `compute_type`, generated once and cached."""
-    from whisperbench import models
-    from whisperbench.conversion.api import _file_lock, write
+    from whisperbench.conversion import cache, write
 
     fmt = FORMAT_OF[backend]
     q = storage_quantization(backend, compute_type)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in arch.name)
-    folder = models.cache_dir() / "synthetic" / f"{safe}-{arch.key()}{'-eot' if eot_eager else ''}"
-    leaf = {"openai": "model.pt", "ggml": "ggml-model.bin"}.get(fmt, "model")
-    out = folder / f"{fmt}-{q}" / leaf
-    if out.exists():
-        return out
-    folder.mkdir(parents=True, exist_ok=True)
-    with _file_lock(folder / f"{fmt}-{q}.lock"):
-        if out.exists():
-            return out
+    source = f"synthetic:{arch.name}-{arch.key()}{'-eot' if eot_eager else ''}"
+
+    def build(out: Path) -> None:
         ckpt = random_checkpoint(arch, seed=int(arch.key()[:8], 16), eot_eager=eot_eager)
         write(ckpt, fmt, out, q, source=f"synthetic:{arch.name}")
         if fmt == "transformers" and not arch.standard_ffn:  # the writer assumes 4 x d_model
@@ -166,7 +158,8 @@ def weights_path(arch: Architecture, backend: str, compute_type: str, eot_eager:
             cfg = json.loads(cfg_path.read_text())
             cfg["encoder_ffn_dim"], cfg["decoder_ffn_dim"] = arch.audio_ffn, arch.text_ffn
             cfg_path.write_text(json.dumps(cfg, indent=2))
-    return out
+
+    return cache.converted(source, fmt, q, build)
 
 
 # ----- memory --------------------------------------------------------------------------

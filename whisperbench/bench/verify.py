@@ -1,5 +1,7 @@
 """Proof of equivalence: decode the same audio greedily with two models, each in the runtime
-its format belongs to, and compare the generated tokens and the normalized text."""
+its format belongs to, and compare the generated tokens and the normalized text.
+
+It needs both weight formats (conversion) and runtimes (backends), so it sits above both."""
 
 from __future__ import annotations
 
@@ -7,11 +9,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from whisperbench import backends
+from whisperbench.conversion import formats
 from whisperbench.conversion.formats import detect_format
 from whisperbench.errors import ConversionError
 from whisperbench.options import DecodeOptions, LoadOptions
 
-BACKEND_FOR_FORMAT = {"transformers": "transformers", "ctranslate2": "ctranslate2", "openai": "openai", "ggml": "whispercpp"}
+
+def backend_for_format() -> dict[str, str]:
+    """format -> the backend that runs it: the first registered backend (by name) whose
+    `Capabilities.model_format` is that format. Importing adapters imports no runtime."""
+    out: dict[str, str] = {}
+    for name in backends.names():
+        fmt = backends.adapter_class(name).capabilities.model_format
+        if fmt in formats.names():
+            out.setdefault(fmt, name)
+    return out
 
 
 @dataclass
@@ -81,9 +94,10 @@ def backend_for(model: str) -> str:
     if src.path is None:
         raise ConversionError(f"verify needs local models; {model!r} is not a local path or fixture")
     fmt = detect_format(src.path)
-    if fmt not in BACKEND_FOR_FORMAT:
+    runs = backend_for_format()
+    if fmt not in runs:
         raise ConversionError(f"no backend runs the {fmt} format for verification")
-    return BACKEND_FOR_FORMAT[fmt]
+    return runs[fmt]
 
 
 def greedy_options(language: str | None = "en", timestamps: bool = True) -> DecodeOptions:
@@ -92,8 +106,6 @@ def greedy_options(language: str | None = "en", timestamps: bool = True) -> Deco
 
 def decode(model: str, backend: str, audio: Sequence[str | Path], options: DecodeOptions, load: LoadOptions | None = None):
     """Transcriptions of every file by one model in one backend (loaded once, closed after)."""
-    from whisperbench import backends
-
     instance = backends.get(backend)(model, load or LoadOptions())
     try:
         return [instance.transcribe(str(a), options) for a in audio]

@@ -6,21 +6,24 @@ import argparse
 import json
 import sys
 
+from whisperbench.conversion import formats
 from whisperbench.errors import WhisperbenchError
-
-FORMATS = ("transformers", "ctranslate2", "openai", "ggml")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert a Whisper model between weight formats (with quantization)")
     p.add_argument("src", help="model folder/file in any supported format, or fixture:NAME")
-    p.add_argument("--to", required=True, choices=FORMATS, help="target format")
-    p.add_argument("--output", "-o", required=True, help="output folder (transformers, ctranslate2) or file (openai, ggml)")
+    everything = formats.all_formats()
+    p.add_argument("--to", required=True, choices=formats.names(), help="target format")
+    p.add_argument(
+        "--output", "-o", required=True,
+        help=f"output folder ({', '.join(f.name for f in everything if f.is_folder)}) "
+        f"or file ({', '.join(f.name for f in everything if not f.is_folder)})",
+    )
     p.add_argument(
         "--quantization", "-q",
-        help="precision: transformers float32|float16|bfloat16; ctranslate2 float32|float16|bfloat16|int8|"
-        "int8_float32|int8_float16|int8_bfloat16; openai float32|float16; ggml f16|q8_0|q5_0|q5_1|q4_0 "
-        "(default: keep the source's float precision)",
+        help="precision: " + "; ".join(f"{f.name} {'|'.join(f.quantizations)}" for f in everything)
+        + " (f16/fp32 spellings accepted; default: keep the source's float precision)",
     )
     p.add_argument(
         "--decoder-layers", metavar="N|I,J,...",
@@ -80,7 +83,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from whisperbench.conversion.verify import verify
+    from whisperbench.bench.verify import verify
 
     language = None if args.language in ("auto", "none", "") else args.language
     report = verify(args.model_a, args.model_b, args.audio, language=language, backend_a=args.backend_a,

@@ -1,4 +1,5 @@
-"""Weight formats: detection, readers and writers, quantization, verification.
+"""Weight formats: the registry (formats.py), detection, readers and writers, quantization,
+the cache of converted weights (cache.py).
 
     convert(src, to, output, quantization=None, decoder_layers=None, force=False) -> Path
     ensure_format(model_spec, fmt, quantization=None) -> Path   (cached conversion)
@@ -8,6 +9,8 @@
     tiny_random(...) -> Checkpoint;  derive_student(ckpt, decoder_layers) -> Checkpoint
 
 Runtime libraries (torch, ctranslate2, ...) are imported only by the format that needs them.
+This package imports nothing from backends/bench/cli; verifying a conversion by decoding
+in two runtimes needs backends, so it lives above them (whisperbench.bench.verify).
 """
 
 from whisperbench.conversion.api import (
@@ -24,11 +27,10 @@ from whisperbench.conversion.api import (
     write,
 )
 from whisperbench.conversion.checkpoint import CONVERTER_VERSION, Checkpoint, Dims
-from whisperbench.conversion.formats import FORMATS, detect_format
-from whisperbench.conversion.verify import BACKEND_FOR_FORMAT  # which backend runs each format
+from whisperbench.conversion.formats import FORMATS, WeightFormat, detect_format
 
 __all__ = [
-    "BACKEND_FOR_FORMAT", "CONVERTER_VERSION", "Checkpoint", "Dims", "FORMATS", "QUANTIZATIONS", "check", "convert",
+    "CONVERTER_VERSION", "Checkpoint", "Dims", "FORMATS", "QUANTIZATIONS", "WeightFormat", "check", "convert",
     "derive_student", "describe", "detect_format", "ensure_format", "read", "read_metadata", "save_random",
     "tiny_random", "write",
 ]

@@ -2,56 +2,38 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from whisperbench.conversion import cache, formats
 from whisperbench.conversion.checkpoint import CONVERTER_VERSION, Checkpoint, Dims, expected_shapes
-from whisperbench.conversion.formats import FORMATS, detect_format
+from whisperbench.conversion.formats import detect_format
 from whisperbench.conversion.progress import Progress, policy, size_on_disk
 from whisperbench.errors import ConversionError, ModelError
 from whisperbench.files import output_file, output_folder, umask_mode
 
 META_FILE = "whisperbench.json"
-# Formats written as a folder; the others are one file.
-FOLDER_FORMATS = ("transformers", "ctranslate2")
 
-QUANTIZATIONS: dict[str, tuple[str, ...]] = {
-    "transformers": ("float32", "float16", "bfloat16"),
-    "ctranslate2": ("float32", "float16", "bfloat16", "int8", "int8_float32", "int8_float16", "int8_bfloat16"),
-    "openai": ("float32", "float16"),
-    "ggml": ("float16", "q8_0", "q5_0", "q5_1", "q4_0"),
-}
-# ggml names its float types f16/f32; accept both spellings everywhere.
+# format -> precisions it can store (from the registry, conversion.formats).
+QUANTIZATIONS: dict[str, tuple[str, ...]] = {f.name: f.quantizations for f in formats.all_formats()}
+# ggml and ONNX name float types f16/f32/fp32; accept every spelling everywhere.
 _ALIASES = {"f16": "float16", "f32": "float32", "fp16": "float16", "fp32": "float32", "bf16": "bfloat16"}
 
 
-def _module(fmt: str):
-    from whisperbench.conversion import ctranslate2_format, ggml_format, openai_format, transformers_format
-
-    mods = {"transformers": transformers_format, "ctranslate2": ctranslate2_format, "openai": openai_format, "ggml": ggml_format}
-    if fmt not in mods:
-        raise ConversionError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
-    return mods[fmt]
-
-
 def normalize_quantization(fmt: str, quantization: str | None) -> str | None:
+    wf = formats.get(fmt)
     if quantization is None:
         return None
     q = _ALIASES.get(quantization.lower(), quantization.lower())
-    if fmt not in QUANTIZATIONS:
-        raise ConversionError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
-    if q not in QUANTIZATIONS[fmt]:
-        raise ConversionError(f"{fmt} cannot store quantization {quantization!r}; valid: {', '.join(QUANTIZATIONS[fmt])}")
+    if q not in wf.quantizations:
+        raise ConversionError(f"{fmt} cannot store quantization {quantization!r}; valid: {', '.join(wf.quantizations)}")
     return q
 
 
@@ -71,7 +53,7 @@ def read(src: str | Path, progress: bool | Progress | None = None) -> Checkpoint
     one only for checkpoints over 200 MB. Never drawn off a terminal or with WHISPERBENCH_QUIET=1."""
     path = local_path(src)
     fmt = detect_format(path)
-    ckpt = _module(fmt).read(path, progress=policy(progress, size_on_disk(path)))
+    ckpt = formats.get(fmt).entry("reader")(path, progress=policy(progress, size_on_disk(path)))
     meta = read_metadata(path)
     if meta.get("distilled"):
         ckpt.distilled = True
@@ -86,15 +68,9 @@ def check(path: str | Path) -> str:
     report their own files' damage clearly and are not re-read here."""
     path = Path(path)
     fmt = detect_format(path)
-    if fmt == "ggml":
-        from whisperbench.conversion import ggml_format
-
-        ggml_format.validate(path)
-    elif fmt == "transformers":
-        try:
-            _module(fmt).read(path)
-        except ConversionError as exc:  # a tensor missing or misshapen (Checkpoint.check)
-            raise ModelError(f"{path}: {exc}") from None
+    wf = formats.get(fmt)
+    if wf.validator:
+        wf.entry("validator")(path)
     return fmt
 
 
@@ -103,26 +79,20 @@ def write(ckpt: Checkpoint, fmt: str, output: str | Path, quantization: str | No
     """Write `ckpt` as `fmt` at `output`, atomically (temp path in the same folder, then rename).
     `progress` as for read(): a bar over the tensors written, by default only above 200 MB."""
     q = normalize_quantization(fmt, quantization)
-    mod = _module(fmt)
+    wf = formats.get(fmt)
+    if wf.writer is None:
+        raise ConversionError(f"{fmt} is built from a {wf.built_from} model, not written from weights: use convert()")
     out = _target(output, fmt, force).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
-    is_dir = fmt in FOLDER_FORMATS
+    is_dir = wf.is_folder
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     os.chmod(tmp, umask_mode(folder=True))  # a folder format's output is this folder: not mkdtemp's 0700
     try:
         target = tmp if is_dir else tmp / out.name
-        precision = mod.write(ckpt, target, q, progress=policy(progress, ckpt.nbytes()))
-        meta = {
-            "format": fmt,
-            "quantization": precision,
-            "dims": ckpt.dims.to_dict(),
-            "english_only": ckpt.english_only,
-            "distilled": ckpt.distilled,
-            "source": source,
-            "source_format": ckpt.source_format,
-            "source_precision": ckpt.source_precision,
-            "converter_version": CONVERTER_VERSION,
-        }
+        precision = wf.entry("writer")(ckpt, target, q, progress=policy(progress, ckpt.nbytes()))
+        meta = _metadata(fmt, precision, ckpt.dims.to_dict(), ckpt.distilled, source, ckpt.source_format,
+                         ckpt.source_precision)
+        meta["english_only"] = ckpt.english_only
         if is_dir:
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
             _replace(tmp, out, force)
@@ -138,13 +108,48 @@ def write(ckpt: Checkpoint, fmt: str, output: str | Path, quantization: str | No
     return out
 
 
+def _metadata(fmt: str, precision: str, dims: dict, distilled: bool, source: str | None, source_format: str | None,
+              source_precision: str | None) -> dict[str, Any]:
+    """What whisperbench.json records about a model it wrote (describe() reads it back)."""
+    return {"format": fmt, "quantization": precision, "dims": dims, "distilled": distilled, "source": source,
+            "source_format": source_format, "source_precision": source_precision, "converter_version": CONVERTER_VERSION}
+
+
+def _build(src: str | Path, fmt: str, out: Path, q: str | None, decoder_layers: Sequence[int] | int | None = None,
+           force: bool = False, progress: bool | Progress | None = None) -> Path:
+    """Make a format that has a builder (made from a `built_from` model by an exporter, e.g.
+    ONNX from a transformers folder) at `out`, with whisperbench.json beside its files."""
+    wf = formats.get(fmt)
+    path = local_path(src)
+    have = detect_format(path)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=_mkdir(out.parent)) as tmp:
+        if have == wf.built_from and decoder_layers is None:
+            check(path)  # an exporter's own errors on a damaged model are pages of traceback
+            base = path
+        else:
+            ckpt = read(path, progress=progress)
+            if decoder_layers is not None:
+                ckpt = derive_student(ckpt, decoder_layers)
+            base = write(ckpt, wf.built_from, Path(tmp) / "source", source=str(src), progress=progress)
+        info = describe(base)
+        wf.entry("builder")(base, out, q, overwrite=force)
+    meta = _metadata(fmt, q or wf.quantizations[0], info["dims"], info["distilled"], str(src), have, info["quantization"])
+    (out / META_FILE if wf.is_folder else out.with_name(out.name + ".whisperbench.json")).write_text(json.dumps(meta, indent=2))
+    return out
+
+
+def _mkdir(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _target(output: str | Path, fmt: str, force: bool) -> Path:
     """The output path, checked before any work: not already there unless `force`, and
     writable as the folder or file that `fmt` is."""
     out = Path(output).expanduser()
     if (out.exists() or out.is_symlink()) and not force:
         raise ConversionError(f"{out} already exists; pass --force (force=True) to overwrite")
-    if fmt in FOLDER_FORMATS:
+    if formats.get(fmt).is_folder:
         output_folder(out)
     else:
         output_file(out)
@@ -169,66 +174,35 @@ def convert(src: str | Path, to: str, output: str | Path, quantization: str | No
             progress: bool | Progress | None = None) -> Path:
     """Convert a model (any format, or fixture:NAME) to format `to` at `output`.
     `progress`: see read(); bars for reading and for writing the tensors."""
-    if to not in FORMATS:
-        raise ConversionError(f"unknown target format {to!r}; formats: {', '.join(FORMATS)}")
-    normalize_quantization(to, quantization)
+    if to not in formats.names():
+        raise ConversionError(f"unknown target format {to!r}; formats: {', '.join(formats.names())}")
+    q = normalize_quantization(to, quantization)
     out = _target(output, to, force)
+    if formats.get(to).builder:
+        return _build(src, to, out, q, decoder_layers, force, progress)
     ckpt = read(src, progress=progress)
     if decoder_layers is not None:
         ckpt = derive_student(ckpt, decoder_layers)
     return write(ckpt, to, out, quantization, force=force, source=str(src), progress=progress)
 
 
-@functools.lru_cache(maxsize=1)
-def _code_digest() -> str:
-    """Digest of the conversion code itself: a cached conversion made by an older writer
-    (a bug fixed since, a layout changed) is never reused, even if nobody bumped
-    CONVERTER_VERSION."""
-    h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def ensure_format(model_spec: str, fmt: str, quantization: str | None = None) -> Path:
-    """A local path of `model_spec` in format `fmt`: itself when it already is, else a cached conversion."""
-    from whisperbench import models
-
+    """A local path of `model_spec` in format `fmt`: itself when it already is (and no other
+    quantization is asked, or `fmt` cannot be re-made from itself), else a cached conversion
+    (conversion.cache). A built format (ONNX) is made from a cached `built_from` copy."""
     q = normalize_quantization(fmt, quantization)
+    wf = formats.get(fmt)
     path = local_path(model_spec)
-    src_fmt = detect_format(path)
-    if src_fmt == fmt and q is None:
+    if detect_format(path) == fmt and (q is None or not wf.round_trips):
         return path
-    st = path.stat()
-    main = path / "model.bin" if path.is_dir() and (path / "model.bin").exists() else path
-    mst = main.stat() if main.exists() else st
-    key_data = {"src": str(path), "mtime": mst.st_mtime_ns, "size": mst.st_size, "fmt": fmt, "q": q,
-                "v": CONVERTER_VERSION, "code": _code_digest()}
-    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
-    name = f"{path.stem}-{fmt}-{q or 'auto'}-{key}"
-    root = models.cache_dir() / "converted"
-    out = root / name / ("model.pt" if fmt == "openai" else "ggml-model.bin" if fmt == "ggml" else "model")
-    if out.exists():
-        return out
-    root.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root / f"{name}.lock"):
-        if out.exists():  # another process finished it while we waited
-            return out
-        write(read(path), fmt, out, q, force=False, source=str(model_spec))
-    return out
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    if wf.builder:
+        if detect_format(path) == wf.built_from:
+            build = lambda out: _build(path, fmt, out, q)  # noqa: E731
+        else:
+            build = lambda out: _build(ensure_format(model_spec, wf.built_from), fmt, out, q)  # noqa: E731
+    else:
+        build = lambda out: write(read(path), fmt, out, q, source=str(model_spec))  # noqa: E731
+    return cache.converted(path, fmt, q, build)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -251,7 +225,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         dims = meta["dims"]
         precision = meta["quantization"]
     else:
-        ckpt = _module(fmt).read(p)
+        ckpt = formats.get(fmt).entry("reader")(p)
         dims, precision = ckpt.dims.to_dict(), ckpt.source_precision
         meta.setdefault("distilled", ckpt.distilled)
     n_vocab = dims["n_vocab"]

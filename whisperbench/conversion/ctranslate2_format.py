@@ -11,11 +11,12 @@ import numpy as np
 
 from whisperbench.conversion.checkpoint import Checkpoint, Dims
 from whisperbench.conversion import tokenizer as tok
+from whisperbench.conversion import formats
 from whisperbench.conversion.formats import read_json
 from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.errors import ConversionError, ModelError
 
-QUANTIZATIONS = ("float32", "float16", "bfloat16", "int8", "int8_float32", "int8_float16", "int8_bfloat16")
+QUANTIZATIONS = formats.get("ctranslate2").quantizations
 # CTranslate2's type ids, in the order its serializer enumerates them.
 _DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
 

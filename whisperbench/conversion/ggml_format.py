@@ -27,13 +27,14 @@ import numpy as np
 
 from whisperbench.conversion import tokenizer as tok
 from whisperbench.conversion.checkpoint import Checkpoint, Dims, expected_shapes
+from whisperbench.conversion import formats
 from whisperbench.conversion.formats import read_json
 from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.conversion.quantize import BLOCK, BLOCK_BYTES, QUANTIZERS, dequantize
 from whisperbench.errors import ConversionError, ModelError
 
 MAGIC = 0x67676D6C
-QUANTIZATIONS = ("float16", "q8_0", "q5_0", "q5_1", "q4_0")
+QUANTIZATIONS = formats.get("ggml").quantizations
 _FTYPE = {"float32": 0, "float16": 1, "q4_0": 2, "q8_0": 7, "q5_0": 8, "q5_1": 9}
 _TYPE_ID = {"float32": 0, "float16": 1, "q4_0": 2, "q5_0": 6, "q5_1": 7, "q8_0": 8}
 _TYPE_NAME = {v: k for k, v in _TYPE_ID.items()}

@@ -25,7 +25,6 @@ with the transformers model and reports token agreement.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from whisperbench.conversion.formats import read_json
-from whisperbench.errors import ConversionError, ModelError
+from whisperbench.errors import ConversionError
 
 ONNX_SUBDIR = "onnx"
 GRAPHS = ("encoder_model", "decoder_model_merged")
@@ -242,49 +241,10 @@ def quantize(folder: str | Path) -> Path:
     return folder
 
 
-# ----- from any model spec, cached ---------------------------------------------------------
-def _source_key(path: Path) -> str:
-    files = sorted(p for p in (path.iterdir() if path.is_dir() else [path]) if p.is_file())
-    facts = [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files]
-    blob = json.dumps([str(path), facts, RECIPE_VERSION]).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
-
-
-def ensure_onnx(model_spec: str, quantization: str | None = "int8") -> Path:
-    """A Transformers.js ONNX folder for `model_spec` (fixture:NAME or a local path in any
-    format): used as is when it already is one, else exported (via a transformers folder
-    from `whisperbench.conversion.ensure_format`) into the cache, once."""
-    from whisperbench import models
-
-    source = models.resolve(model_spec)
-    if not source.is_local:
-        raise ModelError(f"{model_spec!r} is not a local model; hub models are loaded by the runtime itself")
-    if is_onnx_folder(source.path):
-        return source.path
-    from whisperbench.conversion.formats import detect_format
-
-    fmt = detect_format(source.path)
-    out = models.cache_dir() / "onnx" / f"{source.path.name}-{fmt}-{_source_key(source.path)}"
-    want = ["fp32"] + (["int8"] if quantization == "int8" else [])
-    if is_onnx_folder(out) and set(want) <= set(precisions(out)):
-        return out
-    if is_onnx_folder(out):  # exported earlier without the int8 graphs
-        return quantize(out)
-    if fmt == "transformers":
-        from whisperbench.conversion.api import check
-
-        check(source.path)  # optimum's own errors on a damaged folder are pages of traceback
-        src = source.path
-    else:
-        try:
-            from whisperbench.conversion import ensure_format
-        except ImportError:
-            raise ModelError(
-                f"{source.path} holds a {fmt} model; exporting it to ONNX needs a transformers-format copy first, "
-                "and whisperbench.conversion.ensure_format is not available in this installation"
-            ) from None
-        src = Path(ensure_format(model_spec, "transformers"))
-    return export(src, out, quantization, overwrite=True)
+def build(src: Path, output: Path, quantization: str | None = None, *, overwrite: bool = False) -> Path:
+    """The registry's builder (conversion.formats): `export` with the registry's
+    quantization names, float32 (None) or int8 (float32 graphs plus int8 ones)."""
+    return export(src, output, "int8" if quantization == "int8" else None, overwrite=overwrite)
 
 
 # ----- verification --------------------------------------------------------------------

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from whisperbench.conversion import formats
 from whisperbench.conversion.checkpoint import Checkpoint, Dims, expected_shapes
 from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.errors import ConversionError, ModelError
 
-QUANTIZATIONS = ("float32", "float16")
+QUANTIZATIONS = formats.get("openai").quantizations
 
 
 def _torch():

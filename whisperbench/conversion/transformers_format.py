@@ -12,11 +12,12 @@ import numpy as np
 from whisperbench.conversion import safetensors_io
 from whisperbench.conversion import tokenizer as tok
 from whisperbench.conversion.checkpoint import Checkpoint, Dims, LANGUAGE_CODES
+from whisperbench.conversion import formats
 from whisperbench.conversion.formats import read_json
 from whisperbench.conversion.progress import NO_PROGRESS, Progress
 from whisperbench.errors import ConversionError, ModelError
 
-QUANTIZATIONS = ("float32", "float16", "bfloat16")
+QUANTIZATIONS = formats.get("transformers").quantizations
 _ST_DTYPE = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 
 _BLOCK = [
@@ -240,4 +241,13 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
     return ckpt
 
 
-__all__ = ["read", "write", "hf_name", "QUANTIZATIONS", "LANGUAGE_CODES"]
+def validate(path: Path) -> None:
+    """Check a folder before a runtime loads it: config, and every tensor present with its
+    shape (the safetensors files are memory-mapped, not read into memory)."""
+    try:
+        read(path)
+    except ConversionError as exc:  # a tensor missing or misshapen (Checkpoint.check)
+        raise ModelError(f"{path}: {exc}") from None
+
+
+__all__ = ["read", "write", "validate", "hf_name", "QUANTIZATIONS", "LANGUAGE_CODES"]
