@@ -13,8 +13,10 @@ This package imports nothing from backends/bench/cli; verifying a conversion by 
 in two runtimes needs backends, so it lives above them (whisperbench.bench.verify).
 """
 
+from typing import Any
+
+from whisperbench.conversion import formats
 from whisperbench.conversion.api import (
-    QUANTIZATIONS,
     check,
     convert,
     derive_student,
@@ -27,10 +29,16 @@ from whisperbench.conversion.api import (
     write,
 )
 from whisperbench.conversion.checkpoint import CONVERTER_VERSION, Checkpoint, Dims
-from whisperbench.conversion.formats import FORMATS, WeightFormat, detect_format
+from whisperbench.conversion.formats import WeightFormat, detect_format
 
 __all__ = [
     "CONVERTER_VERSION", "Checkpoint", "Dims", "FORMATS", "QUANTIZATIONS", "WeightFormat", "check", "convert",
     "derive_student", "describe", "detect_format", "ensure_format", "read", "read_metadata", "save_random",
     "tiny_random", "write",
 ]
+
+
+def __getattr__(name: str) -> Any:  # FORMATS, QUANTIZATIONS: read from the registry when asked
+    if name in ("FORMATS", "QUANTIZATIONS"):
+        return getattr(formats, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,8 +21,6 @@ from whisperbench.files import output_file, output_folder, umask_mode
 
 META_FILE = "whisperbench.json"
 
-# format -> precisions it can store (from the registry, conversion.formats).
-QUANTIZATIONS: dict[str, tuple[str, ...]] = {f.name: f.quantizations for f in formats.all_formats()}
 # ggml and ONNX name float types f16/f32/fp32; accept every spelling everywhere.
 _ALIASES = {"f16": "float16", "f32": "float32", "fp16": "float16", "fp32": "float32", "bf16": "bfloat16"}
 

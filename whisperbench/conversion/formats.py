@@ -80,12 +80,12 @@ _REGISTRY: dict[str, WeightFormat] = {}
 
 
 def register(fmt: WeightFormat) -> None:
-    """Add a format (a detection rule tried after those registered before it)."""
-    global FORMATS
+    """Add a format (its detection rule is tried after those registered before it)."""
     if fmt.built_from is not None and fmt.builder is None:
         raise ValueError(f"format {fmt.name!r}: built_from needs a builder")
+    if fmt.layout not in ("folder", "file"):
+        raise ValueError(f"format {fmt.name!r}: layout is 'folder' or 'file', not {fmt.layout!r}")
     _REGISTRY[fmt.name] = fmt
-    FORMATS = tuple(_REGISTRY)
 
 
 def get(name: str) -> WeightFormat:
@@ -102,8 +102,15 @@ def all_formats() -> tuple[WeightFormat, ...]:
     return tuple(_REGISTRY.values())
 
 
-# Every registered format's name (kept current by register(); code reads names()).
-FORMATS: tuple[str, ...] = ()
+def __getattr__(name: str) -> Any:
+    # FORMATS (every format's name) and QUANTIZATIONS (format -> precisions), always current.
+    if name == "FORMATS":
+        return names()
+    if name == "QUANTIZATIONS":
+        return {f.name: f.quantizations for f in _REGISTRY.values()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _M = "whisperbench.conversion."
 
 # Rules are tried in this order: an ONNX export also holds config.json, and openai's rule
