@@ -342,10 +342,14 @@ def _load_note(side: str, rows) -> tuple[bool, str | None]:
 
 def _speed(cc: CellComparison, base, cand, within: Interval, run_noise: float, gate_loaded: bool) -> None:
     """The latency ratio with its run-to-run interval, and whether speed can be gated."""
-    utts = sorted(set(base["utterance_id"]) & set(cand["utterance_id"]))
+    # Run totals over the utterances every run of both sides measured.
+    sets = [set(g["utterance_id"]) for rows in (base, cand) for _, g in rows.groupby("run_id", sort=False)]
+    utts = sorted(set.intersection(*sets))
     tb, tc = _run_totals(base, utts), _run_totals(cand, utts)
     cc.runs_baseline, cc.runs_candidate = base["run_id"].nunique(), cand["run_id"].nunique()
     bounds = (within.low, within.high) if within.low is not None and within.high is not None else None
+    if not utts and within.value:  # no utterance in every run: the pooled ratio, as one run per side
+        tb, tc = [1.0], [within.value]
     r = noise.ratio_interval(tb, tc, run_noise=run_noise, within=bounds) if tb and tc else None
     if r is None:
         cc.latency_ratio = within
