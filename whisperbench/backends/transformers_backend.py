@@ -4,7 +4,11 @@
 - sequential: `generate` over the whole (unpadded) input features, which runs Whisper's
   sliding-window long-form algorithm with `condition_on_prev_tokens`, temperature
   fallback and the compression-ratio / log-prob / no-speech thresholds;
-- chunked: `pipeline("automatic-speech-recognition", chunk_length_s=..., batch_size=...)`.
+- chunked, `-O chunking=pipeline` (default): `pipeline("automatic-speech-recognition",
+  chunk_length_s=..., batch_size=...)` with its default stride (chunk_length_s / 6 on each
+  side), as the Distil-Whisper model card runs it; its merge aligns the overlapping tokens;
+- chunked, `-O chunking=whisperbench`: the shared chunking layer, each batch of windows
+  decoded by one `generate` call (`_decode_windows`).
 
 Load options: dtype via the compute type (float32 / float16 / bfloat16; `int8` on CPU
 is `torch.ao.quantization.quantize_dynamic` of the Linear layers; `int8` / `nf4` on CUDA
@@ -14,11 +18,13 @@ is bitsandbytes), `-O attn_implementation=eager|sdpa|flash_attention_2`,
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
+from whisperbench.backends import chunking
 from whisperbench.backends.base import (
     Backend,
     Capabilities,
@@ -33,6 +39,11 @@ from whisperbench.results import Segment
 
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 _DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+CHUNKING = {
+    "pipeline": "transformers.AutomaticSpeechRecognitionPipeline (chunk_length_s, stride chunk_length_s/6, "
+    "batch_size; merge by longest common token sequence)",
+    "whisperbench": chunking.implementation("transformers.WhisperForConditionalGeneration.generate, batched"),
+}
 
 
 def _flag(value) -> bool:
@@ -49,7 +60,7 @@ class TransformersBackend(Backend):
         algorithms={
             "short": "transformers.WhisperForConditionalGeneration.generate (one window)",
             "sequential": "transformers.WhisperForConditionalGeneration.generate (long-form)",
-            "chunked": "transformers.AutomaticSpeechRecognitionPipeline (chunk_length_s, batch_size)",
+            "chunked": CHUNKING["pipeline"],
         },
         compute_types={
             "cpu": ("float32", "bfloat16", "int8"),
@@ -63,10 +74,14 @@ class TransformersBackend(Backend):
             "torch_compile": "true: torch.compile the model's forward (static KV cache)",
             "assistant_model": "model spec of a smaller Whisper (e.g. a distil student) for speculative decoding; "
             "greedy only, batch 1",
+            "chunking": "chunked algorithm: 'pipeline' (default; the transformers ASR pipeline, overlapping chunks "
+            "merged by their tokens) or 'whisperbench' (the shared overlapping-chunk layer, batches decoded by "
+            "generate)",
         },
         notes=(
             "best_of > 1 is not supported: generate returns every sample instead of keeping the best",
-            "chunked (pipeline): no temperature fallback, no condition_on_previous_text; thresholds apply per chunk",
+            "chunked: no temperature fallback, no condition_on_previous_text; thresholds apply per chunk; "
+            "chunks decode in batches of batch_size",
             "sequential over inputs longer than 30 s needs timestamps=True (transformers' long-form generate)",
             "int8 on CPU = torch dynamic quantization of Linear layers; int8/nf4 on CUDA need bitsandbytes",
             "word_timestamps are not offered (transformers' token timestamps are a different, DTW-based method)",
@@ -122,6 +137,14 @@ class TransformersBackend(Backend):
                     "attn_implementation='flash_attention_2' needs the flash-attn package, which is not installed"
                 )
         self.torch_compile = _flag(extra.get("torch_compile", False))
+        self.chunking = str(extra.get("chunking", "pipeline"))
+        if self.chunking not in CHUNKING:
+            raise UnsupportedOptionError(f"chunking={self.chunking!r}: choose one of {', '.join(CHUNKING)}")
+        # This instance names the chunked implementation it runs (rows record it).
+        self.capabilities = dataclasses.replace(
+            type(self).capabilities,
+            algorithms={**type(self).capabilities.algorithms, "chunked": CHUNKING[self.chunking]},
+        )
 
         self.location = locate_model(model, "transformers", self.name)
         where = self.location.path or self.location.hub_id
@@ -269,6 +292,9 @@ class TransformersBackend(Backend):
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
         if options.algorithm == "chunked":
+            if self.chunking == "whisperbench":
+                segments, first, extra = chunking.transcribe_chunked(samples, options, self._decode_windows)
+                return RawResult(segments=segments, language=first.language, extra=extra)
             return self._chunked(samples, options)
         long_form = options.algorithm == "sequential"
         if long_form and len(samples) > 30 * SAMPLE_RATE and not options.timestamps:
@@ -313,6 +339,36 @@ class TransformersBackend(Backend):
             if int(t) in id_to_lang:
                 return id_to_lang[int(t)]
         return None
+
+    def _decode_windows(self, windows: list[np.ndarray], options: DecodeOptions) -> list[chunking.WindowResult]:
+        """Decode up to 30 s windows in one `generate` call (the shared layer's decoder):
+        padded features, the window's tokens split into segments at timestamp tokens."""
+        torch = self._torch
+        inputs = self.feature_extractor(
+            windows, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True
+        )
+        features = inputs.input_features.to(self.model.device, dtype=self.dtype if self.dtype != torch.qint8 else None)
+        kwargs = self._generate_kwargs(options)
+        languages: list[str | None] = [options.language] * len(windows)
+        with torch.inference_mode():
+            if self.multilingual and options.language is None:
+                lang_ids = self.model.detect_language(features).tolist()
+                id_to_lang = {v: k.strip("<|>") for k, v in self.model.generation_config.lang_to_id.items()}
+                languages = [id_to_lang.get(int(i)) for i in lang_ids]
+                kwargs["language"] = languages
+            out = self.model.generate(
+                features, attention_mask=inputs.attention_mask.to(self.model.device), **kwargs
+            )
+        sequences = out["sequences"] if isinstance(out, dict) else out
+        tb = self.model.generation_config.no_timestamps_token_id + 1
+        eot = self.tokenizer.eos_token_id
+        results = []
+        for w, seq, lang in zip(windows, sequences.tolist(), languages):
+            segments = chunking.segments_from_tokens(
+                seq, tb, eot, lambda t: self.tokenizer.decode(t, skip_special_tokens=True), len(w) / SAMPLE_RATE
+            )
+            results.append(chunking.WindowResult(segments, language=lang))
+        return results
 
     # ----- chunked: the transformers pipeline ---------------------------------------
     def _get_pipeline(self):
@@ -360,8 +416,23 @@ class TransformersBackend(Backend):
             segments=segments,
             language=options.language or ("en" if not self.multilingual else None),
             text=out["text"],
-            extra={"tokens_counted": "re-tokenized from the pipeline's text (the pipeline returns no token ids)"},
+            extra={
+                "tokens_counted": "re-tokenized from the pipeline's text (the pipeline returns no token ids)",
+                "window_boundaries": self._pipeline_boundaries(len(samples), options.chunk_length_s),
+            },
         )
+
+    @staticmethod
+    def _pipeline_boundaries(n_samples: int, chunk_length_s: float) -> list[float]:
+        """Seconds where the pipeline hands over from one chunk to the next: the middle of
+        each overlap (its `chunk_iter` with the default stride of chunk_length_s / 6)."""
+        chunk = int(round(chunk_length_s * SAMPLE_RATE))
+        stride = int(round(chunk_length_s / 6 * SAMPLE_RATE))
+        step = chunk - 2 * stride
+        starts = list(range(0, n_samples, step))
+        ends = [s + chunk for s in starts]
+        last = next((i for i, e in enumerate(ends) if e >= n_samples), len(starts) - 1)
+        return [round((s + stride) / SAMPLE_RATE, 3) for s in starts[1:last + 1]]
 
     def _synchronize(self) -> None:
         kind = device_kind(self.load_options.device)
