@@ -81,6 +81,17 @@ def half_mp3(tmp: Path) -> None:
     (tmp / "half.mp3").write_bytes(SONNET.read_bytes()[:200_000])
 
 
+def half_mp3_manifest(tmp: Path) -> None:
+    half_mp3(tmp)
+    (tmp / "m.jsonl").write_text(json.dumps({"audio_filepath": "half.mp3", "text": "From fairest", "id": "half"}) + "\n")
+
+
+def audio_warning_row(tmp: Path, r: CliResult) -> None:
+    (row,) = [json.loads(line) for line in (tmp / "out.jsonl").read_text().splitlines()
+              if json.loads(line).get("record") == "measurement"]
+    assert "decoded 25.0 s of the 53.3 s" in row["audio_warning"]
+
+
 def empty_reference_rows(tmp: Path, r: CliResult) -> None:
     rows = [json.loads(line) for line in (tmp / "out.jsonl").read_text().splitlines()]
     rows = {row["utterance_id"]: row for row in rows if row.get("record") == "measurement"}
@@ -145,6 +156,10 @@ CASES = [
     Case("8-half-mp3", ["transcribe", "half.mp3", "-b", "dummy", "-m", "none"], 0,
          W + r"\S*half.mp3: incomplete audio, decoded 25\.0 s of the 53\.3 s the file declares", setup=half_mp3,
          slow=False),
+    Case("8-half-mp3-bench", ["bench", "-b", "dummy", "-m", "none", "-d", "m.jsonl", "--language", "en", "-q",
+                              "--repeats", "1", "--warmups", "0", "-o", "out.jsonl"], 0,
+         W + r"\S*half.mp3: incomplete audio, decoded 25\.0 s of the 53\.3 s", setup=half_mp3_manifest,
+         check=audio_warning_row, slow=False),
 ]
 
 

@@ -28,7 +28,7 @@ from typing import Any, Callable
 from whisperbench.bench import environment, store
 from whisperbench.bench.child import child_env, describe_exit, stderr_tail
 from whisperbench.bench.suite import Cell, Suite
-from whisperbench.errors import WhisperbenchError
+from whisperbench.errors import WhisperbenchError, warn
 
 
 @dataclass
@@ -295,6 +295,8 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
             report.decode_seconds += ev["row"].get("decode_seconds") or 0.0
             progress.row()
             current = (None, None)
+            if ev["row"].get("audio_warning"):  # decoded incompletely (in the worker): say so here
+                warn(ev["row"]["audio_warning"])
             if on_row:
                 on_row(ev["row"])
         elif kind == "failure":
