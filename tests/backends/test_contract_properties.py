@@ -4,7 +4,7 @@ WhisperbenchError -- never another exception -- and never returns empty text on 
 clip for a combination it accepted.
 
 Real runtimes run on tiny.en with the models cached per (backend, load options) for the
-session (conftest's load_backend); a few dozen examples each, marked slow. The dummy
+session (conftest's load_backend); 15 examples each, marked slow. The dummy
 backend, which loads nothing, takes many more examples for breadth over the options."""
 
 from __future__ import annotations
@@ -32,6 +32,13 @@ def rarely():
     return st.integers(0, 7).map(lambda i: i == 7)
 
 
+def decoders():
+    """beam_size / best_of: 1 half the time, else 2-5, now and then 6-12 (slow, and past
+    whisper.cpp's pool of 8)."""
+    return st.integers(0, 7).flatmap(
+        lambda i: st.just(1) if i < 4 else st.integers(6, 12) if i == 7 else st.integers(2, 5))
+
+
 # Invalid on purpose (DecodeOptions itself refuses these, for every backend).
 BROKEN = [dict(batch_size=2, algorithm="short"), dict(word_timestamps=True, timestamps=False),
           dict(max_new_tokens=300), dict(chunk_length_s=45.0), dict(temperatures=(0.6, 0.2))]
@@ -48,12 +55,13 @@ def decode_options(draw) -> dict:
         algorithm=algorithm,
         language=draw(st.sampled_from([None, "en", "fr"])) if draw(rarely()) else None,
         task="translate" if draw(rarely()) else "transcribe",
-        beam_size=draw(st.integers(2, 12)) if draw(st.booleans()) else 1,
-        best_of=draw(st.integers(2, 12)) if draw(st.booleans()) else 1,
+        beam_size=draw(decoders()),
+        best_of=draw(decoders()),
         temperatures=draw(st.sampled_from(TEMPERATURES)) if draw(rarely()) else (0.0,),
         condition_on_previous_text=draw(rarely()),
-        compression_ratio_threshold=draw(st.sampled_from([None, 2.4, 1.5])),
-        logprob_threshold=draw(st.sampled_from([None, -1.0, -0.5])),
+        # (stricter thresholds would mostly buy slow fallback passes on this clean clip)
+        compression_ratio_threshold=draw(st.sampled_from([None, 2.4])),
+        logprob_threshold=draw(st.sampled_from([None, -1.0])),
         no_speech_threshold=draw(st.sampled_from([None, 0.6, 0.9])),
         timestamps=timestamps,
         word_timestamps=timestamps and draw(rarely()),
@@ -67,13 +75,14 @@ def decode_options(draw) -> dict:
 
 
 def load_options(name: str):
-    """LoadOptions over the backend's CPU compute types (two at most, to bound the loads),
-    plus, now and then, values it must refuse (an unknown compute type or extra option)."""
+    """LoadOptions over the backend's CPU compute types (two at most, to bound the model
+    loads; threads fixed for the same reason), plus, now and then, values it must refuse
+    (an unknown compute type or extra option)."""
     types = list(backends.adapter_class(name).capabilities.compute_types["cpu"])[:2]
     return st.builds(
         dict,
         compute_type=rarely().flatmap(lambda bad: st.just("int3") if bad else st.sampled_from(["default", *types])),
-        threads=st.sampled_from([0, 2]),
+        threads=st.just(0),
         extra=rarely().map(lambda bad: {"no_such_option": 1} if bad else {}),
     )
 
@@ -124,7 +133,7 @@ def _run_property(name, get_backend, jfk, examples: int) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", REAL)
 def test_real_backends_keep_the_contract(name, load_backend, jfk):
-    stats = _run_property(name, lambda n, **lo: load_backend(n, **lo), jfk, examples=20)
+    stats = _run_property(name, lambda n, **lo: load_backend(n, **lo), jfk, examples=15)
     assert stats["transcribed"] > 0, "no example reached a transcription"
 
 
