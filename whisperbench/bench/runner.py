@@ -319,6 +319,22 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
         elif kind == "done":
             finished = True
 
+    def over_memory() -> bool:
+        """Kill the worker when its RSS passes max_memory_mb (sampled while it is quiet
+        and before each of its events is accepted, so a fast worker cannot outrun it)."""
+        nonlocal killed_for, peak_seen
+        if ps is None or killed_for is not None:
+            return killed_for is not None
+        try:
+            rss = ps.memory_info().rss / 2**20
+        except Exception:
+            return False
+        peak_seen = max(peak_seen, rss)
+        if rss > suite.max_memory_mb:
+            killed_for = f"out of memory: RSS {rss:.0f} MB exceeded max_memory_mb={suite.max_memory_mb:g}"
+            proc.kill()
+        return killed_for is not None
+
     try:
         while True:
             try:
@@ -327,19 +343,14 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
                 if time.monotonic() - last > suite.timeout_s:
                     killed_for = f"timeout: no progress for {suite.timeout_s:g} s"
                     proc.kill()
-                elif ps is not None:
-                    try:
-                        rss = ps.memory_info().rss / 2**20
-                        peak_seen = max(peak_seen, rss)
-                        if rss > suite.max_memory_mb:
-                            killed_for = f"out of memory: RSS {rss:.0f} MB exceeded max_memory_mb={suite.max_memory_mb:g}"
-                            proc.kill()
-                    except Exception:
-                        pass
+                else:
+                    over_memory()
                 continue
             if line is None:
                 break
             last = time.monotonic()
+            if over_memory():
+                continue  # measured in a process over its memory cap: the cell fails instead
             handle(line)
     except KeyboardInterrupt:
         # Stop the worker, then keep every row it had already sent.
