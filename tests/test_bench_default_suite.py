@@ -82,7 +82,7 @@ def test_default_suite_identity_and_metrics(default_run):
     assert row["backend"] == "ctranslate2" and "ctranslate2" in row["runtime_version"]
     assert row["model"] == "fixture:tiny.en" and row["model_format"] == "ctranslate2"
     assert row["compute_type"] == "int8" and row["quantization"]
-    assert row["device"] == "cpu" and row["cpu_model"] and row["cpu_count"] >= 1
+    assert row["device"] == "cpu" and row["cpu_model"] and row["cpus_logical"] >= 1
     assert row["normalizer"] == normalizer_version() and row["packages"]["ctranslate2"]
     assert row["git_commit"] is None or len(row["git_commit"]) == 40
     assert df["dataset_hash"].str.len().eq(16).all()

@@ -509,19 +509,19 @@ def test_report_files_and_numbers(real_a, dummy_runs, work, capsys):
 
 
 def test_report_reference_row_and_pareto(dummy_runs, work):
-    from whisperbench.bench import report
+    from whisperbench.bench import aggregate
     from whisperbench.bench.plots import pareto_front
 
     inputs = [dummy_runs["good"], dummy_runs["slow"], dummy_runs["bad"]]
     df = read_results(inputs)
-    table, ref = report.configuration_table(df, reference="seconds_per_audio_second=0.03")
+    table, ref = aggregate.configuration_table(df, reference="seconds_per_audio_second=0.03")
     assert "0.03" in ref
     rel = dict(zip(table["configuration"], table["relative_latency"]))
     assert rel[ref] == pytest.approx(1.0)
     good = next(k for k in rel if "0.005" in k)
     assert 0 < rel[good] < 0.5  # the 0.005 s/s dummy is several times faster than the 0.03 one
     with pytest.raises(Exception, match="matches 3 configurations"):
-        report.configuration_table(df, reference="dummy")
+        aggregate.configuration_table(df, reference="dummy")
     # Pareto front: (rtfx, wer) points; the fast-and-wrong and the slow-but-right are on it, the
     # dominated one is not.
     assert pareto_front([(10, 0.5), (5, 0.1), (4, 0.2), (1, 0.05)]) == [3, 1, 0]

@@ -56,7 +56,7 @@ def exists(name: str) -> bool:
 def save(name: str, results: str | Path | Iterable[str | Path], *, force: bool = False,
          description: str | None = None) -> Path:
     """Store `results` (files or folders) as baseline `name`; returns its folder."""
-    from whisperbench.bench import report
+    from whisperbench.bench import aggregate, report
     from whisperbench.bench.store import SCHEMA_VERSION, read_records, read_results
 
     target = output_folder(baseline_dir(name), "baseline folder")
@@ -77,7 +77,7 @@ def save(name: str, results: str | Path | Iterable[str | Path], *, force: bool =
         raise WhisperbenchError(f"baseline {name!r} already exists at {target}; pass --force to replace it")
     for problem in incomplete(records):
         warn(f"baseline {name!r}: {problem}")
-    env = report.environment_summary(resolved, df)
+    env = aggregate.environment_summary(resolved, df)
     target.mkdir(parents=True, exist_ok=True)
     tmp = target / (RESULTS_FILE + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:

@@ -1,6 +1,6 @@
 """Compare a candidate run against a baseline, cell by cell, with uncertainty.
 
-Cells are matched by identity (`MATCH_FIELDS`: engine, load options, dataset name,
+Cells are matched by identity (`records.CELL_IDENTITY`: engine, load options, dataset name,
 algorithm, decoding variant and options), not by `cell_id`, so that a changed dataset
 is reported as a mismatch rather than as a missing cell. `ignore=` drops fields from the
 match, to compare across a deliberate change (e.g. `compute_type`/`quantization` for
@@ -27,9 +27,9 @@ Gates (a cell regresses when):
 - WER: the increase exceeds `max_wer_increase` points and the interval's lower end is
   above 0 (the increase is not explained by which utterances happen to be in the set);
 - speed: the ratio exceeds `max_slowdown` and the interval's lower end is above 1 -- only
-  when both sides ran on the same hardware (CPU model, CPU count, GPU) and neither side was
-  measured on a loaded machine (`noise.judge_rows`: other processes took CPU time during
-  the timed regions); otherwise speed is shown, marked not comparable (and why), and not
+  when both sides ran on the same hardware (`records.HARDWARE_FIELDS`: CPU model, logical
+  CPUs, GPU) and neither side was measured on a loaded machine (`noise.judge_rows`: other
+  processes took CPU time during the timed regions); otherwise speed is shown, marked not comparable (and why), and not
   gated (`gate_loaded=True` gates loaded rows anyway). Rows from before the load was
   recorded are gated, marked "load not recorded";
 - failures: the candidate has failed rows where the baseline had none.
@@ -45,7 +45,6 @@ Several runs of one identical cell on a side are replicates, not a problem.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -53,15 +52,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from whisperbench.bench import noise
+from whisperbench.bench.records import CELL_IDENTITY, HARDWARE_FIELDS, canon, identity_key
 from whisperbench.errors import WhisperbenchError
-
-# Identity fields that must be equal for two cells to be "the same cell".
-MATCH_FIELDS = (
-    "backend", "model", "model_format", "quantization", "compute_type", "device", "threads", "load_extra",
-    "dataset", "algorithm", "variant", "options_hash",
-)
-# Fields that say which hardware a row was measured on.
-HARDWARE_FIELDS = ("cpu_model", "cpu_count", "gpu_name")
 
 DEFAULT_MAX_WER_INCREASE = 1.0  # absolute WER points
 DEFAULT_MAX_SLOWDOWN = 1.5  # latency ratio candidate / baseline
@@ -69,14 +61,6 @@ DEFAULT_BOOTSTRAP = 2000
 # A candidate cell that measured fewer than this share of the baseline cell's utterances is
 # incomplete: gating it on the few it has would pass an interrupted run.
 MIN_COVERAGE = 0.9
-
-
-def _canon(value: Any) -> str:
-    if isinstance(value, float) and value != value:
-        return "None"
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
 
 
 def _short(value: Any, width: int = 24) -> str:
@@ -87,7 +71,7 @@ def _short(value: Any, width: int = 24) -> str:
 def _difference(name: str, a: Any, b: Any) -> str:
     """`name: a → b`; for dicts only the keys that differ."""
     if isinstance(a, dict) and isinstance(b, dict):
-        keys = sorted(k for k in set(a) | set(b) if _canon(a.get(k)) != _canon(b.get(k)))
+        keys = sorted(k for k in set(a) | set(b) if canon(a.get(k)) != canon(b.get(k)))
         return f"{name}: " + ", ".join(
             f"{k}={_short(a[k]) if k in a else '(unset)'} → {_short(b[k]) if k in b else '(unset)'}" for k in keys)
     return f"{name}: {_short(a)} → {_short(b)}"
@@ -370,7 +354,7 @@ def _speed(cc: CellComparison, base, cand, within: Interval, run_noise: float, g
 
 
 def _hardware(rows) -> tuple:
-    return tuple(_canon(rows[f].iloc[0]) if f in rows else "None" for f in HARDWARE_FIELDS)
+    return tuple(canon(rows[f].iloc[0]) if f in rows else "" for f in HARDWARE_FIELDS)
 
 
 def _describe_hardware(hw: tuple) -> str:
@@ -389,12 +373,12 @@ def _index_cells(df, side: str, key_fields: Sequence[str], problems: list[str]) 
     df = df.copy()
     for f in missing_cols:
         df[f] = None
-    df["_key"] = [tuple(_canon(v) for v in vals) for vals in df[list(key_fields)].itertuples(index=False, name=None)]
+    df["_key"] = [identity_key(row, key_fields) for row in df[list(key_fields)].to_dict("records")]
     for key, rows in df.groupby("_key", sort=False):
         runs = rows["run_id"].unique()
         if len(runs) > 1:
-            full = [f for f in (*MATCH_FIELDS, "dataset_hash") if f in rows.columns]
-            differ = [f for f in full if rows.drop_duplicates("run_id")[f].map(_canon).nunique() > 1]
+            full = [f for f in (*CELL_IDENTITY, "dataset_hash") if f in rows.columns]
+            differ = [f for f in full if rows.drop_duplicates("run_id")[f].map(canon).nunique() > 1]
             if differ:
                 label = cell_label(rows.iloc[0].to_dict())
                 problems.append(f"{side}: cell {label} appears in {len(runs)} runs ({', '.join(map(str, runs))}) "
@@ -424,30 +408,15 @@ def compare(
     `hardware`: "auto" (compare the recorded CPU/GPU), "same" (treat speed as comparable
     regardless), "different" (never gate on speed). `run_noise`: the run-to-run noise
     (log standard deviation of a run's total) assumed when neither side has several runs
-    of a cell. `gate_loaded`: gate speed even where a side was measured on a loaded machine."""
-    from whisperbench.bench.store import read_results
+    of a cell. `gate_loaded`: gate speed even where a side was measured on a loaded machine.
 
+    Steps: match the cells of both sides (`match_cells`), then per matched cell the
+    accuracy verdict (`accuracy_verdict`) and the speed verdict (`speed_verdict`);
+    `comparison_markdown` renders the result."""
     ignore = tuple(ignore)
-    unknown = sorted(set(ignore) - set(MATCH_FIELDS))
-    if unknown:
-        raise WhisperbenchError(f"--ignore: unknown identity field(s) {', '.join(unknown)}; "
-                                f"valid: {', '.join(MATCH_FIELDS)}")
-    if max_wer_increase < 0:
-        raise WhisperbenchError("--max-wer-increase must be >= 0 (absolute WER points)")
-    if max_slowdown < 1:
-        raise WhisperbenchError("--max-slowdown must be >= 1 (a latency ratio, e.g. 1.2 for 20% slower)")
-    if hardware not in ("auto", "same", "different"):
-        raise WhisperbenchError("hardware must be auto, same or different")
-    if not 0 <= run_noise < 1:
-        raise WhisperbenchError("--run-noise must be in [0, 1) (a log standard deviation, e.g. 0.05 for 5%)")
-
-    def load(x, name):
-        if isinstance(x, (str, Path)) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, Path))):
-            return read_results(x), name or (str(x) if not isinstance(x, (list, tuple)) else ", ".join(map(str, x)))
-        return x, name or "<DataFrame>"
-
-    bdf, bname = load(baseline, baseline_name)
-    cdf, cname = load(candidate, candidate_name)
+    _check_arguments(ignore, max_wer_increase, max_slowdown, hardware, run_noise)
+    bdf, bname = _load_side(baseline, baseline_name)
+    cdf, cname = _load_side(candidate, candidate_name)
     result = Comparison(bname, cname, max_wer_increase, max_slowdown, bootstrap, ignore, run_noise=run_noise,
                         gate_loaded=gate_loaded, allow_missing=allow_missing)
     if bdf.empty:
@@ -457,95 +426,31 @@ def compare(
     if result.problems:
         return result
 
-    key_fields = [f for f in MATCH_FIELDS if f not in ignore]
-    bcells = _index_cells(bdf, "baseline", key_fields, result.problems)
-    ccells = _index_cells(cdf, "candidate", key_fields, result.problems)
-
     different_hw: set[tuple[str, str]] = set()
-    for key, brows in bcells.items():
-        bident = brows.iloc[0].to_dict()
-        label = cell_label(bident)
-        crows = ccells.get(key)
-        if crows is None:
-            result.missing.append(label)
-            continue
-        cident = crows.iloc[0].to_dict()
-        if _canon(bident.get("dataset_hash")) != _canon(cident.get("dataset_hash")):
-            result.mismatched.append(
-                f"{label}: dataset differs (baseline {bident.get('dataset_hash')}, candidate {cident.get('dataset_hash')}; "
-                f"{brows['utterance_id'].nunique()} vs {crows['utterance_id'].nunique()} utterances)")
-            continue
+    for label, brows, crows in match_cells(bdf, cdf, result):
+        cc = _cell_comparison(label, brows, crows, ignore, hardware, different_hw)
+        result.cells.append(cc)
         bok = brows[brows["status"] == "ok"]
         cok = crows[crows["status"] == "ok"]
-        bfail = int((brows["status"] == "failed").sum())
-        cfail = int((crows["status"] == "failed").sum())
-        hw_b, hw_c = _hardware(brows), _hardware(crows)
-        comparable = hardware == "same" or (hardware == "auto" and hw_b == hw_c)
-        if hardware == "auto" and hw_b != hw_c:
-            different_hw.add((_describe_hardware(hw_b), _describe_hardware(hw_c)))
-        cc = CellComparison(
-            label=label, identity={f: bident.get(f) for f in MATCH_FIELDS}, baseline_cell=str(bident.get("cell_id")),
-            candidate_cell=str(cident.get("cell_id")), n_utterances=0,
-            baseline_utterances=int(bok["utterance_id"].nunique()), candidate_utterances=int(cok["utterance_id"].nunique()),
-            wer_baseline=None, wer_candidate=None, wer_delta_points=Interval(None, None, None),
-            latency_ratio=Interval(None, None, None), rtfx_baseline=None, rtfx_candidate=None,
-            failures_baseline=bfail, failures_candidate=cfail, speed_comparable=comparable,
-        )
-        for f in ignore:
-            if _canon(bident.get(f)) != _canon(cident.get(f)):
-                cc.notes.append(_difference(f, bident.get(f), cident.get(f)))
-        if _canon(bident.get("runtime_version")) != _canon(cident.get("runtime_version")):
-            cc.notes.append(f"runtime {bident.get('runtime_version')} → {cident.get('runtime_version')}")
         if bok.empty:
             cc.notes.append("baseline cell has no successful rows: not gated")
-            if cfail and not bfail:
-                cc.regressions.append(f"{cfail} failed row(s)")
-            result.cells.append(cc)
+            if cc.failures_candidate and not cc.failures_baseline:
+                cc.regressions.append(f"{cc.failures_candidate} failed row(s)")
             continue
         if cok.empty:
-            cc.regressions.append(f"candidate cell failed ({cfail} failure row(s)): "
+            cc.regressions.append(f"candidate cell failed ({cc.failures_candidate} failure row(s)): "
                                   f"{crows['error'].dropna().iloc[-1] if crows['error'].notna().any() else 'no rows'}")
-            result.cells.append(cc)
             continue
-        common = set(bok["utterance_id"]) & set(cok["utterance_id"])
-        cc.n_utterances = len(common)
-        if len(common) < max(cc.baseline_utterances, cc.candidate_utterances):
-            cc.notes.append(f"compared on {len(common)} common utterances "
-                            f"(baseline {cc.baseline_utterances}, candidate {cc.candidate_utterances})")
-        if len(common) < MIN_COVERAGE * cc.baseline_utterances:
-            result.incomplete.append(f"{label}: the candidate measured {len(common)} of the baseline's "
-                                     f"{cc.baseline_utterances} utterances")
+        common = _common_utterances(cc, bok, cok, result)
         if not common:
-            result.problems.append(f"{label}: no utterance measured on both sides")
-            result.cells.append(cc)
             continue
         bc = bok[bok["utterance_id"].isin(common)]
         ccr = cok[cok["utterance_id"].isin(common)]
-        cc.wer_baseline, cc.wer_candidate, cc.wer_delta_points = wer_delta(bc, ccr, bootstrap)
-        _speed(cc, bc, ccr, latency_ratio(bc, ccr, bootstrap), run_noise, gate_loaded)
-        if cc.latency_ratio.value:
-            audio = bc.groupby("utterance_id")["audio_seconds"].first().sum()
-            tb = bc.groupby("utterance_id")["decode_seconds"].median().sum()
-            tc = ccr.groupby("utterance_id")["decode_seconds"].median().sum()
-            cc.rtfx_baseline = float(audio / tb) if tb > 0 else None
-            cc.rtfx_candidate = float(audio / tc) if tc > 0 else None
-        d = cc.wer_delta_points
-        if d.value is not None and d.value > max_wer_increase and (d.low is None or d.low > 0):
-            cc.regressions.append(f"WER +{d.value:.2f} points > {max_wer_increase:g} "
-                                  f"({100 * cc.wer_baseline:.2f}% → {100 * cc.wer_candidate:.2f}%)")
-        r = cc.latency_ratio
-        if cc.speed_comparable and speed_regressed(r, max_slowdown):
-            cc.regressions.append(f"{r.value:.2f}× slower > {max_slowdown:g}×")
-        elif cc.speed_comparable and cc.resolution and cc.resolution > max_slowdown:
-            cc.speed_notes.append(f"these data resolve only slowdowns ≥ {cc.resolution:.2f}× "
-                                  f"({cc.speed_basis}): a {max_slowdown:g}× gate cannot be honoured here")
-        if cfail > bfail:
-            cc.regressions.append(f"{cfail} failed row(s) (baseline {bfail})")
-        result.cells.append(cc)
+        accuracy_verdict(cc, bc, ccr, max_wer_increase, bootstrap)
+        speed_verdict(cc, bc, ccr, max_slowdown, bootstrap, run_noise, gate_loaded)
+        if cc.failures_candidate > cc.failures_baseline:
+            cc.regressions.append(f"{cc.failures_candidate} failed row(s) (baseline {cc.failures_baseline})")
 
-    for key, crows in ccells.items():
-        if key not in bcells:
-            result.new.append(cell_label(crows.iloc[0].to_dict()))
     if not result.cells and not result.problems and not result.mismatched:
         result.problems.append("no cell of the candidate matches a cell of the baseline")
     for b, c in sorted(different_hw):
@@ -554,6 +459,132 @@ def compare(
     if hardware == "different":
         result.warnings.append("hardware treated as different: gating on WER (and failures) only")
     return result
+
+
+def _check_arguments(ignore: tuple[str, ...], max_wer_increase: float, max_slowdown: float, hardware: str,
+                     run_noise: float) -> None:
+    unknown = sorted(set(ignore) - set(CELL_IDENTITY))
+    if unknown:
+        raise WhisperbenchError(f"--ignore: unknown identity field(s) {', '.join(unknown)}; "
+                                f"valid: {', '.join(CELL_IDENTITY)}")
+    if max_wer_increase < 0:
+        raise WhisperbenchError("--max-wer-increase must be >= 0 (absolute WER points)")
+    if max_slowdown < 1:
+        raise WhisperbenchError("--max-slowdown must be >= 1 (a latency ratio, e.g. 1.2 for 20% slower)")
+    if hardware not in ("auto", "same", "different"):
+        raise WhisperbenchError("hardware must be auto, same or different")
+    if not 0 <= run_noise < 1:
+        raise WhisperbenchError("--run-noise must be in [0, 1) (a log standard deviation, e.g. 0.05 for 5%)")
+
+
+def _load_side(x, name: str | None):
+    """(rows, name) of one side: a DataFrame as given, or paths read through the store."""
+    from whisperbench.bench.store import read_results
+
+    if isinstance(x, (str, Path)) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, Path))):
+        return read_results(x), name or (str(x) if not isinstance(x, (list, tuple)) else ", ".join(map(str, x)))
+    return x, name or "<DataFrame>"
+
+
+def match_cells(bdf, cdf, result: Comparison) -> list[tuple[str, Any, Any]]:
+    """(label, baseline rows, candidate rows) of each cell both sides measured, by identity
+    (`records.CELL_IDENTITY` less `result.ignore`) over the same dataset; records the
+    baseline cells missing from the candidate, those whose dataset differs, and the
+    candidate's new cells in `result`."""
+    key_fields = [f for f in CELL_IDENTITY if f not in result.ignore]
+    bcells = _index_cells(bdf, "baseline", key_fields, result.problems)
+    ccells = _index_cells(cdf, "candidate", key_fields, result.problems)
+    matched = []
+    for key, brows in bcells.items():
+        bident = brows.iloc[0].to_dict()
+        label = cell_label(bident)
+        crows = ccells.get(key)
+        if crows is None:
+            result.missing.append(label)
+            continue
+        cident = crows.iloc[0].to_dict()
+        if canon(bident.get("dataset_hash")) != canon(cident.get("dataset_hash")):
+            result.mismatched.append(
+                f"{label}: dataset differs (baseline {bident.get('dataset_hash')}, candidate {cident.get('dataset_hash')}; "
+                f"{brows['utterance_id'].nunique()} vs {crows['utterance_id'].nunique()} utterances)")
+            continue
+        matched.append((label, brows, crows))
+    for key, crows in ccells.items():
+        if key not in bcells:
+            result.new.append(cell_label(crows.iloc[0].to_dict()))
+    return matched
+
+
+def _cell_comparison(label: str, brows, crows, ignore: tuple[str, ...], hardware: str,
+                     different_hw: set[tuple[str, str]]) -> CellComparison:
+    """A matched cell before its verdicts: counts, whether its speed is comparable (same
+    hardware), and notes on the ignored fields and runtime versions that differ."""
+    bident, cident = brows.iloc[0].to_dict(), crows.iloc[0].to_dict()
+    bok = brows[brows["status"] == "ok"]
+    cok = crows[crows["status"] == "ok"]
+    hw_b, hw_c = _hardware(brows), _hardware(crows)
+    comparable = hardware == "same" or (hardware == "auto" and hw_b == hw_c)
+    if hardware == "auto" and hw_b != hw_c:
+        different_hw.add((_describe_hardware(hw_b), _describe_hardware(hw_c)))
+    cc = CellComparison(
+        label=label, identity={f: bident.get(f) for f in CELL_IDENTITY}, baseline_cell=str(bident.get("cell_id")),
+        candidate_cell=str(cident.get("cell_id")), n_utterances=0,
+        baseline_utterances=int(bok["utterance_id"].nunique()), candidate_utterances=int(cok["utterance_id"].nunique()),
+        wer_baseline=None, wer_candidate=None, wer_delta_points=Interval(None, None, None),
+        latency_ratio=Interval(None, None, None), rtfx_baseline=None, rtfx_candidate=None,
+        failures_baseline=int((brows["status"] == "failed").sum()),
+        failures_candidate=int((crows["status"] == "failed").sum()), speed_comparable=comparable,
+    )
+    for f in ignore:
+        if canon(bident.get(f)) != canon(cident.get(f)):
+            cc.notes.append(_difference(f, bident.get(f), cident.get(f)))
+    if canon(bident.get("runtime_version")) != canon(cident.get("runtime_version")):
+        cc.notes.append(f"runtime {bident.get('runtime_version')} → {cident.get('runtime_version')}")
+    return cc
+
+
+def _common_utterances(cc: CellComparison, bok, cok, result: Comparison) -> set:
+    """The utterances both sides measured; a candidate that measured too few is incomplete."""
+    common = set(bok["utterance_id"]) & set(cok["utterance_id"])
+    cc.n_utterances = len(common)
+    if len(common) < max(cc.baseline_utterances, cc.candidate_utterances):
+        cc.notes.append(f"compared on {len(common)} common utterances "
+                        f"(baseline {cc.baseline_utterances}, candidate {cc.candidate_utterances})")
+    if len(common) < MIN_COVERAGE * cc.baseline_utterances:
+        result.incomplete.append(f"{cc.label}: the candidate measured {len(common)} of the baseline's "
+                                 f"{cc.baseline_utterances} utterances")
+    if not common:
+        result.problems.append(f"{cc.label}: no utterance measured on both sides")
+    return common
+
+
+def accuracy_verdict(cc: CellComparison, base, cand, max_wer_increase: float, bootstrap: int) -> None:
+    """WER of each side and its change; a regression when the increase exceeds
+    `max_wer_increase` points and its interval excludes no change."""
+    cc.wer_baseline, cc.wer_candidate, cc.wer_delta_points = wer_delta(base, cand, bootstrap)
+    d = cc.wer_delta_points
+    if d.value is not None and d.value > max_wer_increase and (d.low is None or d.low > 0):
+        cc.regressions.append(f"WER +{d.value:.2f} points > {max_wer_increase:g} "
+                              f"({100 * cc.wer_baseline:.2f}% → {100 * cc.wer_candidate:.2f}%)")
+
+
+def speed_verdict(cc: CellComparison, base, cand, max_slowdown: float, bootstrap: int, run_noise: float,
+                  gate_loaded: bool) -> None:
+    """Latency ratio with its interval, RTFx of each side; a regression when speed is
+    comparable and `speed_regressed`, a note when the data cannot resolve the gate."""
+    _speed(cc, base, cand, latency_ratio(base, cand, bootstrap), run_noise, gate_loaded)
+    if cc.latency_ratio.value:
+        audio = base.groupby("utterance_id")["audio_seconds"].first().sum()
+        tb = base.groupby("utterance_id")["decode_seconds"].median().sum()
+        tc = cand.groupby("utterance_id")["decode_seconds"].median().sum()
+        cc.rtfx_baseline = float(audio / tb) if tb > 0 else None
+        cc.rtfx_candidate = float(audio / tc) if tc > 0 else None
+    r = cc.latency_ratio
+    if cc.speed_comparable and speed_regressed(r, max_slowdown):
+        cc.regressions.append(f"{r.value:.2f}× slower > {max_slowdown:g}×")
+    elif cc.speed_comparable and cc.resolution and cc.resolution > max_slowdown:
+        cc.speed_notes.append(f"these data resolve only slowdowns ≥ {cc.resolution:.2f}× "
+                              f"({cc.speed_basis}): a {max_slowdown:g}× gate cannot be honoured here")
 
 
 # ---------------------------------------------------------------------------------------

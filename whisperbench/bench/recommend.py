@@ -91,7 +91,7 @@ def recommend(df, *, max_wer: float, device: str | None = None, max_memory_mb: f
     """`max_wer` is a fraction (0.05 for 5%)."""
     import numpy as np
 
-    from whisperbench.bench.report import cell_summary
+    from whisperbench.bench.aggregate import cell_summary
     from whisperbench.bench.store import utterance_latency
 
     if latency not in LATENCY:

@@ -2,28 +2,8 @@
 the environment the runs were measured on, as Markdown (for PR comments) and a
 self-contained HTML page (plots embedded as base64 PNG).
 
-Every number comes from the stored rows through the store API: `summarize` (one row per
-run and cell) and `utterance_latency` (per-utterance latency over repeats); this module
-only pools those per configuration:
-
-- a configuration is (backend, model, model format, quantization, device, threads,
-  backend options, decoding variant) -- and the run, when one configuration appears in
-  several runs;
-- short-form / sequential / chunked WER: corpus WER pooled over the configuration's cells
-  of that algorithm (errors / reference words; each cell's `wer * ref_words`);
-- RTFx: audio seconds / decode seconds summed over all its cells (decode seconds: per
-  utterance, the median over repeats, as `summarize` defines them);
-- relative latency: its decode seconds / the reference configuration's, over the cells
-  (dataset, algorithm, decoding options) both measured -- 0.5× is twice as fast;
-- p50 / p90 latency: percentiles over its short-form utterances (all utterances when it
-  has no short-form cell) of each utterance's median latency over repeats;
-- load time: median over its cells; peak memory: the largest peak RSS (and GPU peak);
-- timing: whether the configuration's timings are noise (`whisperbench.bench.noise`):
-  measured on a loaded machine (other processes took CPU time while it was timed), a wide
-  spread between repeats (the largest coefficient of variation of its cells' per-repeat
-  totals), or load not recorded (older results). Relative latency carries a 95 % interval
-  that allows for run-to-run drift (`noise.ratio_interval`; the configurations were timed at
-  different times), and says "not distinguishable" when it includes 1.
+The numbers come from `whisperbench.bench.aggregate` (what a configuration is and how its
+cells are pooled); this module formats and renders them.
 """
 
 from __future__ import annotations
@@ -38,10 +18,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from whisperbench.bench import noise
+from whisperbench.bench.aggregate import (
+    _nz,
+    _short,
+    cell_summary,
+    configuration_table,
+    environment_summary,
+    reference_warnings,
+)
 from whisperbench.errors import WhisperbenchError
 
-CONFIG_FIELDS = ("backend", "model", "model_format", "quantization", "device", "threads", "load_extra", "variant")
-ALGORITHM_COLUMNS = {"short": "short_wer", "sequential": "sequential_wer", "chunked": "chunked_wer"}
 
 # (column, Markdown header) of the configuration table, in order.
 TABLE_COLUMNS = (
@@ -64,153 +50,6 @@ TABLE_COLUMNS = (
 
 
 NUMERIC_COLUMNS = {c for c, _ in TABLE_COLUMNS[5:]} - {"timing"} | {"gpu_peak_mb"}
-
-
-def _canon(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, default=str) if value else ""
-    return str(value)
-
-
-def cell_summary(df):
-    """`summarize(df)` plus the identity fields it leaves out (backend options, decoding
-    variant) and a configuration key/label per row."""
-    from whisperbench.bench.store import summarize
-
-    s = summarize(df)
-    if s.empty:
-        return s
-    extra_cols = [c for c in ("load_extra", "variant") if c in df.columns]
-    ident = df.drop_duplicates(["run_id", "cell_id"])[["run_id", "cell_id", *extra_cols]]
-    s = s.merge(ident, on=["run_id", "cell_id"], how="left")
-    if "load_extra" not in s:
-        s["load_extra"] = None
-    if "variant" not in s:
-        s["variant"] = "default"
-    s["load_extra"] = s["load_extra"].map(_canon)
-    s["variant"] = s["variant"].map(lambda v: _canon(v) or "default")
-    s["config_key"] = [tuple(_canon(v) for v in vals) for vals in s[list(CONFIG_FIELDS)].itertuples(index=False, name=None)]
-    # A configuration measured in several runs is one row per run.
-    runs_per_key = s.groupby("config_key")["run_id"].nunique()
-    multi = set(runs_per_key[runs_per_key > 1].index)
-    s["config_key"] = [k + (r,) if k in multi else k for k, r in zip(s["config_key"], s["run_id"])]
-    s["configuration"] = [config_label(row, with_run=row["config_key"] in {k + (row["run_id"],) for k in multi})
-                          for _, row in s.iterrows()]
-    return s
-
-
-def config_label(row, with_run: bool = False) -> str:
-    parts = [str(row["backend"]), str(row["model"]), str(row["quantization"]), str(row["device"])]
-    if str(row.get("threads")) not in ("0", "", "None"):
-        parts.append(f"{row['threads']}t")
-    if row.get("load_extra"):
-        extra = json.loads(row["load_extra"]) if isinstance(row["load_extra"], str) else row["load_extra"]
-        parts.append(",".join(f"{k}={_short(v)}" for k, v in sorted(extra.items())))
-    if row.get("variant") not in (None, "", "default"):
-        parts.append(f"[{row['variant']}]")
-    if with_run:
-        parts.append(f"(run {str(row['run_id'])[:8]})")
-    return " ".join(parts)
-
-
-def _short(value: Any, width: int = 24) -> str:
-    text = str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _pooled_wer(cells) -> float | None:
-    c = cells[cells["wer"].notna() & (cells["ref_words"] > 0)]
-    words = c["ref_words"].sum()
-    return float((c["wer"] * c["ref_words"]).sum() / words) if words else None
-
-
-def _cell_match_key(row) -> tuple:
-    return (row["dataset"], row["dataset_hash"], row["algorithm"], row["options_hash"])
-
-
-def configuration_table(df, reference: str | int | None = None, cells=None):
-    """One row per configuration with the report's numbers (WER as fractions, times in
-    seconds). `reference` picks the relative-latency reference row (see `pick_reference`);
-    the default is the first row. Returns (table, reference_label)."""
-    import numpy as np
-    import pandas as pd
-
-    from whisperbench.bench.store import utterance_latency
-
-    cells = cell_summary(df) if cells is None else cells
-    if cells.empty:
-        raise WhisperbenchError("no measurement rows to report on")
-    ok = df[df["status"] == "ok"]
-    lat = utterance_latency(ok) if len(ok) else pd.DataFrame(columns=["run_id", "cell_id", "latency_median_s"])
-    rows = []
-    for key, c in cells.groupby("config_key", sort=False):
-        first = c.iloc[0]
-        row: dict[str, Any] = {"configuration": first["configuration"], "config_key": key}
-        for f in CONFIG_FIELDS + ("run_id",):
-            row[f] = first[f]
-        for alg, col in ALGORITHM_COLUMNS.items():
-            row[col] = _pooled_wer(c[c["algorithm"] == alg])
-        row["wer"] = _pooled_wer(c)
-        measured = c[c["decode_seconds"].notna()] if "decode_seconds" in c else c.iloc[0:0]
-        audio = measured["audio_seconds"].sum() if len(measured) else 0.0
-        dec = measured["decode_seconds"].sum() if len(measured) else 0.0
-        row["audio_seconds"] = float(audio)
-        row["decode_seconds"] = float(dec)
-        row["rtfx"] = float(audio / dec) if dec > 0 else None
-        short = c[c["algorithm"] == "short"]
-        pick = short if len(short) else c
-        lc = lat.merge(pick[["run_id", "cell_id"]], on=["run_id", "cell_id"])
-        med = lc["latency_median_s"].to_numpy(float)
-        row["latency_scope"] = "short" if len(short) else "all"
-        row["latency_p50_s"] = float(np.percentile(med, 50)) if len(med) else None
-        row["latency_p90_s"] = float(np.percentile(med, 90)) if len(med) else None
-        row["load_seconds"] = float(measured["load_seconds"].median()) if len(measured) else None
-        row["peak_rss_mb"] = float(measured["peak_rss_mb"].max()) if len(measured) else None
-        gpu = measured["gpu_peak_mb"].dropna() if "gpu_peak_mb" in measured else []
-        row["gpu_peak_mb"] = float(gpu.max()) if len(gpu) else None
-        row["n_cells"] = len(c)
-        row["n_utterances"] = int(c["n_utterances"].sum())
-        row["n_failed"] = int(c["n_failed"].sum())
-        row["empty_references"] = int(c["empty_references"].sum()) if "empty_references" in c else 0
-        row["hallucinated_words"] = int(c["hallucinated_words"].sum()) if "hallucinated_words" in c else 0
-        row["status"] = "ok" if (c["status"] == "ok").all() else ("failed" if (c["status"] == "failed").all() else "partial")
-        row["_cells"] = {_cell_match_key(r): r["decode_seconds"] for _, r in measured.iterrows()}
-        cvs = measured["timing_cv"].dropna() if "timing_cv" in measured else []
-        row["timing_cv"] = float(cvs.max()) if len(cvs) else None
-        verdict = noise.judge_rows(ok.merge(c[["run_id", "cell_id"]], on=["run_id", "cell_id"]), cv=row["timing_cv"])
-        row["loaded"], row["wide_spread"] = verdict.loaded, verdict.wide
-        row["timing"] = "; ".join(verdict.marks()) or "ok"
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    table = table.sort_values(["backend", "model", "quantization", "device", "configuration"], kind="stable")
-    table = table.reset_index(drop=True)
-    ref_i = pick_reference(table, reference)
-    ref_cells = table.at[ref_i, "_cells"]
-    rel, low, high = [], [], []
-    ref_cv = table.at[ref_i, "timing_cv"]
-    for i, r in table.iterrows():
-        common = [k for k in r["_cells"] if k in ref_cells and ref_cells[k] and r["_cells"][k] == r["_cells"][k]]
-        num = sum(r["_cells"][k] for k in common)
-        den = sum(ref_cells[k] for k in common)
-        rel.append(float(num / den) if common and den > 0 else None)
-        interval = (noise.ratio_interval([den], [num], spread_base=_nz(ref_cv), spread_cand=_nz(r["timing_cv"]))
-                    if rel[-1] is not None and i != ref_i else None)
-        low.append(interval.low if interval else None)
-        high.append(interval.high if interval else None)
-    table["relative_latency"] = rel
-    table["relative_latency_low"] = low
-    table["relative_latency_high"] = high
-    table["is_reference"] = table.index == ref_i
-    table = table.drop(columns=["_cells"])
-    return table, str(table.at[ref_i, "configuration"])
-
-
-def _nz(x: Any) -> float:
-    return 0.0 if x is None or x != x else float(x)
-
-
 def relative_latency_text(row) -> str:
     """`0.55× [0.36, 0.83]`, `... not distinguishable` when the interval includes 1, `(ref)`."""
     text = format_value("relative_latency", row["relative_latency"])
@@ -221,76 +60,6 @@ def relative_latency_text(row) -> str:
         return text
     text += f" [{lo:.2f}, {hi:.2f}]"
     return text + " not distinguishable" if lo <= 1 <= hi else text
-
-
-def pick_reference(table, reference: str | int | None) -> int:
-    """The reference row: None (the first row), a 1-based row number, `field=value[,field=value]`
-    (e.g. `backend=ctranslate2,quantization=int8`), or text contained in one configuration label."""
-    if reference is None or reference == "":
-        return 0
-    if isinstance(reference, int) or str(reference).isdigit():
-        i = int(reference) - 1
-        if not 0 <= i < len(table):
-            raise WhisperbenchError(f"--reference {reference}: there are {len(table)} configurations (1..{len(table)})")
-        return i
-    ref = str(reference)
-    if "=" in ref:
-        mask = [True] * len(table)
-        for part in ref.split(","):
-            k, _, v = part.partition("=")
-            k, v = k.strip(), v.strip()
-            if k in table.columns:
-                values = [str(x) for x in table[k]]
-            else:  # a backend option (load_extra key)
-                extras = [json.loads(e) if e else {} for e in table["load_extra"]]
-                if not any(k in e for e in extras):
-                    raise WhisperbenchError(f"--reference: unknown field {k!r}; valid: {', '.join(CONFIG_FIELDS)} "
-                                            "or a backend option")
-                values = [str(e.get(k)) if k in e else None for e in extras]
-            mask = [m and x == v for m, x in zip(mask, values)]
-        hits = [i for i, m in enumerate(mask) if m]
-    else:
-        hits = [i for i, lab in enumerate(table["configuration"]) if ref in lab]
-    if len(hits) != 1:
-        labels = "; ".join(table["configuration"])
-        raise WhisperbenchError(
-            f"--reference {ref!r} matches {len(hits)} configurations; it must match exactly one of: {labels}")
-    return hits[0]
-
-
-# ---------------------------------------------------------------------------------------
-# environment
-
-
-def environment_summary(paths=None, df=None) -> list[dict[str, Any]]:
-    """One entry per run: suite, created, machine, package versions, git commit."""
-    runs = []
-    if paths is not None:
-        from whisperbench.bench.store import read_runs
-
-        r = read_runs(paths)
-        for _, run in r.iterrows():
-            m = run.get("machine") if isinstance(run.get("machine"), dict) else {}
-            runs.append({
-                "run_id": run.get("run_id"), "suite": run.get("suite"), "created": run.get("created"),
-                "hostname": m.get("hostname"), "os": m.get("os"), "python": m.get("python"),
-                "cpu_model": m.get("cpu_model"), "cpu_count": m.get("cpu_count_logical"),
-                "cpu_affinity": m.get("cpu_affinity"), "memory_total_mb": m.get("memory_total_mb"),
-                "gpu_name": m.get("gpu_name"), "gpu_driver": m.get("gpu_driver"),
-                "packages": {k: v for k, v in (run.get("packages") or {}).items() if v},
-                "git_commit": run.get("git_commit"), "git_dirty": run.get("git_dirty"),
-            })
-    if not runs and df is not None and not df.empty:  # rows only: what every row carries
-        for run_id, g in df.groupby("run_id", sort=False):
-            f = g.iloc[0]
-            runs.append({
-                "run_id": run_id, "suite": f.get("suite"), "created": None, "hostname": f.get("hostname"), "os": None,
-                "python": None, "cpu_model": f.get("cpu_model"), "cpu_count": f.get("cpu_count"), "cpu_affinity": None,
-                "memory_total_mb": None, "gpu_name": f.get("gpu_name"), "gpu_driver": f.get("gpu_driver"),
-                "packages": {k: v for k, v in (f.get("packages") or {}).items() if v},
-                "git_commit": f.get("git_commit"), "git_dirty": f.get("git_dirty"),
-            })
-    return runs
 
 
 def _env_rows(env: list[dict[str, Any]]) -> list[list[str]]:
@@ -468,20 +237,6 @@ def longform_rows(cells) -> tuple[list[str], list[list[str]]]:
             format_value("wer", r.get("wer")), sdi, be_text, format_value("rtfx", r.get("rtfx")),
         ])
     return headers, rows
-
-
-def reference_warnings(df) -> list[str]:
-    """One line per dataset whose references lose words to the normalizer, naming them."""
-    if "reference_words_dropped" not in df:
-        return []
-    hit = df[df["reference_words_dropped"].fillna(0) > 0].drop_duplicates(["dataset", "utterance_id"])
-    out = []
-    for dataset, g in hit.groupby("dataset", sort=False):
-        named = ", ".join(f"{u} ({int(n)})" for u, n in zip(g["utterance_id"][:5], g["reference_words_dropped"][:5]))
-        more = f" and {len(g) - 5} more" if len(g) > 5 else ""
-        out.append(f"dataset {dataset}: the normalizer deletes bracketed reference words in {len(g)} utterance(s): "
-                   f"{named}{more} words; a correct transcript of them scores as insertions")
-    return out
 
 
 # ---------------------------------------------------------------------------------------

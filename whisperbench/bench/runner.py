@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from whisperbench.bench import environment, store
 from whisperbench.bench.child import child_env, describe_exit, stderr_tail
+from whisperbench.bench.records import Failure, RowIdentity
 from whisperbench.bench.suite import Cell, Suite
 from whisperbench.errors import WhisperbenchError, warn
 
@@ -70,7 +71,7 @@ def latest_output(suite: Suite) -> Path | None:
     return found[-1] if found else None
 
 
-def cell_identity(cell: Cell, suite: Suite, run_id: str, env: dict[str, Any]) -> dict[str, Any]:
+def cell_identity(cell: Cell, suite: Suite, run_id: str, env: dict[str, Any]) -> RowIdentity:
     """The identity fields of every row of a cell (the worker adds what only a loaded model knows)."""
     from whisperbench import backends
     from whisperbench.text import normalizer_version
@@ -78,20 +79,20 @@ def cell_identity(cell: Cell, suite: Suite, run_id: str, env: dict[str, Any]) ->
     cls = backends.adapter_class(cell.engine.backend)
     lo = cell.engine.load_options
     m = env["machine"]
-    return {
-        "run_id": run_id, "cell_id": cell.cell_id, "suite": suite.name,
-        "backend": cell.engine.backend, "runtime_version": cls.runtime_version(),
-        "model": cell.engine.model, "model_format": cls.capabilities.model_format,
-        "weights_quantization": None, "compute_type": lo.compute_type, "quantization": lo.compute_type,
-        "device": lo.device, "threads": lo.threads, "load_extra": dict(lo.extra),
-        "dataset": cell.dataset.name, "dataset_kind": cell.dataset.spec.kind, "dataset_path": cell.dataset.spec.path,
-        "dataset_hash": cell.dataset.content_hash, "algorithm": cell.options.algorithm, "variant": cell.variant,
-        "implementation": cls.capabilities.algorithms.get(cell.options.algorithm),
-        "options_hash": cell.options.hash(), "options": cell.options.to_dict(), "normalizer": normalizer_version(),
-        "hostname": m["hostname"], "cpu_model": m["cpu_model"], "cpu_count": m["cpu_count_logical"],
-        "gpu_name": m["gpu_name"], "gpu_driver": m["gpu_driver"], "packages": env["packages"],
-        "git_commit": env["git_commit"], "git_dirty": env["git_dirty"],
-    }
+    return RowIdentity(
+        run_id=run_id, cell_id=cell.cell_id, suite=suite.name,
+        backend=cell.engine.backend, runtime_version=cls.runtime_version(),
+        model=cell.engine.model, model_format=cls.capabilities.model_format,
+        weights_quantization=None, compute_type=lo.compute_type, quantization=lo.compute_type,
+        device=lo.device, threads=lo.threads, load_extra=dict(lo.extra),
+        dataset=cell.dataset.name, dataset_kind=cell.dataset.spec.kind, dataset_path=cell.dataset.spec.path,
+        dataset_hash=cell.dataset.content_hash, algorithm=cell.options.algorithm, variant=cell.variant,
+        implementation=cls.capabilities.algorithms.get(cell.options.algorithm),
+        options_hash=cell.options.hash(), options=cell.options.to_dict(), normalizer=normalizer_version(),
+        hostname=m["hostname"], cpu_model=m["cpu_model"], cpus_logical=m["cpu_count_logical"],
+        gpu_name=m["gpu_name"], gpu_driver=m["gpu_driver"], packages=env["packages"],
+        git_commit=env["git_commit"], git_dirty=env["git_dirty"],
+    )
 
 
 class _Progress:
@@ -216,7 +217,7 @@ def run_suite(
                     "dataset": cell.dataset.spec.to_dict(), "dataset_hash": cell.dataset.content_hash,
                     "options": cell.options.to_dict(), "variant": cell.variant,
                 },
-                "identity": cell_identity(cell, suite, run_id, env),
+                "identity": cell_identity(cell, suite, run_id, env).identity(),
                 "repeats": suite.repeats, "warmups": suite.warmups, "skip": skip,
             }
             t_cell = time.perf_counter()
@@ -381,11 +382,8 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
     else:
         etype, error = "Crash", f"worker {describe_exit(rc)}"
     utt, rep = current
-    row = {
-        **identity, "record": "failure", "status": "failed", "scope": "cell", "utterance_id": utt, "repeat": rep,
-        "error_type": etype, "error": error, "stderr_tail": tail, "returncode": rc,
-        "timestamp": _now(),
-    }
+    row = Failure(**identity, scope="cell", utterance_id=utt, repeat=rep, error_type=etype, error=error,
+                  stderr_tail=tail, returncode=rc, timestamp=_now())
     writer.write(row)
     report.failures += 1
     progress.message(f"failed: {identity['backend']} {identity['dataset']} {identity['algorithm']}: {error}")

@@ -29,7 +29,9 @@ Public API
 
 Record kinds (field `record`)
 -----------------------------
-Every record has `schema_version` (SCHEMA_VERSION) and `record`.
+Every record has `schema_version` (SCHEMA_VERSION, now 2) and `record`. The row and cell
+records are typed in `whisperbench.bench.records` (Measurement, Failure, CellRecord,
+SyntheticRow), which also defines cell identity and migrates older records on read.
 
 `run` (written once when a results file is started):
     run_id, suite, suite_hash, created (ISO time), machine {hostname, os, python,
@@ -50,7 +52,7 @@ Every record has `schema_version` (SCHEMA_VERSION) and `record`.
                load_extra {..}, dataset, dataset_kind, dataset_path, dataset_hash,
                algorithm, implementation, options_hash (DecodeOptions.hash()),
                options {all DecodeOptions fields}, normalizer
-  machine      hostname, cpu_model, cpu_count, gpu_name, gpu_driver, packages {..},
+  machine      hostname, cpu_model, cpus_logical (the machine's logical CPUs), gpu_name, gpu_driver, packages {..},
                git_commit, git_dirty
   utterance    utterance_id, repeat (0-based), reference, hypothesis,
                reference_normalized, hypothesis_normalized, language, n_segments
@@ -86,21 +88,14 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Union
 
+from whisperbench.bench.records import CELL_COLUMNS, SCHEMA_VERSION, Record, migrate
 from whisperbench.errors import WhisperbenchError, warn
 from whisperbench.files import output_file
-
-SCHEMA_VERSION = 1
 
 TIMING_COLUMNS = (
     "decode_seconds", "call_seconds", "rtfx", "tokens_per_second", "load_seconds",
     "peak_rss_mb", "gpu_peak_mb", "gpu_allocated_peak_mb", "timestamp",
     "loadavg_before", "loadavg_after", "others_cpu_seconds", "load_wall_seconds",
-)
-
-# Identity columns that, with cell_id, describe a cell in summaries.
-CELL_COLUMNS = (
-    "suite", "backend", "runtime_version", "model", "model_format", "quantization", "compute_type",
-    "device", "threads", "dataset", "dataset_hash", "algorithm", "options_hash",
 )
 
 PathLike = Union[str, os.PathLike]
@@ -136,8 +131,8 @@ class ResultWriter:
             self._fh.close()
             raise
 
-    def write(self, record: dict[str, Any]) -> None:
-        record = {"schema_version": SCHEMA_VERSION, **record}
+    def write(self, record: Record | dict[str, Any]) -> None:
+        record = {"schema_version": SCHEMA_VERSION, **(record.to_dict() if isinstance(record, Record) else record)}
         line = json.dumps(_clean(record), ensure_ascii=False, separators=(",", ":"), default=str)
         self._fh.write(line + "\n")
         self._fh.flush()
@@ -162,7 +157,7 @@ def _lock(fh, path: Path) -> None:
                                 "finish, or write to another file") from None
 
 
-def write(path: PathLike, record: dict[str, Any]) -> None:
+def write(path: PathLike, record: Record | dict[str, Any]) -> None:
     with ResultWriter(path) as w:
         w.write(record)
 
@@ -237,7 +232,8 @@ def _files(paths: PathLike | Iterable[PathLike]) -> list[Path]:
 
 
 def read_records(paths: PathLike | Iterable[PathLike], kinds: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """All records of the given kinds. A truncated last line (a kill mid-write) is skipped."""
+    """All records of the given kinds, migrated to the current schema (`records.migrate`).
+    A truncated last line (a kill mid-write) is skipped."""
     wanted = set(kinds) if kinds is not None else None
     records: list[dict[str, Any]] = []
     for path in _files(paths):
@@ -262,6 +258,7 @@ def read_records(paths: PathLike | Iterable[PathLike], kinds: Iterable[str] | No
                     f"{path}: schema version {rec['schema_version']} is newer than this whisperbench reads ({SCHEMA_VERSION})"
                 )
             if wanted is None or rec.get("record") in wanted:
+                rec = migrate(rec)
                 rec.setdefault("_file", str(path))
                 records.append(rec)
     return records

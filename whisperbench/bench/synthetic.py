@@ -828,14 +828,14 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
         "load_seconds": load_seconds,
         "encoder_seconds": encoder_s,
         "total_seconds": total_s,
-        "decode_seconds": decode_s,
+        "decoder_seconds": decode_s,
         "decoder_method": runner.decoder_method,
         "total_minus_encoder_seconds": total_s - encoder_s,
         "per_token_seconds": per_token,
         "tokens_per_second": cell.batch_size * n / decode_s if decode_s > 0 else None,
         "encoder_seconds_all": enc,
         "total_seconds_all": tot,
-        "decode_seconds_all": dec,
+        "decoder_seconds_all": dec,
         "repeats": repeats,
         "warmups": max(warmups, 1),
         **load,
@@ -960,6 +960,7 @@ def run(
     each finished row."""
     from whisperbench import backends
     from whisperbench.bench import environment
+    from whisperbench.bench.records import SyntheticRow
     from whisperbench.bench.store import ResultWriter
 
     archs = [a if isinstance(a, Architecture) else get_architecture(a) for a in architectures]
@@ -977,7 +978,8 @@ def run(
     machine = env["machine"]
     common = {
         "record": RECORD, "dataset": "synthetic", "run_id": run_id,
-        "hostname": machine["hostname"], "cpu_model": machine["cpu_model"], "cpu_count": machine["cpu_affinity"],
+        "hostname": machine["hostname"], "cpu_model": machine["cpu_model"],
+        "cpus_logical": machine["cpu_count_logical"], "cpus_usable": machine["cpu_affinity"],
         "gpu_name": machine["gpu_name"], "gpu_driver": machine["gpu_driver"],
         "packages": env["packages"], "git_commit": env["git_commit"], "git_dirty": env["git_dirty"],
     }
@@ -1020,6 +1022,7 @@ def run(
 
                                 row["gpu_state"] = gpu_state()  # clocks right after the cell
                             row["timestamp"] = _now()
+                            row = SyntheticRow.from_dict(row).to_dict()
                             rows.append(row)
                             if writer:
                                 writer.write(row)

@@ -19,6 +19,7 @@ import traceback
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from whisperbench.bench.records import CellRecord, Failure, Measurement
 from whisperbench.errors import WhisperbenchError
 from whisperbench.memory import peak_rss_mb
 
@@ -81,13 +82,12 @@ def run(job: dict[str, Any], chan: Channel) -> int:
 
     def failure(exc: BaseException, utterance_id: str | None = None, repeat: int | None = None,
                 scope: str = "cell") -> None:
-        chan.send("failure", row={
-            **base, "record": "failure", "status": "failed", "scope": scope,
-            "utterance_id": utterance_id, "repeat": repeat,
-            "error_type": type(exc).__name__, "error": str(exc) or type(exc).__name__,
-            "traceback": None if isinstance(exc, WhisperbenchError) else traceback.format_exc(limit=8),
-            "timestamp": datetime.now(timezone.utc).isoformat(),
-        })
+        chan.send("failure", row=Failure(
+            **base, scope=scope, utterance_id=utterance_id, repeat=repeat,
+            error_type=type(exc).__name__, error=str(exc) or type(exc).__name__,
+            traceback=None if isinstance(exc, WhisperbenchError) else traceback.format_exc(limit=8),
+            timestamp=datetime.now(timezone.utc).isoformat(),
+        ).to_dict())
 
     # 1. Dataset and audio, before anything is timed.
     try:
@@ -154,16 +154,16 @@ def run(job: dict[str, Any], chan: Channel) -> int:
     except Exception as exc:
         failure(exc, todo[0][1].id, None)
         return 1
-    chan.send("cell", record={
-        **{k: base.get(k) for k in ("run_id", "cell_id")}, "record": "cell",
-        "load_seconds": backend.load_seconds, "warmup_seconds": warm,
-        "rss_before_load_mb": rss_before_load, "rss_after_load_mb": peak_rss_mb(),
-        "weights": winfo, "describe": described,
-        **({"gpu_memory_method": gpu_memory.method, "gpu_memory_note": gpu_memory.note or None,
-            "gpu_peak_after_load_mb": gpu_memory.peak_mb(),
-            "gpu_state": gpu_state()} if gpu_memory else {}),  # clocks, power, temperature after warm-up
-        "timestamp": datetime.now(timezone.utc).isoformat(),
-    })
+    chan.send("cell", record=CellRecord(
+        run_id=base.get("run_id"), cell_id=base.get("cell_id"),
+        load_seconds=backend.load_seconds, warmup_seconds=warm,
+        rss_before_load_mb=rss_before_load, rss_after_load_mb=peak_rss_mb(),
+        weights=winfo, describe=described,
+        extra={"gpu_memory_method": gpu_memory.method, "gpu_memory_note": gpu_memory.note or None,
+               "gpu_peak_after_load_mb": gpu_memory.peak_mb(),
+               "gpu_state": gpu_state()} if gpu_memory else {},  # clocks, power, temperature after warm-up
+        timestamp=datetime.now(timezone.utc).isoformat(),
+    ).to_dict())
 
     # 4. Measurements.
     for repeat, utt in todo:
@@ -181,28 +181,26 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         acc = accuracy(utt.reference, result.text)
         boundaries = result.extra.get("window_boundaries")
         t = result.timing
-        chan.send("row", row={
-            **base, "record": "measurement", "status": "ok",
-            "utterance_id": utt.id, "repeat": repeat,
-            "reference": utt.reference, "hypothesis": result.text,
+        chan.send("row", row=Measurement(
+            **{**base, "implementation": result.implementation}, utterance_id=utt.id, repeat=repeat,
+            reference=utt.reference, hypothesis=result.text,
             **acc.to_dict(),
-            "repeated_5gram_share": repeated_ngram_share(acc.hypothesis_normalized, 5),
-            "reference_words_dropped": reference_words_dropped(utt.reference),
+            repeated_5gram_share=repeated_ngram_share(acc.hypothesis_normalized, 5),
+            reference_words_dropped=reference_words_dropped(utt.reference),
             # Long-form: where the algorithm cut the audio, and the errors next to the cuts.
-            "implementation": result.implementation,
-            "window_boundaries": boundaries,
-            "boundary_errors": boundary_errors(utt.reference, result.segments, boundaries)
+            window_boundaries=boundaries,
+            boundary_errors=boundary_errors(utt.reference, result.segments, boundaries)
             if boundaries is not None else None,
-            "language": result.language, "n_segments": len(result.segments),
-            "audio_warning": utt.audio_warning,  # the file decoded incompletely (whisperbench.audio)
-            "audio_seconds": t.audio_seconds, "decode_seconds": t.decode_seconds, "call_seconds": call_seconds,
+            language=result.language, n_segments=len(result.segments),
+            audio_warning=utt.audio_warning,  # the file decoded incompletely (whisperbench.audio)
+            audio_seconds=t.audio_seconds, decode_seconds=t.decode_seconds, call_seconds=call_seconds,
             **load,
-            "rtfx": t.rtfx, "tokens": t.tokens_generated, "tokens_per_second": t.tokens_per_second,
-            "load_seconds": backend.load_seconds, "peak_rss_mb": peak_rss_mb(),
-            "gpu_peak_mb": gpu_memory.peak_mb() if gpu_memory else None,
-            "gpu_allocated_peak_mb": _torch_allocated_peak_mb(device),
-            "timestamp": datetime.now(timezone.utc).isoformat(),
-        })
+            rtfx=t.rtfx, tokens=t.tokens_generated, tokens_per_second=t.tokens_per_second,
+            load_seconds=backend.load_seconds, peak_rss_mb=peak_rss_mb(),
+            gpu_peak_mb=gpu_memory.peak_mb() if gpu_memory else None,
+            gpu_allocated_peak_mb=_torch_allocated_peak_mb(device),
+            timestamp=datetime.now(timezone.utc).isoformat(),
+        ).to_dict())
     backend.close()
     if gpu_memory:
         gpu_memory.stop()

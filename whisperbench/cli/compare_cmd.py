@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from whisperbench.bench.compare import DEFAULT_BOOTSTRAP, DEFAULT_MAX_SLOWDOWN, DEFAULT_MAX_WER_INCREASE, MATCH_FIELDS
+from whisperbench.bench.compare import DEFAULT_BOOTSTRAP, DEFAULT_MAX_SLOWDOWN, DEFAULT_MAX_WER_INCREASE
 from whisperbench.bench.noise import DEFAULT_RUN_NOISE
+from whisperbench.bench.records import CELL_IDENTITY
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"allowed latency ratio candidate/baseline (default {DEFAULT_MAX_SLOWDOWN:g})")
     p.add_argument("--ignore", action="append", default=[], metavar="FIELD",
                    help=f"identity field allowed to differ when matching (repeatable or comma-separated): "
-                        f"{', '.join(MATCH_FIELDS)}")
+                        f"{', '.join(CELL_IDENTITY)}")
     p.add_argument("--allow-missing", action="store_true",
                    help="baseline cells missing from the candidate, or measured on far fewer utterances, are "
                         "listed but do not make the input unusable")
