@@ -5,8 +5,9 @@ Every number comes from the stored rows through the store API: `summarize` (one 
 run and cell) and `utterance_latency` (per-utterance latency over repeats); this module
 only pools those per configuration:
 
-- a configuration is (backend, model, model format, quantization, device, threads,
-  backend options, decoding variant) -- and the run, when one configuration appears in
+- a configuration is `records.CONFIGURATION_FIELDS` (backend, model, model format,
+  quantization, device, threads, backend options, decoding variant: a cell's identity less
+  its dataset, algorithm and options) -- and the run, when one configuration appears in
   several runs;
 - short-form / sequential / chunked WER: corpus WER pooled over the configuration's cells
   of that algorithm (errors / reference words; each cell's `wer * ref_words`);

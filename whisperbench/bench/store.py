@@ -52,8 +52,8 @@ SyntheticRow), which also defines cell identity and migrates older records on re
                load_extra {..}, dataset, dataset_kind, dataset_path, dataset_hash,
                algorithm, implementation, options_hash (DecodeOptions.hash()),
                options {all DecodeOptions fields}, normalizer
-  machine      hostname, cpu_model, cpus_logical (the machine's logical CPUs), gpu_name, gpu_driver, packages {..},
-               git_commit, git_dirty
+  machine      hostname, cpu_model, cpus_logical (the machine's logical CPUs; version 1
+               called it cpu_count), gpu_name, gpu_driver, packages {..}, git_commit, git_dirty
   utterance    utterance_id, repeat (0-based), reference, hypothesis,
                reference_normalized, hypothesis_normalized, language, n_segments
   accuracy     ref_words, hits, substitutions, deletions, insertions, wer (per utterance;
