@@ -151,7 +151,7 @@ def _words(chunk: Chunk, segments: Sequence[Segment]) -> list[_Word]:
 
 
 def _junction(
-    before: list[_Word], after: list[_Word], overlap: tuple[float, float], timed: bool
+    before: list[_Word], after: list[_Word], overlap: tuple[float, float], timed: bool, previous: int
 ) -> tuple[int, int, float]:
     """Where to stitch: (words of `before` to keep, first word of `after` to keep, cut time).
 
@@ -161,9 +161,13 @@ def _junction(
     windows are aligned, and windows with no word in common are assumed to have shared only
     silence: every word of both is kept."""
     ov_start, ov_end = overlap
-    margin = max(2.0, (ov_end - ov_start) / 2) if timed else float("inf")
-    a0 = next((i for i, w in enumerate(before) if w.mid >= ov_start - margin), len(before))
-    b1 = next((i for i, w in enumerate(after) if w.mid > ov_end + margin), len(after))
+    if timed:
+        margin = max(2.0, (ov_end - ov_start) / 2)
+        a0 = next((i for i, w in enumerate(before) if w.mid >= ov_start - margin), len(before))
+        b1 = next((i for i, w in enumerate(after) if w.mid > ov_end + margin), len(after))
+    else:  # the earlier window's words only, not everything stitched so far
+        a0 = next((i for i, w in enumerate(before) if w.chunk >= previous), len(before))
+        b1 = len(after)
     a_keys = [w.key for w in before[a0:]]
     b_keys = [w.key for w in after[:b1]]
     blocks = [m for m in difflib.SequenceMatcher(None, a_keys, b_keys, autojunk=False).get_matching_blocks()
@@ -203,7 +207,7 @@ def merge(
             kept = words
             continue
         overlap = (c.offset, chunks[c.index - 1].end_seconds)
-        i, j, cut = _junction(kept, words, overlap, timed)
+        i, j, cut = _junction(kept, words, overlap, timed, c.index - 1)
         kept = kept[:i] + words[j:]
         cuts.append(round(cut, 3))
     return _segments(kept, absolute, duration), cuts

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -125,7 +126,7 @@ class Dataset:
         transcribed there counts as hallucinated words, see bench.metrics)."""
         return [u.id for u in self.utterances if not normalize(u.reference)]
 
-    @property
+    @cached_property
     def reference_words_dropped(self) -> dict[str, int]:
         """Utterance id -> reference words the normalizer deletes beyond punctuation and
         case (bracketed spans; see whisperbench.text.reference_words_dropped), where any."""

@@ -68,7 +68,6 @@ def run(job: dict[str, Any], chan: Channel) -> int:
     from whisperbench.bench import datasets as ds
     from whisperbench.bench import noise
     from whisperbench.bench.metrics import accuracy, boundary_errors, repeated_ngram_share
-    from whisperbench.text import reference_words_dropped
     from whisperbench.options import DecodeOptions, LoadOptions
     from whisperbench.text import normalizer_version
 
@@ -186,7 +185,7 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             reference=utt.reference, hypothesis=result.text,
             **acc.to_dict(),
             repeated_5gram_share=repeated_ngram_share(acc.hypothesis_normalized, 5),
-            reference_words_dropped=reference_words_dropped(utt.reference),
+            reference_words_dropped=dataset.reference_words_dropped.get(utt.id, 0),
             # Long-form: where the algorithm cut the audio, and the errors next to the cuts.
             window_boundaries=boundaries,
             boundary_errors=boundary_errors(utt.reference, result.segments, boundaries)
