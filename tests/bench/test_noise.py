@@ -182,7 +182,7 @@ def test_synthetic_relative_latency_on_a_loaded_machine_is_not_a_finding():
 
 @pytest.fixture(scope="module")
 def gate_runs(tmp_path_factory) -> dict[str, list[Path]]:
-    from tests.test_report_compare import dummy_toml, run_toml
+    from tests.bench.test_compare import dummy_toml, run_toml
 
     d = tmp_path_factory.mktemp("gate")
     out: dict[str, list[Path]] = {"base": [], "same": [], "slow": []}
