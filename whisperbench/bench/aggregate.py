@@ -7,10 +7,13 @@ only pools those per configuration:
 
 - a configuration is `records.CONFIGURATION_FIELDS` (backend, model, model format,
   quantization, device, threads, backend options, decoding variant: a cell's identity less
-  its dataset, algorithm and options) -- and the run, when one configuration appears in
-  several runs;
+  its dataset, algorithm and options). Its runs are pooled into one row when they measured
+  different cells (e.g. a sequential run and a chunked run); runs that measured the same
+  cell are kept apart (`run_groups`), one row per group of runs, and `repeated_runs_notes`
+  says so;
 - short-form / sequential / chunked WER: corpus WER pooled over the configuration's cells
-  of that algorithm (errors / reference words; each cell's `wer * ref_words`);
+  of that algorithm (errors / reference words; each cell's `wer * ref_words`), and per
+  algorithm its RTFx, boundary errors (long-form) and timing marks, for the plots;
 - RTFx: audio seconds / decode seconds summed over all its cells (decode seconds: per
   utterance, the median over repeats, as `summarize` defines them);
 - relative latency: its decode seconds / the reference configuration's, over the cells
@@ -32,7 +35,7 @@ import json
 from typing import Any
 
 from whisperbench.bench import noise
-from whisperbench.bench.records import CONFIGURATION_FIELDS, canon
+from whisperbench.bench.records import CELL_IDENTITY, CONFIGURATION_FIELDS, canon, identity_key
 from whisperbench.errors import WhisperbenchError
 
 ALGORITHM_COLUMNS = {"short": "short_wer", "sequential": "sequential_wer", "chunked": "chunked_wer"}
@@ -40,7 +43,8 @@ ALGORITHM_COLUMNS = {"short": "short_wer", "sequential": "sequential_wer", "chun
 
 def cell_summary(df):
     """`summarize(df)` with its identity fields canonical (`records.canon`) and a
-    configuration key/label per row."""
+    configuration key/label per row: a configuration's runs share one key unless they
+    measured the same cell (`run_groups`)."""
     from whisperbench.bench.store import summarize
 
     s = summarize(df)
@@ -48,18 +52,55 @@ def cell_summary(df):
         return s
     s["load_extra"] = s["load_extra"].map(canon)
     s["variant"] = s["variant"].map(lambda v: canon(v) or "default")
-    s["config_key"] = [tuple(canon(v) for v in vals)
-                       for vals in s[list(CONFIGURATION_FIELDS)].itertuples(index=False, name=None)]
-    # A configuration measured in several runs is one row per run.
-    runs_per_key = s.groupby("config_key")["run_id"].nunique()
-    multi = set(runs_per_key[runs_per_key > 1].index)
-    s["config_key"] = [k + (r,) if k in multi else k for k, r in zip(s["config_key"], s["run_id"])]
-    s["configuration"] = [config_label(row, with_run=row["config_key"] in {k + (row["run_id"],) for k in multi})
-                          for _, row in s.iterrows()]
+    base = [tuple(canon(v) for v in vals) for vals in s[list(CONFIGURATION_FIELDS)].itertuples(index=False, name=None)]
+    cell = [identity_key(r) for r in s[list(CELL_IDENTITY)].to_dict("records")]
+    runs_of: dict[tuple, dict[str, set]] = {}
+    for key, run, c in zip(base, s["run_id"], cell):
+        runs_of.setdefault(key, {}).setdefault(run, set()).add(c)
+    group_of: dict[tuple[tuple, str], list[str]] = {}
+    for key, cells in runs_of.items():
+        groups = run_groups(cells)
+        for runs in groups:
+            for run in runs:
+                group_of[(key, run)] = runs if len(groups) > 1 else []
+    s["config_key"] = [k + (",".join(group_of[(k, r)]),) if group_of[(k, r)] else k for k, r in zip(base, s["run_id"])]
+    s["config_runs"] = [",".join(group_of[(k, r)]) for k, r in zip(base, s["run_id"])]
+    s["configuration"] = [config_label(row, runs=row["config_runs"]) for row in s.to_dict("records")]
     return s
 
 
-def config_label(row, with_run: bool = False) -> str:
+def run_groups(cells_by_run: dict[str, set]) -> list[list[str]]:
+    """The runs of one configuration (in the given order) put first-fit into groups in
+    which no two runs measured the same cell: runs that measured different cells (a
+    sequential run and a chunked run) share a group, a run that measured a cell again
+    starts or joins another. A run lands in group k only if it shares a cell with a run of
+    every earlier group."""
+    groups: list[tuple[set, list[str]]] = []
+    for run, cells in cells_by_run.items():
+        for seen, runs in groups:
+            if not seen & cells:
+                seen |= cells
+                runs.append(run)
+                break
+        else:
+            groups.append((set(cells), [run]))
+    return [runs for _, runs in groups]
+
+
+def repeated_runs_notes(cells) -> list[str]:
+    """One line per configuration whose runs measured the same cells and are kept apart."""
+    out = []
+    split = cells[cells["config_runs"] != ""]
+    for base, g in split.groupby(split["configuration"].str.replace(r" \(runs? [^)]*\)$", "", regex=True), sort=False):
+        rows = g["config_runs"].nunique()
+        repeated = g.groupby(["dataset", "algorithm"])["run_id"].nunique()
+        named = ", ".join(f"{d}/{a}" for (d, a), n in repeated.items() if n > 1)
+        out.append(f"{base}: {g['run_id'].nunique()} runs measured the same cells ({named}); they are kept apart "
+                   f"as {rows} rows (one per group of runs that measured different cells) rather than pooled")
+    return out
+
+
+def config_label(row, runs: str = "") -> str:
     parts = [str(row["backend"]), str(row["model"]), str(row["quantization"]), str(row["device"])]
     if str(row.get("threads")) not in ("0", "", "None"):
         parts.append(f"{row['threads']}t")
@@ -68,9 +109,22 @@ def config_label(row, with_run: bool = False) -> str:
         parts.append(",".join(f"{k}={_short(v)}" for k, v in sorted(extra.items())))
     if row.get("variant") not in (None, "", "default"):
         parts.append(f"[{row['variant']}]")
-    if with_run:
-        parts.append(f"(run {str(row['run_id'])[:8]})")
+    if runs:
+        ids = [r[:8] for r in runs.split(",")]
+        parts.append(f"(run{'s' if len(ids) > 1 else ''} {', '.join(ids)})")
     return " ".join(parts)
+
+
+def format_label(row) -> str:
+    """The format the runtime read, and the one it was converted from: `openai (from ctranslate2)`."""
+    read, source = canon(row.get("model_format")) or "?", canon(row.get("source_format"))
+    return f"{read} (from {source})" if source and source != read else read
+
+
+def quantization_label(row) -> str:
+    """The precision that ran, and the weights' when they differ: `int8 (float16 weights)`."""
+    ran, weights = canon(row.get("quantization")) or "?", canon(row.get("weights_quantization"))
+    return f"{ran} ({weights} weights)" if weights and weights != ran else ran
 
 
 def _short(value: Any, width: int = 24) -> str:
@@ -82,6 +136,24 @@ def _pooled_wer(cells) -> float | None:
     c = cells[cells["wer"].notna() & (cells["ref_words"] > 0)]
     words = c["ref_words"].sum()
     return float((c["wer"] * c["ref_words"]).sum() / words) if words else None
+
+
+def _algorithm_numbers(alg: str, cells, ok) -> dict[str, Any]:
+    """`{alg}_rtfx`, `{alg}_boundary_errors` (per pass, summed over the cells; None where not
+    reported) and `{alg}_timing` (noise marks, "" when clean) of one algorithm's cells."""
+    out: dict[str, Any] = {f"{alg}_rtfx": None, f"{alg}_boundary_errors": None, f"{alg}_timing": ""}
+    measured = cells[cells["decode_seconds"].notna()] if "decode_seconds" in cells else cells.iloc[0:0]
+    if measured.empty:
+        return out
+    dec = measured["decode_seconds"].sum()
+    out[f"{alg}_rtfx"] = float(measured["audio_seconds"].sum() / dec) if dec > 0 else None
+    if "boundary_errors" in measured and measured["boundary_errors"].notna().any():
+        out[f"{alg}_boundary_errors"] = float(measured["boundary_errors"].sum())
+    cvs = measured["timing_cv"].dropna() if "timing_cv" in measured else []
+    verdict = noise.judge_rows(ok.merge(measured[["run_id", "cell_id"]], on=["run_id", "cell_id"]),
+                               cv=float(cvs.max()) if len(cvs) else None)
+    out[f"{alg}_timing"] = "; ".join(verdict.marks())
+    return out
 
 
 def _cell_match_key(row) -> tuple:
@@ -106,10 +178,14 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
     for key, c in cells.groupby("config_key", sort=False):
         first = c.iloc[0]
         row: dict[str, Any] = {"configuration": first["configuration"], "config_key": key}
-        for f in CONFIGURATION_FIELDS + ("run_id",):
+        for f in CONFIGURATION_FIELDS + ("source_format", "weights_quantization"):
             row[f] = first[f]
+        row["run_id"] = first["config_runs"] or first["run_id"]
+        row["runs"] = c["run_id"].nunique()
         for alg, col in ALGORITHM_COLUMNS.items():
-            row[col] = _pooled_wer(c[c["algorithm"] == alg])
+            a = c[c["algorithm"] == alg]
+            row[col] = _pooled_wer(a)
+            row.update(_algorithm_numbers(alg, a, ok))
         row["wer"] = _pooled_wer(c)
         measured = c[c["decode_seconds"].notna()] if "decode_seconds" in c else c.iloc[0:0]
         audio = measured["audio_seconds"].sum() if len(measured) else 0.0

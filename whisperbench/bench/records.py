@@ -13,7 +13,7 @@ Cell identity: `CELL_IDENTITY` lists the fields that must be equal for two rows 
 to "the same cell" (the store's summaries, the report and compare all use it), and
 `canon` is the one canonical text of a field's value used to compare them.
 
-Schema versions: rows written now are `SCHEMA_VERSION` (2). `migrate` brings an older
+Schema versions: rows written now are `SCHEMA_VERSION` (3). `migrate` brings an older
 record up to date, one `update_to_N` step at a time (as asv does); `store.read_records`
 applies it to everything it reads, so results files written before a change still load,
 report and compare.
@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # ----- cell identity ---------------------------------------------------------------------
 
@@ -42,7 +42,7 @@ CELL_IDENTITY = ENGINE_FIELDS + WORKLOAD_FIELDS
 # algorithm, options) and less compute_type, which `quantization` (what ran) already says.
 CONFIGURATION_FIELDS = tuple(f for f in CELL_IDENTITY if f not in ("compute_type", "dataset", "algorithm", "options_hash"))
 # What describes a cell in a summary row: its identity and what may differ between runs of it.
-CELL_COLUMNS = ("suite",) + CELL_IDENTITY + ("runtime_version", "dataset_hash")
+CELL_COLUMNS = ("suite",) + CELL_IDENTITY + ("runtime_version", "dataset_hash", "source_format", "weights_quantization")
 # Which hardware a row was measured on ("same hardware" for speed comparisons).
 HARDWARE_FIELDS = ("cpu_model", "cpus_logical", "gpu_name")
 
@@ -101,8 +101,9 @@ class RowIdentity(Record):
     backend: str | None = None
     runtime_version: str | None = None
     model: str | None = None
-    model_format: str | None = None
-    weights_quantization: str | None = None  # of the weights on disk (whisperbench.conversion)
+    model_format: str | None = None  # the format the runtime read (the backend's, after any conversion)
+    source_format: str | None = None  # the format of the model as given, when it was converted from another
+    weights_quantization: str | None = None  # of the model's weights as given (whisperbench.conversion)
     compute_type: str | None = None  # as requested from the runtime ("default" lets it choose)
     quantization: str | None = None  # what ran: compute_type, or the weights' when compute_type is "default"
     device: str | None = None
@@ -289,7 +290,27 @@ def update_to_2(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {2: update_to_2}
+# The format each backend read when version 3 came (the backend's `Capabilities.model_format`);
+# a version-2 row of a converted model recorded the format it was converted from.
+FORMAT_READ_AT_VERSION_3 = {"ctranslate2": "ctranslate2", "openai": "openai", "transformers": "transformers",
+                            "whispercpp": "ggml", "transformersjs": "onnx", "dummy": "none"}
+
+
+def update_to_3(rec: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 -> 3: a measurement row's `model_format` was the format of the model as
+    given (e.g. "ctranslate2" for the openai backend converting the tiny.en fixture), while the
+    runner's failure rows had the backend's. It is now the format the runtime read, and
+    `source_format` the one it was converted from."""
+    rec = dict(rec)
+    read = FORMAT_READ_AT_VERSION_3.get(str(rec.get("backend")))
+    if rec.get("record") in (Measurement.KIND, Failure.KIND) and read and rec.get("model_format") not in (None, read):
+        rec["source_format"] = rec["model_format"]
+        rec["model_format"] = read
+    rec["schema_version"] = 3
+    return rec
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {2: update_to_2, 3: update_to_3}
 
 
 def migrate(rec: dict[str, Any]) -> dict[str, Any]:

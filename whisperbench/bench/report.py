@@ -1,6 +1,7 @@
 """Reports over stored results: the model-card table per configuration, a per-cell table,
-the environment the runs were measured on, as Markdown (for PR comments) and a
-self-contained HTML page (plots embedded as base64 PNG).
+the environment the runs were measured on, as Markdown (for PR comments and job summaries,
+with PNG plots beside it) and a self-contained interactive HTML page (sortable, filterable
+tables and Plotly charts with plotly.js inlined: `whisperbench.bench.html_page`).
 
 The numbers come from `whisperbench.bench.aggregate` (what a configuration is and how its
 cells are pooled); this module formats and renders them.
@@ -8,8 +9,6 @@ cells are pooled); this module formats and renders them.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 from dataclasses import dataclass, field
@@ -17,14 +16,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from whisperbench.bench import noise
+from whisperbench.bench import html_page, noise
 from whisperbench.bench.aggregate import (
     _nz,
     _short,
     cell_summary,
     configuration_table,
     environment_summary,
+    format_label,
+    quantization_label,
     reference_warnings,
+    repeated_runs_notes,
 )
 from whisperbench.errors import WhisperbenchError
 
@@ -136,8 +138,8 @@ def table_columns(table) -> list[tuple[str, str]]:
         extra.append(("load_extra", "backend options"))
     if (table["variant"] != "default").any():
         extra.append(("variant", "variant"))
-    if table["configuration"].str.contains(r"\(run ", regex=True).any():
-        extra.append(("run_id", "run"))
+    if table["configuration"].str.contains(r"\(runs? ", regex=True).any():
+        extra.append(("run_id", "runs"))
     i = [c for c, _ in cols].index("device") + 1
     return cols[:i] + extra + cols[i:]
 
@@ -155,7 +157,11 @@ def table_rows(table) -> tuple[list[str], list[list[str]]]:
             elif c == "timing":
                 cells.append(v if v == "ok" else "⚠️ " + v)
             elif c == "run_id":
-                cells.append(str(v)[:8])
+                cells.append(", ".join(r[:8] for r in str(v).split(",")))
+            elif c == "model_format":
+                cells.append(format_label(r))
+            elif c == "quantization":
+                cells.append(quantization_label(r))
             elif c == "load_extra":
                 extra = json.loads(v) if v else {}
                 cells.append(", ".join(f"{k}={_short(x)}" for k, x in sorted(extra.items())))
@@ -251,9 +257,12 @@ class Report:
     reference: str
     title: str
     sources: list[str]
-    images: dict[str, Path] = field(default_factory=dict)  # name -> PNG path
+    latency: Any = None  # plots.latency_groups() rows
+    latency_short_only: bool = False
+    images: dict[str, Path] = field(default_factory=dict)  # name -> PNG path (the Markdown's)
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # runs kept apart (`aggregate.repeated_runs_notes`)
 
     def markdown(self, image_links: bool = True) -> str:
         headers, rows = table_rows(self.table)
@@ -269,6 +278,10 @@ class Report:
         out.append("")
         out.append(markdown_table(headers, rows, align))
         out.append("")
+        if self.notes:
+            out.append("**Runs kept apart:**")
+            out += [f"- {_md_escape(n)}" for n in self.notes]
+            out.append("")
         if self.failures:
             out.append("**Failures:**")
             out += [f"- {_md_escape(f)}" for f in self.failures]
@@ -298,60 +311,51 @@ class Report:
         return "\n".join(out)
 
     def html(self) -> str:
+        """The interactive page: sortable, filterable tables and Plotly charts, all inline."""
+        from whisperbench.bench import charts
+
+        t = html_page.table
         headers, rows = table_rows(self.table)
-        ch, cr = cell_rows(self.cells)
-
-        def tbl(h, rs, numeric_from: int | None = None) -> str:
-            head = "".join(f"<th>{html.escape(x)}</th>" for x in h)
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rs)
-            return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-        imgs = "".join(
-            f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
-            f'{base64.b64encode(Path(p).read_bytes()).decode("ascii")}"><figcaption>{html.escape(name)}</figcaption></figure>'
-            for name, p in self.images.items()
-        )
-        fails = ("<h3>Failures</h3><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in self.failures) + "</ul>"
-                 if self.failures else "")
-        if self.warnings:
-            fails += "<h3>Warnings</h3><ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings) + "</ul>"
+        lists = "".join(f"<h3>{title}</h3><ul>" + "".join(f"<li>{html_page.esc(x)}</li>" for x in items) + "</ul>"
+                        for title, items in (("Runs kept apart", self.notes), ("Failures", self.failures),
+                                             ("Warnings", self.warnings)) if items)
         lh, lr = longform_rows(self.cells)
+        longform = (f'<h2>Long-form</h2><p class="note">{html_page.esc(LONGFORM_NOTE)}</p>'
+                    f'{t(lh, lr, "longform", text_columns=(0, 1, 2, 3, 5))}' if lr else "")
+        plots = [html_page.chart(charts.wer_vs_rtfx(self.table), "chart-wer-rtfx")]
         if lr:
-            fails += f'<h2>Long-form</h2><p class="note">{html.escape(LONGFORM_NOTE)}</p>{tbl(lh, lr)}'
-        return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }}
-th {{ background: #f3f3f3; }}
-td:first-child, th:first-child {{ text-align: left; }}
-figure {{ display: inline-block; margin: 1em; }}
-p.note {{ color: #555; max-width: 60em; }}
-</style></head><body>
-<h1>{html.escape(self.title)}</h1>
-<p class="note">Results: {html.escape(', '.join(self.sources))}. Relative latency against
-<b>{html.escape(self.reference)}</b> (ratio of decode time over the cells both measured; below 1 is faster),
+            plots.append(html_page.chart(charts.longform(self.table), "chart-longform"))
+        if self.latency is not None and len(self.latency):
+            plots.append(html_page.chart(charts.latency(self.latency, self.table, self.latency_short_only),
+                                         "chart-latency"))
+        ch, cr = cell_rows(self.cells)
+        text_cols = [0] + [i + 1 for i, (c, _) in enumerate(table_columns(self.table)) if c not in NUMERIC_COLUMNS]
+        body = f"""<h1>{html_page.esc(self.title)}</h1>
+<p class="note">Results: {html_page.esc(', '.join(self.sources))}. Relative latency against
+<b>{html_page.esc(self.reference)}</b> (ratio of decode time over the cells both measured; below 1 is faster),
 with a 95% interval that allows for run-to-run drift; one that includes 1 is marked not distinguishable.
 Timing marks rows measured on a loaded machine or with a wide spread between repeats.
 WER is corpus WER pooled over each algorithm's datasets; p50/p90 are per-utterance latencies (median over repeats)
-of short-form utterances; RTFx is audio seconds per decode second over all cells.</p>
+of short-form utterances; RTFx is audio seconds per decode second over all cells. Format: what the runtime read
+(and what it was converted from); quantization: what ran (and the weights' when they differ).
+Click a column header to sort; type in the box above a table to filter its rows.</p>
 <h2>Configurations</h2>
-{tbl(headers, rows)}
-{fails}
+{t(headers, rows, "configurations", text_columns=text_cols)}
+{lists}
 <h2>Plots</h2>
-{imgs}
+{"".join(plots)}
+{longform}
 <h2>Per-cell results</h2>
-{tbl(ch, cr)}
+{t(ch, cr, "cells", text_columns=(0, 1, 2, 11, 12, 13))}
 <h2>Environment</h2>
-{tbl(ENV_HEADERS, _env_rows(self.environment))}
-<p class="note">Generated by whisperbench on {html.escape(datetime.now().isoformat(timespec='seconds'))}.</p>
-</body></html>
-"""
+{t(ENV_HEADERS, _env_rows(self.environment), "environment", text_columns=range(len(ENV_HEADERS)))}
+<p class="note">Generated by whisperbench on {html_page.esc(datetime.now().isoformat(timespec='seconds'))}.</p>"""
+        return html_page.page(self.title, body, charts=True)
 
 
 def build_report(paths, *, reference: str | int | None = None, title: str | None = None) -> Report:
     """Read results (a file, a folder, or a list) and compute the report's tables."""
+    from whisperbench.bench.plots import latency_groups
     from whisperbench.bench.store import read_results
 
     if isinstance(paths, (str, Path)):
@@ -369,17 +373,18 @@ def build_report(paths, *, reference: str | int | None = None, title: str | None
             name = f"{lab['configuration'].iloc[0]} · {g['dataset'].iloc[0]}/{g['algorithm'].iloc[0]}" if len(lab) else cell_id
             failures.append(f"{name}: {len(g)} failed row(s), last: {g['error'].iloc[-1]}")
     suites = sorted({str(s) for s in df["suite"].dropna().unique()})
+    lat, short_only = latency_groups(df, cells)
     return Report(table=table, cells=cells, environment=environment_summary(paths, df), reference=ref,
                   title=title or f"whisperbench report: {', '.join(suites)}", sources=[str(p) for p in paths],
-                  failures=failures, warnings=reference_warnings(df))
+                  latency=lat, latency_short_only=short_only, failures=failures, warnings=reference_warnings(df),
+                  notes=repeated_runs_notes(cells))
 
 
 def write_report(paths, output_dir: str | Path, *, reference: str | int | None = None, title: str | None = None,
                  plots: bool = True) -> tuple[Report, dict[str, Path]]:
-    """Write report.md, report.html and the PNG plots into `output_dir`; return the report and
-    {kind: path} of what was written."""
+    """Write report.md (with the PNG plots beside it) and the interactive report.html into
+    `output_dir`; return the report and {kind: path} of what was written."""
     from whisperbench.bench import plots as plotting
-    from whisperbench.bench.store import read_results
     from whisperbench.files import output_folder
 
     out = output_folder(output_dir, "report folder")  # before the results are read
@@ -387,15 +392,16 @@ def write_report(paths, output_dir: str | Path, *, reference: str | int | None =
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     if plots:
-        df = read_results(paths if not isinstance(paths, (str, Path)) else [paths])
-        p = out / "wer_vs_rtfx.png"
-        plotting.wer_vs_rtfx(report.table, p)
-        report.images["WER against RTFx (Pareto front marked)"] = p
-        written["wer_vs_rtfx"] = p
-        p = out / "latency.png"
-        plotting.latency_distributions(df, report.cells, p, table=report.table)
-        report.images["Per-utterance latency by configuration"] = p
-        written["latency"] = p
+        pngs = [("wer_vs_rtfx", "WER against RTFx per algorithm (Pareto front marked)",
+                 lambda p: plotting.wer_vs_rtfx(report.table, p))]
+        if len(plotting.longform_pairs(report.table)):
+            pngs.append(("longform", "Sequential against chunked long-form",
+                         lambda p: plotting.longform_comparison(report.table, p)))
+        pngs.append(("latency", "Per-utterance latency by configuration",
+                     lambda p: plotting.latency_distributions(report.latency, report.latency_short_only, p,
+                                                              table=report.table)))
+        for kind, caption, draw in pngs:
+            written[kind] = report.images[caption] = draw(out / f"{kind}.png")
     md = out / "report.md"
     md.write_text(report.markdown(), encoding="utf-8")
     written["markdown"] = md

@@ -29,7 +29,7 @@ Public API
 
 Record kinds (field `record`)
 -----------------------------
-Every record has `schema_version` (SCHEMA_VERSION, now 2) and `record`. The row and cell
+Every record has `schema_version` (SCHEMA_VERSION, now 3) and `record`. The row and cell
 records are typed in `whisperbench.bench.records` (Measurement, Failure, CellRecord,
 SyntheticRow), which also defines cell identity and migrates older records on read.
 
@@ -45,8 +45,10 @@ SyntheticRow), which also defines cell identity and migrates older records on re
     warmup_seconds [..], rss_after_load_mb.
 `measurement` (status "ok") and `failure` (status "failed") rows, with these fields:
 
-  identity     run_id, cell_id, suite, backend, runtime_version, model, model_format,
-               weights_quantization (from whisperbench.conversion when available),
+  identity     run_id, cell_id, suite, backend, runtime_version, model, model_format
+               (the format the runtime read), source_format (the model's format as given,
+               when the backend converted it), weights_quantization (of the model as given,
+               from whisperbench.conversion when available),
                compute_type, quantization (what ran: compute_type, or the weights'
                quantization when compute_type is "default"), device, threads,
                load_extra {..}, dataset, dataset_kind, dataset_path, dataset_hash,

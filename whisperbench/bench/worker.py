@@ -122,9 +122,11 @@ def run(job: dict[str, Any], chan: Channel) -> int:
     winfo = weights_info(cell["model"])
     compute_type = described.get("compute_type")
     wq = winfo.get("quantization")
+    read_format = described.get("model_format")
     base.update(
         runtime_version=described.get("runtime_version"),
-        model_format=winfo.get("format") or described.get("model_format"),
+        model_format=read_format,
+        source_format=winfo.get("format") if winfo.get("format") not in (None, read_format) else None,
         weights_quantization=wq,
         compute_type=compute_type,
         quantization=wq if compute_type in (None, "default") and wq else compute_type,
