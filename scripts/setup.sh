@@ -30,3 +30,15 @@ mapfile -t ONNX_EXPORT_REQS < <(.venv/bin/python -c "from whisperbench.conversio
 "$EXPORT_VENV/bin/python" -m pip install -q --upgrade pip
 "$EXPORT_VENV/bin/python" -m pip install -q "${ONNX_EXPORT_REQS[0]}"
 "$EXPORT_VENV/bin/python" -m pip install -q "${ONNX_EXPORT_REQS[@]:1}"
+
+# Browser tests of the HTML report and history pages (issue 16): headless Chromium and its
+# WebDriver, Debian's packages (Selenium drives them; nothing is downloaded at test time).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    else
+        echo "setup: the browser tests need Chromium and its WebDriver: run as root," \
+             "or install them first: sudo apt-get install -y chromium chromium-driver" >&2
+        exit 1
+    fi
+fi
