@@ -97,3 +97,44 @@ def latency(lat, table, short_only: bool):
                       height=max(300, 120 + 40 * lat["configuration"].nunique()), margin=dict(l=20, t=60))
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig
+
+
+def history(series, commits: list[str]):
+    """One series over commits: WER, RTFx, p90 latency and peak memory (2 x 2 panels), each
+    point with its 95% interval; regressions as red rings on the panel of the gate that fired,
+    their reasons in the hover."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from whisperbench.bench.history import GATE_PANEL, METRICS, fmt_value
+
+    fig = make_subplots(rows=2, cols=2, subplot_titles=[name for _, name, _ in METRICS], shared_xaxes=True,
+                        vertical_spacing=0.12)
+    for k, (metric, name, _) in enumerate(METRICS):
+        row, col = k // 2 + 1, k % 2 + 1
+        pts = [p for p in series.points if p.values.get(metric) and p.values[metric].value is not None]
+        scale = 100 if metric == "wer" else 1
+        y = [scale * p.values[metric].value for p in pts]
+        up = [scale * (p.values[metric].high - p.values[metric].value) if p.values[metric].high is not None else 0
+              for p in pts]
+        down = [scale * (p.values[metric].value - p.values[metric].low) if p.values[metric].low is not None else 0
+                for p in pts]
+        hover = [f"<b>{p.commit}</b> ({p.time[:19]})<br>{name}: {fmt_value(metric, p.values[metric])}<br>"
+                 f"{p.runs} run(s), {p.utterances} utterances" + (f"<br>against {p.reference}" if p.reference else "")
+                 + "".join(f"<br>❌ {r}" for r in p.regressions) + "".join(f"<br>{n}" for n in p.notes)
+                 for p in pts]
+        fig.add_trace(go.Scatter(x=[p.commit for p in pts], y=y, mode="lines+markers", name=name, showlegend=False,
+                                 error_y=dict(type="data", array=up, arrayminus=down, visible=True),
+                                 hovertext=hover, hoverinfo="text", line=dict(color=COLORS[0])), row=row, col=col)
+        marked = [(p, v) for p, v in zip(pts, y)
+                  if any(GATE_PANEL.get(word) == metric for r in p.regressions for word in GATE_PANEL if word in r)]
+        if marked:
+            fig.add_trace(go.Scatter(x=[p.commit for p, _ in marked], y=[v for _, v in marked], mode="markers",
+                                     name="regression", showlegend=False, hoverinfo="text",
+                                     hovertext=[f"<b>regression at {p.commit}</b><br>" + "<br>".join(p.regressions)
+                                                for p, _ in marked],
+                                     marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="#d62728", width=3))),
+                          row=row, col=col)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=commits)
+    fig.update_layout(title=f"{series.workload}: {series.label}", height=520, margin=dict(t=90, b=40))
+    return fig

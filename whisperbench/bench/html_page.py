@@ -30,6 +30,7 @@ td:first-child, th:first-child, td.text, th.text { text-align: left; }
 input.table-filter { margin-top: 0.5em; padding: 0.2em 0.4em; width: 20em; }
 figure { display: inline-block; margin: 1em; }
 div.chart { margin: 1em 0; }
+div.table-wrap { overflow-x: auto; max-width: 100%; }
 p.note { color: #555; max-width: 60em; }
 tr.regression td { background: #fde8e8; }
 """
@@ -100,8 +101,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], table_id: str, 
                                           for i, c in enumerate(r)) + "</tr>")
     box = (f'<input type="search" class="table-filter" data-table="{esc(table_id)}" '
            f'placeholder="filter rows: type words" aria-label="filter {esc(table_id)}">' if filter_box else "")
-    return (f'{box}<table class="sortable" id="{esc(table_id)}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+    return (f'{box}<div class="table-wrap"><table class="sortable" id="{esc(table_id)}"><thead><tr>{head}</tr>'
+            f'</thead><tbody>{"".join(body)}</tbody></table></div>')
 
 
 def chart(figure, div_id: str) -> str:
