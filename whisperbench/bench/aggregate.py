@@ -93,9 +93,11 @@ def repeated_runs_notes(cells) -> list[str]:
     split = cells[cells["config_runs"] != ""]
     for base, g in split.groupby(split["configuration"].str.replace(r" \(runs? [^)]*\)$", "", regex=True), sort=False):
         rows = g["config_runs"].nunique()
-        repeated = g.groupby(["dataset", "algorithm"])["run_id"].nunique()
-        named = ", ".join(f"{d}/{a}" for (d, a), n in repeated.items() if n > 1)
-        out.append(f"{base}: {g['run_id'].nunique()} runs measured the same cells ({named}); they are kept apart "
+        runs = g.groupby(["dataset", "algorithm"])["run_id"].unique()
+        repeated = runs[runs.map(len) > 1]
+        named = ", ".join(f"{d}/{a}" for d, a in repeated.index)
+        ids = sorted({str(r)[:8] for rs in repeated for r in rs})
+        out.append(f"{base}: {len(ids)} runs ({', '.join(ids)}) measured the same cells ({named}); they are kept apart "
                    f"as {rows} rows (one per group of runs that measured different cells) rather than pooled")
     return out
 

@@ -129,7 +129,7 @@ class History:
                 change = "–"
                 if bv.value:
                     rel = lv.value / bv.value - 1
-                    change = "best" if lp is bp else f"{100 * rel:+.1f}%"
+                    change = "best" if lv.value == bv.value else f"{100 * rel:+.1f}%"
                 rows.append([s.configuration, s.workload, name, fmt_value(metric, lv), lp.commit, fmt_value(metric, bv),
                              bp.commit, change, str(len(s.points)), ", ".join(marked) or "none"])
                 classes.append("regression" if s.points[-1].regressed else "")
@@ -366,15 +366,23 @@ def _gate(p: Point, reference: tuple[str, Any], rows, max_wer_increase: float, m
 
 
 def write_history(paths, output_dir: str | Path, **kwargs: Any) -> tuple[History, dict[str, Path]]:
+    """Build the history of `paths` (`build_history`) and write it (`render_history`)."""
+    from whisperbench.files import output_folder
+
+    output_folder(output_dir, "history folder")  # checked before the results are read
+    hist = build_history(paths, **kwargs)
+    return hist, render_history(hist, output_dir)
+
+
+def render_history(hist: History, output_dir: str | Path) -> dict[str, Path]:
     """Write index.html (interactive, self-contained), history.md and history.json into
-    `output_dir`; return the history and {kind: path}."""
+    `output_dir`; return {kind: path}."""
     from whisperbench.files import output_folder, write_text_atomic
 
     out = output_folder(output_dir, "history folder")
-    hist = build_history(paths, **kwargs)
     out.mkdir(parents=True, exist_ok=True)
     written = {"html": out / "index.html", "markdown": out / "history.md", "json": out / "history.json"}
     write_text_atomic(written["html"], hist.html())
     write_text_atomic(written["markdown"], hist.markdown() + "\n")
     write_text_atomic(written["json"], json.dumps(hist.to_json(), indent=1, default=str) + "\n")
-    return hist, written
+    return written
