@@ -284,12 +284,12 @@ def build_history(paths, *, max_wer_increase: float = cmp.DEFAULT_MAX_WER_INCREA
 
     from whisperbench.bench.store import read_results
 
+    cmp._check_arguments((), max_wer_increase, max_slowdown, "auto", run_noise)
     if isinstance(paths, (str, Path)):
         paths = [paths]
     df = read_results(paths)
     if df.empty:
         raise WhisperbenchError(f"no measurement rows in {', '.join(map(str, paths))}")
-    cmp._check_arguments((), max_wer_increase, max_slowdown, "auto", run_noise)
     df = df.assign(_point=_commit_labels(df),
                    _time=pd.to_datetime(df["timestamp"], utc=True, errors="coerce") if "timestamp" in df else pd.NaT)
     first = df.groupby("_point")["_time"].min().sort_values(kind="stable")
