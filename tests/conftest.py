@@ -1,15 +1,28 @@
-"""Shared test fixtures. Each issue's tests may append fixtures in their own block below."""
+"""The fixtures and helpers every test directory shares: the shared speech, the jfk clip and
+the first sonnet as samples, the tiny.en fixture, one loaded backend per (backend, load
+options) for the session, and the CLI run as a subprocess.
+
+Fixtures local to one directory live in that directory's conftest.py (tests/bench: suite
+files and the recorded runs that report, compare and recommend read)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from whisperbench.paths import speech_dir
+from whisperbench.paths import PROJECT_ROOT, speech_dir
+
+JFK = speech_dir() / "jfk" / "jfk.flac"
+# The jfk reference after whisperbench.text.normalize.
+JFK_WORDS = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
 
 
 def require(module: str) -> None:
@@ -67,66 +80,32 @@ def tiny_en_ct2() -> Path:
     return resolve("fixture:tiny.en").path
 
 
-# ---- benchmark harness (issue 5) ------------------------------------------------------
+@pytest.fixture(scope="session")
+def jfk(short_sets) -> np.ndarray:
+    """The jfk clip (11 s) as 16 kHz mono samples. Shared by the session: do not modify it."""
+    from whisperbench.audio import load_audio
+
+    return load_audio(short_sets["jfk"][0][0])
 
 
-@pytest.fixture
-def write_suite(tmp_path: Path):
-    """Write a suite TOML into tmp_path and return its path: write_suite(text, name="suite")."""
+@pytest.fixture(scope="session")
+def sonnet(sonnets) -> np.ndarray:
+    """The first sonnet (about 53 s) as 16 kHz mono samples; its reference is sonnets[0][1]."""
+    from whisperbench.audio import load_audio
 
-    def write(text: str, name: str = "suite") -> Path:
-        path = tmp_path / f"{name}.toml"
-        path.write_text(text)
-        return path
-
-    return write
+    return load_audio(sonnets[0][0])
 
 
-def _dummy_suite_toml(speech: Path, *, extra: str = "{}", repeats: int = 2, timeout_s: float = 60,
-                     engines: str | None = None, datasets: str | None = None, more: str = "") -> str:
-    """A small suite on the dummy backend over the shared librivox and jfk manifests."""
-    engines = engines or f"""
-[[engines]]
-backend = "dummy"
-model = "none"
-extra = {extra}
-"""
-    datasets = datasets or f"""
-[[datasets]]
-name = "librivox"
-kind = "manifest"
-path = "{speech}/librivox/manifest.jsonl"
-algorithms = ["short"]
+def corpus_wer(refs: list[str], hyps: list[str]) -> float:
+    """Corpus WER over normalized texts (jiwer)."""
+    import jiwer
 
-[[datasets]]
-name = "jfk"
-kind = "manifest"
-path = "{speech}/jfk/manifest.jsonl"
-algorithms = ["short"]
-"""
-    return f"""
-name = "dummy"
-repeats = {repeats}
-warmups = 1
-timeout_s = {timeout_s}
-{more}
-[decode]
-language = "en"
-{engines}
-{datasets}
-"""
+    from whisperbench.text import normalize
+
+    return jiwer.wer([normalize(r) for r in refs], [normalize(h) for h in hyps])
 
 
-@pytest.fixture
-def dummy_toml(speech: Path):
-    """dummy_toml(extra="{crash = 'abort'}", repeats=2, ...) -> suite TOML text (see _dummy_suite_toml)."""
-    return lambda **kw: _dummy_suite_toml(speech, **kw)
-
-
-# ---- end benchmark harness -----------------------------------------------------------
-
-
-# ---- backends issue (#4): one loaded model per (backend, load options), per session ----
+# ----- backends: one loaded model per (backend, load options), per session --------------
 
 # Backend -> the module whose absence (only) makes its tests skip.
 BACKEND_RUNTIME = {
@@ -167,3 +146,35 @@ def load_backend():
     yield get
     for backend in cache.values():
         backend.close()
+
+
+# ----- the CLI as a newcomer runs it: a subprocess, its exit code and what it prints ---------
+
+
+@dataclass
+class CliResult:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def first_line(self) -> str:
+        """The first line of stderr (the message), or '' when stderr is empty."""
+        lines = self.stderr.strip().splitlines()
+        return lines[0] if lines else ""
+
+    @property
+    def first_stdout_line(self) -> str:
+        lines = self.stdout.strip().splitlines()
+        return lines[0] if lines else ""
+
+
+def run_cli(*args: str | os.PathLike, cwd: str | os.PathLike, env: dict[str, str] | None = None,
+            timeout: float = 300) -> CliResult:
+    """Run `python -m whisperbench.cli.main ARGS` in `cwd`, results going under cwd/results."""
+    full_env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), WHISPERBENCH_RESULTS_DIR=str(Path(cwd) / "results"),
+                    WHISPERBENCH_QUIET="1")
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "whisperbench.cli.main", *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)

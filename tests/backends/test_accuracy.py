@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import corpus_wer
 from whisperbench.audio import load_audio
 from whisperbench.options import DecodeOptions
 from whisperbench.text import normalize
 
 FOUR = ["ctranslate2", "transformers", "openai", "whispercpp"]
 GREEDY = DecodeOptions(language="en")  # short-form, greedy, timestamps on: the defaults
-
-
-def wer(refs: list[str], hyps: list[str]) -> float:
-    import jiwer
-
-    return jiwer.wer([normalize(r) for r in refs], [normalize(h) for h in hyps])
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +37,7 @@ def short_results(load_backend, short_audio):
 
 def _pooled(short_audio, hyps):
     refs = [ref for s in short_audio for _, ref in short_audio[s]]
-    return wer(refs, [h for s in short_audio for h in hyps[s]])
+    return corpus_wer(refs, [h for s in short_audio for h in hyps[s]])
 
 
 @pytest.mark.slow
@@ -52,8 +47,8 @@ def test_short_form_wer_within_2_points_of_ctranslate2(name, short_results, shor
     ref_hyps, hyps = short_results("ctranslate2"), short_results(name)
     base, got = _pooled(short_audio, ref_hyps), _pooled(short_audio, hyps)
     per_set = {
-        s: (round(100 * wer([r for _, r in short_audio[s]], ref_hyps[s]), 2),
-            round(100 * wer([r for _, r in short_audio[s]], hyps[s]), 2))
+        s: (round(100 * corpus_wer([r for _, r in short_audio[s]], ref_hyps[s]), 2),
+            round(100 * corpus_wer([r for _, r in short_audio[s]], hyps[s]), 2))
         for s in short_audio
     }
     print(f"\nshort-form WER %: ctranslate2 {100 * base:.2f}, {name} {100 * got:.2f}; per set (ct2, {name}): {per_set}")
@@ -69,23 +64,17 @@ def test_jfk_greedy_transcripts_agree_across_runtimes(short_results):
     assert "ask not what your country can do for you" in texts["ctranslate2"]
 
 
-@pytest.fixture(scope="module")
-def sonnet(sonnets):
-    path, ref = sonnets[0]
-    return load_audio(path), ref
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["sequential", "chunked"])
 @pytest.mark.parametrize("name", FOUR)
-def test_sonnet_long_form(name, algorithm, load_backend, sonnet):
+def test_sonnet_long_form(name, algorithm, load_backend, sonnet, sonnets):
     pytest.importorskip("jiwer")
-    samples, ref = sonnet
+    samples, ref = sonnet, sonnets[0][1]
     duration = len(samples) / 16000
     assert duration > 45
     backend = load_backend(name)
     res = backend.transcribe(samples, DecodeOptions(algorithm=algorithm, language="en"))
-    score = wer([ref], [res.text])
+    score = corpus_wer([ref], [res.text])
     print(f"\n{name} {algorithm} ({res.implementation}): WER {100 * score:.1f} %, "
           f"{len(res.segments)} segments, RTFx {res.timing.rtfx:.1f}")
     assert res.segments[-1].end > duration - 10, "the transcript reaches the end of the audio"

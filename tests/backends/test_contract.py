@@ -13,7 +13,7 @@ import pytest
 
 from whisperbench import backends
 from whisperbench.backends import chunking
-from whisperbench.audio import SAMPLE_RATE, load_audio
+from whisperbench.audio import SAMPLE_RATE
 from whisperbench.errors import AudioError, UnsupportedOptionError, WhisperbenchError
 from whisperbench.options import DecodeOptions, LoadOptions
 
@@ -116,11 +116,6 @@ def test_unavailable_cuda_is_a_clear_error(name):
         pytest.skip("a CUDA device is present")
     with pytest.raises(UnsupportedOptionError, match="not available"):
         cls.resolve_load_options(LoadOptions(device="cuda"))
-
-
-@pytest.fixture(scope="module")
-def jfk(short_sets):
-    return load_audio(short_sets["jfk"][0][0])
 
 
 def _check_result(res, backend, options, samples):

@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from whisperbench import backends
-from whisperbench.audio import load_audio
 from whisperbench.errors import UnsupportedOptionError, WhisperbenchError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Transcription
@@ -108,11 +107,6 @@ def check_contract(name: str, load_kwargs: dict, decode_kwargs: dict, get_backen
     assert isinstance(result, Transcription)
     assert result.text.strip(), f"{name} accepted {options} (load {load_kwargs}) and returned empty text"
     stats["transcribed"] += 1
-
-
-@pytest.fixture(scope="module")
-def jfk(short_sets):
-    return load_audio(short_sets["jfk"][0][0])
 
 
 def _run_property(name, get_backend, jfk, examples: int) -> dict:

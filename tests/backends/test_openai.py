@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import JFK_WORDS
 from whisperbench.backends import chunking
-
-from whisperbench.audio import load_audio
 from whisperbench.errors import UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.text import normalize
 
 pytest.importorskip("whisper")
-
-JFK_WORDS = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
-
-
-@pytest.fixture(scope="module")
-def jfk(short_sets):
-    return load_audio(short_sets["jfk"][0][0])
-
 
 def test_short_decode_and_sequential_transcribe_agree_on_one_window(load_backend, jfk):
     b = load_backend("openai")
@@ -57,9 +48,9 @@ def test_word_timestamps_sequential(load_backend, jfk):
         b.transcribe(jfk, DecodeOptions(language="en", word_timestamps=True))
 
 
-def test_chunked_batches_windows(load_backend, sonnets):
+def test_chunked_batches_windows(load_backend, sonnet):
     b = load_backend("openai")
-    samples = load_audio(sonnets[0][0])
+    samples = sonnet
     res = b.transcribe(samples, DecodeOptions(algorithm="chunked", language="en", batch_size=2, chunk_length_s=20))
     assert res.implementation.startswith("whisperbench.chunking, overlap word alignment (")
     assert res.extra["chunks"] == len(chunking.plan(len(samples), 20, 20 * chunking.OVERLAP_FRACTION)) == 4

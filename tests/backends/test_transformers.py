@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from whisperbench.audio import load_audio
+from tests.conftest import JFK_WORDS
 from whisperbench.errors import UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.text import normalize
 
 pytest.importorskip("transformers")
 pytest.importorskip("torch")
-
-JFK_WORDS = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
-
-
-@pytest.fixture(scope="module")
-def jfk(short_sets):
-    return load_audio(short_sets["jfk"][0][0])
-
-
-@pytest.fixture(scope="module")
-def sonnet(sonnets):
-    return load_audio(sonnets[0][0])
-
 
 @pytest.fixture(scope="session")
 def student(tmp_path_factory):

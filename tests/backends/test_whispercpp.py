@@ -5,20 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from whisperbench.audio import load_audio
+from tests.conftest import JFK_WORDS
 from whisperbench.errors import UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.text import normalize
 
 pytest.importorskip("pywhispercpp")
-
-JFK_WORDS = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
-
-
-@pytest.fixture(scope="module")
-def jfk(short_sets):
-    return load_audio(short_sets["jfk"][0][0])
-
 
 @pytest.mark.parametrize("ggml", ["q8_0", "q5_0"])
 def test_quantized_ggml_types(load_backend, jfk, ggml):

@@ -1,4 +1,5 @@
-"""Dataset loaders (LibriSpeech, NeMo manifest, Hugging Face), long-form builder, metrics, store."""
+"""Dataset loaders (LibriSpeech, NeMo manifest, Hugging Face), the long-form builder, and the
+references a dataset refuses or counts apart (whisperbench.bench.datasets)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 
 from whisperbench.audio import load_audio
 from whisperbench.bench import datasets as bd
-from whisperbench.bench import read_records, read_results, store, summarize
-from whisperbench.bench.metrics import accuracy, repeated_ngram_share
+from whisperbench.bench import summarize
+from whisperbench.bench.metrics import accuracy
 from whisperbench.errors import WhisperbenchError
 
 
@@ -129,53 +130,6 @@ def test_longform_builder_concatenates_consecutive_utterances(speech):
     assert len(bd.load(spec(kind="manifest", path=path, longform=bd.LongformSpec(target_seconds=10), limit=1))) == 1
     dropped = bd.load(spec(kind="manifest", path=path, longform=bd.LongformSpec(target_seconds=10, min_seconds=9.9)))
     assert len(dropped) <= len(long)
-
-
-def test_metrics():
-    a = accuracy("Hello World, this is it.", "hello word this is")
-    assert (a.substitutions, a.deletions, a.insertions, a.ref_words) == (1, 1, 0, 5) and a.wer == pytest.approx(0.4)
-    assert accuracy("Mr. Smith", "mister smith").wer == 0  # the English normalizer is applied
-    empty = accuracy("", "thank you for watching")
-    assert empty.wer is None and empty.cer is None and empty.empty_reference
-    assert empty.hallucinated_words == 4  # the words transcribed where nothing was said...
-    assert (empty.insertions, empty.char_edits, empty.ref_words) == (0, 0, 0)  # ...kept out of WER and CER
-    assert accuracy("a b", "a b").hallucinated_words is None and not accuracy("a b", "a b").empty_reference
-    assert accuracy("a b", "").wer == 1.0
-    assert repeated_ngram_share("one two three four five six") == 0
-    loop = " ".join(["the cat sat on the mat"] * 5)
-    assert repeated_ngram_share(loop) > 0.7
-
-
-def test_store_survives_a_cut_off_line_and_summarizes(tmp_path):
-    out = tmp_path / "r.jsonl"
-    base = {"run_id": "r", "cell_id": "c", "suite": "s", "backend": "b", "runtime_version": "v", "model": "m",
-            "model_format": "f", "quantization": "q", "compute_type": "q", "device": "cpu", "threads": 0,
-            "dataset": "d", "dataset_hash": "h", "algorithm": "short", "options_hash": "o", "status": "ok",
-            "record": "measurement", "ref_words": 4, "hits": 3, "substitutions": 1, "deletions": 0, "insertions": 0,
-            "ref_chars": 10, "char_edits": 1, "audio_seconds": 2.0, "tokens": 5, "load_seconds": 0.5,
-            "peak_rss_mb": 100.0, "gpu_peak_mb": None, "repeated_5gram_share": 0.0}
-    with store.ResultWriter(out) as w:
-        for utt, lat in (("u1", [1.0, 0.5, 0.8]), ("u2", [0.2, 0.4, 0.3])):
-            for rep, sec in enumerate(lat):
-                w.write({**base, "utterance_id": utt, "repeat": rep, "decode_seconds": sec, "rtfx": 2 / sec})
-        w.write({**base, "status": "failed", "record": "failure", "cell_id": "c2", "utterance_id": None,
-                 "repeat": None, "error": "boom", "rtfx": float("inf")})
-    with open(out, "a") as fh:
-        fh.write('{"record": "measurement", "cut')  # a kill mid-write
-    df = read_results(out)
-    assert len(df) == 7 and df["schema_version"].eq(store.SCHEMA_VERSION).all()
-    assert read_results(out, include_failures=False)["status"].eq("ok").all()
-    s = summarize(df).set_index("cell_id")
-    assert s.loc["c", "wer"] == pytest.approx(6 / 24)
-    assert s.loc["c", "latency_p50_s"] == pytest.approx(np.percentile([0.8, 0.3], 50))
-    assert s.loc["c", "decode_seconds"] == pytest.approx(0.8 + 0.3)  # per-utterance medians
-    assert s.loc["c", "decode_seconds_min"] == pytest.approx(0.5 + 0.2)
-    assert s.loc["c", "rtfx"] == pytest.approx(4.0 / 1.1)
-    assert s.loc["c2", "status"] == "failed" and s.loc["c2", "error"] == "boom"
-    # Appending again first drops the partial line.
-    store.write(out, {"record": "session", "run_id": "r"})
-    assert len(read_records(out)) == 8
-    assert out.read_text().count("cut") == 0
 
 
 def _manifest_with(tmp_path, speech, texts) -> str:

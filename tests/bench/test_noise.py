@@ -10,28 +10,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.bench.conftest import cli, dummy_jfk_toml, run_toml
 from whisperbench.bench import noise, synthetic
 from whisperbench.bench.compare import Interval, compare, speed_regressed
 from whisperbench.bench.store import read_results, summarize
-from whisperbench.cli.main import main
-from whisperbench.paths import speech_dir
-
-SPEECH = speech_dir()
-
-
-def cli(*args, env: dict | None = None) -> int:
-    with mock.patch.dict(os.environ, env or {}):
-        return main([str(a) for a in args])
 
 
 def gate(base_runs, cand_runs, max_slowdown=1.1, run_noise=noise.DEFAULT_RUN_NOISE) -> bool:
@@ -181,15 +171,13 @@ def test_synthetic_relative_latency_on_a_loaded_machine_is_not_a_finding():
 
 
 @pytest.fixture(scope="module")
-def gate_runs(tmp_path_factory) -> dict[str, list[Path]]:
-    from tests.bench.test_compare import dummy_toml, run_toml
-
+def gate_runs(tmp_path_factory, speech) -> dict[str, list[Path]]:
     d = tmp_path_factory.mktemp("gate")
     out: dict[str, list[Path]] = {"base": [], "same": [], "slow": []}
     for name, spas, n in (("base", 0.02, 3), ("same", 0.02, 2), ("slow", 0.026, 2)):  # slow: 1.3x
         for i in range(n):
             out[name].append(run_toml(d / name / f"{name}{i}.jsonl",
-                                      dummy_toml(SPEECH, f"{{seconds_per_audio_second = {spas}}}", repeats=3)))
+                                      dummy_jfk_toml(speech, f"{{seconds_per_audio_second = {spas}}}", repeats=3)))
     return out
 
 

@@ -1,5 +1,5 @@
-"""Fault injection for the results store (issue 14): concurrent writers, resume of a foreign
-file, kill mid-write. Afterwards the file holds exactly the rows of an uninterrupted run
+"""The results store (whisperbench.bench.store): a cut-off line survives, summaries; and fault
+injection: concurrent writers, resume of a foreign file, kill mid-write. Afterwards the file holds exactly the rows of an uninterrupted run
 (same (cell, utterance, repeat) identities, none twice, one run record), or the second
 writer was refused and the file left as it was. Real `bench` processes on the dummy backend."""
 
@@ -14,12 +14,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.cli.conftest import run_cli
-from whisperbench.bench import store
+from tests.conftest import run_cli
+from whisperbench.bench import read_records, read_results, store, summarize
 from whisperbench.errors import WhisperbenchError
 from whisperbench.paths import PROJECT_ROOT
 
@@ -141,3 +142,35 @@ def test_second_writer_in_one_process_is_refused(tmp_path):
         with pytest.raises(WhisperbenchError, match="being written by another whisperbench process"):
             store.ResultWriter(path)
     store.ResultWriter(path).close()  # released on close
+
+
+def test_store_survives_a_cut_off_line_and_summarizes(tmp_path):
+    out = tmp_path / "r.jsonl"
+    base = {"run_id": "r", "cell_id": "c", "suite": "s", "backend": "b", "runtime_version": "v", "model": "m",
+            "model_format": "f", "quantization": "q", "compute_type": "q", "device": "cpu", "threads": 0,
+            "dataset": "d", "dataset_hash": "h", "algorithm": "short", "options_hash": "o", "status": "ok",
+            "record": "measurement", "ref_words": 4, "hits": 3, "substitutions": 1, "deletions": 0, "insertions": 0,
+            "ref_chars": 10, "char_edits": 1, "audio_seconds": 2.0, "tokens": 5, "load_seconds": 0.5,
+            "peak_rss_mb": 100.0, "gpu_peak_mb": None, "repeated_5gram_share": 0.0}
+    with store.ResultWriter(out) as w:
+        for utt, lat in (("u1", [1.0, 0.5, 0.8]), ("u2", [0.2, 0.4, 0.3])):
+            for rep, sec in enumerate(lat):
+                w.write({**base, "utterance_id": utt, "repeat": rep, "decode_seconds": sec, "rtfx": 2 / sec})
+        w.write({**base, "status": "failed", "record": "failure", "cell_id": "c2", "utterance_id": None,
+                 "repeat": None, "error": "boom", "rtfx": float("inf")})
+    with open(out, "a") as fh:
+        fh.write('{"record": "measurement", "cut')  # a kill mid-write
+    df = read_results(out)
+    assert len(df) == 7 and df["schema_version"].eq(store.SCHEMA_VERSION).all()
+    assert read_results(out, include_failures=False)["status"].eq("ok").all()
+    s = summarize(df).set_index("cell_id")
+    assert s.loc["c", "wer"] == pytest.approx(6 / 24)
+    assert s.loc["c", "latency_p50_s"] == pytest.approx(np.percentile([0.8, 0.3], 50))
+    assert s.loc["c", "decode_seconds"] == pytest.approx(0.8 + 0.3)  # per-utterance medians
+    assert s.loc["c", "decode_seconds_min"] == pytest.approx(0.5 + 0.2)
+    assert s.loc["c", "rtfx"] == pytest.approx(4.0 / 1.1)
+    assert s.loc["c2", "status"] == "failed" and s.loc["c2", "error"] == "boom"
+    # Appending again first drops the partial line.
+    store.write(out, {"record": "session", "run_id": "r"})
+    assert len(read_records(out)) == 8
+    assert out.read_text().count("cut") == 0

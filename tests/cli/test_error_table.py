@@ -18,7 +18,7 @@ from typing import Callable
 
 import pytest
 
-from tests.cli.conftest import JFK, CliResult, run_cli
+from tests.conftest import JFK, CliResult, run_cli
 
 QUICK = ["-b", "dummy", "-m", "none", "--language", "en", "-q"]
 HELLO = "-O", "text=hello world"
@@ -118,7 +118,7 @@ CASES = [
          r"whisperbench: error: x.jsonl is not a whisperbench results file", write("x.jsonl", b'{"a": 1}\n{"b"'),
          unchanged("x.jsonl", b'{"a": 1}\n{"b"')),
     # 2. a second writer while one holds the file (here the lock is held by the test; a real
-    #    concurrent bench is in tests/test_store_faults.py).
+    #    concurrent bench is in tests/bench/test_store.py).
     Case("second-writer", ["bench", *QUICK, "-d", "jfk", "-o", "held.jsonl", "--resume"], 2,
          r"whisperbench: error: held.jsonl is being written by another whisperbench process",
          extra={"hold": "held.jsonl"}),

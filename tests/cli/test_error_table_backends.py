@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from tests.cli.conftest import JFK, CliResult, run_cli
+from tests.conftest import JFK, CliResult, run_cli
 from whisperbench.paths import speech_dir
 
 SONNET = speech_dir() / "sonnets" / "p001.mp3"

@@ -15,7 +15,7 @@ from whisperbench.conversion import quantize as Q
 from whisperbench.errors import ConversionError, ModelError
 
 SUFFIX = {"openai": ".pt", "ggml": ".bin", "transformers": "", "ctranslate2": ""}
-# Formats a Checkpoint is written to and read back from (ONNX is exported: tests/test_transformersjs.py).
+# Formats a Checkpoint is written to and read back from (ONNX is exported: tests/backends/test_transformersjs.py).
 WRITTEN_FORMATS = [f.name for f in C.formats.all_formats() if f.round_trips]
 
 

@@ -1,0 +1,46 @@
+"""The backend registry (whisperbench.backends): importing it imports no runtime, unknown and
+uninstalled names are clear errors, aliases resolve."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from whisperbench import backends
+from whisperbench.backends import BackendSpec
+from whisperbench.errors import BackendNotFoundError, BackendNotInstalledError
+
+RUNTIME_MODULES = ("torch", "ctranslate2", "faster_whisper", "whisper", "pywhispercpp", "transformers")
+
+
+def test_importing_package_and_registry_imports_no_runtime():
+    code = (
+        "import sys, whisperbench, whisperbench.backends as b, whisperbench.cli.main as m;"
+        "[b.adapter_class(n).capabilities for n in b.names()];"
+        "m.build_parser();"
+        f"print([x for x in {RUNTIME_MODULES!r} if x in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_backend_lists_valid_names():
+    with pytest.raises(BackendNotFoundError) as err:
+        backends.get("nope")
+    assert "ctranslate2" in str(err.value) and "dummy" in str(err.value)
+
+
+def test_uninstalled_backend_names_the_extra(monkeypatch):
+    monkeypatch.setitem(
+        backends._REGISTRY, "fake",
+        BackendSpec("fake", "whisperbench.backends.dummy:DummyBackend", ("no_such_runtime_xyz",), "fakeextra", "x"),
+    )
+    with pytest.raises(BackendNotInstalledError) as err:
+        backends.get("fake")
+    assert "whisperbench[fakeextra]" in str(err.value) and "no_such_runtime_xyz" in str(err.value)
+
+
+def test_aliases_resolve():
+    assert backends.spec("faster-whisper").name == "ctranslate2"
