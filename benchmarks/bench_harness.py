@@ -4,7 +4,7 @@
    of it spent outside backend calls (process start, imports, data loading, metrics,
    bookkeeping), from the rows and cell records the run wrote.
 2. Per-utterance timing overhead on jfk (11 s):
-   a. in the worker: call_seconds (around Backend.transcribe) vs decode_seconds (the
+   a. in the cell's child process: call_seconds (around Backend.transcribe) vs decode_seconds (the
       backend's own timer), and loop time between consecutive rows vs decode_seconds;
    b. the harness cell's median decode time vs a direct faster-whisper call on the same
       clip with the same arguments, in this process (median of N each, interleaved for

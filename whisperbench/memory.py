@@ -1,8 +1,8 @@
 """Process memory readings.
 
-`resource.getrusage(...).ru_maxrss` is the wrong peak for a freshly spawned worker on
+`resource.getrusage(...).ru_maxrss` is the wrong peak for a freshly spawned child process on
 Linux: the kernel carries the parent's high-water mark across fork+exec, so a small
-worker started by a 3 GB parent reports 3 GB. VmHWM in /proc belongs to the process's
+child started by a 3 GB parent reports 3 GB. VmHWM in /proc belongs to the process's
 own address space and starts afresh at exec.
 """
 

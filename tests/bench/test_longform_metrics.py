@@ -54,7 +54,7 @@ def test_join_concatenates_datasets_in_order(speech):
     assert joined.ids == ds.load(parts[0]).ids + ds.load(parts[1]).ids
     spec = ds.DatasetSpec(name="both", kind="join", path="", parts=parts,
                           longform=ds.LongformSpec(target_seconds=1e4, gap_seconds=0))
-    assert ds.DatasetSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec  # crosses to the worker
+    assert ds.DatasetSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec  # crosses to the cell's child process
     (item,) = ds.load(spec).utterances
     n = sum(len(u.load()) for p in parts for u in ds.load(p).utterances)
     assert len(item.load()) == n  # no gaps

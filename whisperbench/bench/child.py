@@ -1,4 +1,4 @@
-"""Child-process plumbing shared by the suite runner's workers and the synthetic cells.
+"""Child-process plumbing shared by the suite runner's cells and the synthetic cells.
 
 A child reads its job as JSON on stdin and answers on a private copy of stdout (its own
 prints and a runtime's C-level output go to stderr instead), dies with its parent on

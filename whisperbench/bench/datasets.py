@@ -3,10 +3,10 @@ and a long-form builder that concatenates consecutive utterances.
 
 A `Dataset` is an ordered list of `Utterance`s plus a content hash. Loading a dataset
 reads only its index (ids, references, where the audio is); audio is decoded by
-`Utterance.load()`, which the benchmark worker calls before any timer starts.
+`Utterance.load()`, which the cell's child process calls before any timer starts.
 
 Every dataset is described by a plain, JSON-serialisable `DatasetSpec`, so the suite
-runner can hand it to a worker subprocess, which rebuilds the identical dataset and
+runner can hand it to a cell's child process, which rebuilds the identical dataset and
 checks the content hash.
 """
 

@@ -104,7 +104,7 @@ def _busy_and_own(cpus: list[int]) -> tuple[float | None, float | None]:
         me = psutil.Process()
         c = me.cpu_times()
         own = c.user + c.system + c.children_user + c.children_system
-        for child in me.children(recursive=True):  # live ones (e.g. a runtime's worker process)
+        for child in me.children(recursive=True):  # live ones (e.g. the Transformers.js worker)
             try:
                 cc = child.cpu_times()
                 own += cc.user + cc.system

@@ -129,7 +129,7 @@ class RowIdentity(Record):
     git_dirty: bool | None = None
 
     def identity(self) -> dict[str, Any]:
-        """Only the RowIdentity fields (what a worker copies into each of a cell's rows)."""
+        """Only the RowIdentity fields (what a cell's child process copies into each of its rows)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(RowIdentity)
                 if f.name not in ("extra", "schema_version")}
 
@@ -166,7 +166,7 @@ class Measurement(RowIdentity):
     audio_warning: str | None = None  # the audio decoded incompletely
     audio_seconds: float | None = None
     decode_seconds: float | None = None  # the backend's timer around the whole decode (audio pre-decoded)
-    call_seconds: float | None = None  # the worker's timer around Backend.transcribe
+    call_seconds: float | None = None  # the child process's timer around Backend.transcribe
     loadavg_before: list[float] | None = None  # [1, 5, 15] min
     loadavg_after: list[float] | None = None
     load_cpus: int | None = None  # CPUs usable by the process (its affinity) while timed

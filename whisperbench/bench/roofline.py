@@ -102,10 +102,10 @@ def _cpu_bandwidth(size_mb: int, repeats: int) -> dict[str, Any]:
         if threads == 1:
             part(0)
         else:
-            workers = [threading.Thread(target=part, args=(i,)) for i in range(threads)]
-            for w in workers:
+            pool = [threading.Thread(target=part, args=(i,)) for i in range(threads)]
+            for w in pool:
                 w.start()
-            for w in workers:
+            for w in pool:
                 w.join()
         best = min(best, time.perf_counter() - t0)
     return {"bandwidth_gbs": 2 * n / best / 1e9, "method": f"numpy copy, {size_mb} MiB, {threads} thread(s)",

@@ -1,11 +1,11 @@
-"""Run a suite: one worker subprocess per cell, rows written as they arrive.
+"""The suite runner: one child process per cell, rows written as they arrive.
 
 The runner is the only writer of the results file. Each cell runs in
-`python -m whisperbench.bench.worker` in its own session (so a terminal's Ctrl-C
-reaches the runner only); the runner kills a worker that reports nothing for
+`python -m whisperbench.bench.cell_process` in its own session (so a terminal's Ctrl-C
+reaches the runner only); the runner kills a child that reports nothing for
 `timeout_s` or whose RSS passes `max_memory_mb`, records crashes (signals, exits)
-as failure rows, and goes on with the next cell. On Ctrl-C it kills the worker,
-writes every row the worker had already sent, and stops. `resume=True` skips
+as failure rows, and goes on with the next cell. On Ctrl-C it kills the child,
+writes every row the child had already sent, and stops. `resume=True` skips
 (cell, utterance, repeat) rows already measured and cells already recorded as failed.
 """
 
@@ -42,7 +42,7 @@ class RunReport:
     cells_run: int = 0
     cells_skipped: int = 0
     interrupted: bool = False
-    # Seconds spent inside backend calls, as the workers measured them.
+    # Seconds spent inside backend calls, as the cells' child processes measured them.
     decode_seconds: float = 0.0
     load_seconds: float = 0.0
     warmup_seconds: float = 0.0
@@ -72,7 +72,7 @@ def latest_output(suite: Suite) -> Path | None:
 
 
 def cell_identity(cell: Cell, suite: Suite, run_id: str, env: dict[str, Any]) -> RowIdentity:
-    """The identity fields of every row of a cell (the worker adds what only a loaded model knows)."""
+    """The identity fields of every row of a cell (the child process adds what only a loaded model knows)."""
     from whisperbench import backends
     from whisperbench.text import normalizer_version
 
@@ -249,9 +249,9 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
     env = child_env()
     errfile = tempfile.TemporaryFile(mode="w+b")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "whisperbench.bench.worker"],
+        [sys.executable, "-m", "whisperbench.bench.cell_process"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile, env=env,
-        start_new_session=True,  # Ctrl-C reaches the runner, which then stops the worker
+        start_new_session=True,  # Ctrl-C reaches the runner, which then stops the child
     )
     events: queue.Queue = queue.Queue()
 
@@ -288,7 +288,7 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
         try:
             ev = json.loads(line)
         except json.JSONDecodeError:
-            return  # a partial line from a killed worker
+            return  # a partial line from a killed child
         kind = ev.get("event")
         if kind == "row":
             writer.write(ev["row"])
@@ -296,7 +296,7 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
             report.decode_seconds += ev["row"].get("decode_seconds") or 0.0
             progress.row()
             current = (None, None)
-            if ev["row"].get("audio_warning"):  # decoded incompletely (in the worker): say so here
+            if ev["row"].get("audio_warning"):  # decoded incompletely (in the child): say so here
                 warn(ev["row"]["audio_warning"])
             if on_row:
                 on_row(ev["row"])
@@ -321,8 +321,8 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
             finished = True
 
     def over_memory() -> bool:
-        """Kill the worker when its RSS passes max_memory_mb (sampled while it is quiet
-        and before each of its events is accepted, so a fast worker cannot outrun it)."""
+        """Kill the child when its RSS passes max_memory_mb (sampled while it is quiet
+        and before each of its events is accepted, so a fast child cannot outrun it)."""
         nonlocal killed_for, peak_seen
         if ps is None or killed_for is not None:
             return killed_for is not None
@@ -354,7 +354,7 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
                 continue  # measured in a process over its memory cap: the cell fails instead
             handle(line)
     except KeyboardInterrupt:
-        # Stop the worker, then keep every row it had already sent.
+        # Stop the child, then keep every row it had already sent.
         proc.kill()
         reader.join(timeout=5)
         while True:
@@ -374,13 +374,13 @@ def _run_cell(job: dict, suite: Suite, writer: store.ResultWriter, report: RunRe
         return
     if reported_failure and rc == 1 and killed_for is None:
         errfile.close()
-        return  # the worker recorded why it stopped
+        return  # the child recorded why it stopped
     tail = stderr_tail(errfile)
     errfile.close()
     if killed_for:
         error, etype = killed_for, "Timeout" if killed_for.startswith("timeout") else "OutOfMemory"
     else:
-        etype, error = "Crash", f"worker {describe_exit(rc)}"
+        etype, error = "Crash", f"child process {describe_exit(rc)}"
     utt, rep = current
     row = Failure(**identity, scope="cell", utterance_id=utt, repeat=rep, error_type=etype, error=error,
                   stderr_tail=tail, returncode=rc, timestamp=_now())

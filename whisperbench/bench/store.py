@@ -64,7 +64,7 @@ SyntheticRow), which also defines cell identity and migrates older records on re
                reference, whose edit counts are all 0), repeated_5gram_share (of the
                normalized hypothesis)
   timing       audio_seconds, decode_seconds (the backend's timer around the whole decode,
-               audio pre-decoded, device synchronized), call_seconds (the worker's timer
+               audio pre-decoded, device synchronized), call_seconds (the child process's timer
                around Backend.transcribe), rtfx, tokens, tokens_per_second, load_seconds,
                peak_rss_mb (the cell process's peak RSS so far), gpu_peak_mb (on CUDA:
                peak device memory in use above the reading before the model loaded,

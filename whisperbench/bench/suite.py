@@ -74,7 +74,7 @@ class Engine:
 
 @dataclass
 class Cell:
-    """One (engine, dataset, algorithm, decoding variant): one worker subprocess."""
+    """One (engine, dataset, algorithm, decoding variant): one child process."""
 
     engine: Engine
     dataset: ds.Dataset

@@ -868,7 +868,7 @@ def measure_or_record(cell: CellSpec, repeats: int, warmups: int,
 
 
 def cell_job(cell: CellSpec, repeats: int, warmups: int, bandwidth: dict[str, Any] | None) -> dict[str, Any]:
-    """What `synthetic_worker` needs to time `cell`, as JSON-ready data."""
+    """What `synthetic_process` needs to time `cell`, as JSON-ready data."""
     return {"cell": dataclasses.asdict(cell), "repeats": repeats, "warmups": warmups, "bandwidth": bandwidth}
 
 
@@ -882,7 +882,7 @@ def cell_from_job(job: dict[str, Any]) -> CellSpec:
 
 def measure_isolated(cell: CellSpec, repeats: int, warmups: int, bandwidth: dict[str, Any] | None = None,
                      timeout_s: float | None = None) -> dict[str, Any]:
-    """`measure_or_record` in a child process (`whisperbench.bench.synthetic_worker`); a
+    """`measure_or_record` in a child process (`whisperbench.bench.synthetic_process`); a
     crash, a timeout or the out-of-memory killer becomes a failed row naming what happened."""
     from whisperbench.bench.child import child_env, describe_exit, stderr_tail
 
@@ -891,7 +891,7 @@ def measure_isolated(cell: CellSpec, repeats: int, warmups: int, bandwidth: dict
     runtime = RUNTIME_NAMES.get(cell.backend, cell.backend)
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.run([sys.executable, "-m", "whisperbench.bench.synthetic_worker"], input=job.encode(),
+            proc = subprocess.run([sys.executable, "-m", "whisperbench.bench.synthetic_process"], input=job.encode(),
                                   stdout=subprocess.PIPE, stderr=err, env=env, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             return {"status": "failed", "error_type": "Timeout",

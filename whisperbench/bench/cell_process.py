@@ -1,8 +1,8 @@
-"""One benchmark cell, run in its own process: `python -m whisperbench.bench.worker`.
+"""One benchmark cell, run in its own process: `python -m whisperbench.bench.cell_process`.
 
 Reads a job (JSON) on stdin, writes events as JSON lines on its original stdout (the
 process's fd 1 is redirected to stderr, so prints from runtimes cannot corrupt the
-protocol). The parent (`runner.py`) writes rows to the store; the worker writes no files.
+protocol). The parent (`runner.py`) writes rows to the store; the child writes no files.
 
 Events: started, loaded, warmup, begin (utterance, repeat), row (a measurement row),
 failure (a failure row), done. Audio is decoded before the model loads; timers cover
