@@ -127,11 +127,11 @@ class DecodeOptions:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load a model: where it runs and at what precision."""
+    """How to load a model: where it runs and what it computes in (`compute_type`)."""
 
     # "cpu", "cuda", "cuda:1", "mps", or "auto" (cuda when available, else cpu).
     device: str = "cpu"
-    # Precision / quantization as the runtime names it ("int8", "float16", ...);
+    # What the runtime computes in, as it names it ("int8", "float16", ...);
     # "default" lets the backend pick its documented default for the device.
     compute_type: str = "default"
     # CPU threads for the runtime; 0 = the runtime's default.

@@ -139,7 +139,7 @@ def test_quantized_outputs_record_their_precision_and_stay_close(fmt, q, tol, ra
     out = C.write(random_ckpt, fmt, random_dir / f"q-{fmt}-{q}{SUFFIX[fmt]}", q)
     assert C.describe(out)["quantization"] == q
     back = C.read(out)
-    assert back.source_precision == q
+    assert back.source_quantization == q
     assert 0 < _max_diff(random_ckpt, back, relative=True) <= tol
     assert _max_diff(random_ckpt, C.tiny_random(seed=1)) == 0  # writing never modifies the source
 
@@ -219,7 +219,7 @@ def test_real_tiny_en_converts_losslessly_in_a_chain(tiny_en_ct2, tmp_path):
     for fmt in ("transformers", "openai", "ggml", "ctranslate2"):
         path = str(C.convert(path, fmt, tmp_path / f"chain-{fmt}{SUFFIX[fmt]}"))
         back = C.read(path)
-        assert back.source_precision == "float16"
+        assert back.source_quantization == "float16"
         assert _max_diff(src, back) == 0.0, fmt
         assert back.alignment_heads == src.alignment_heads
         assert back.suppress_tokens == src.suppress_tokens

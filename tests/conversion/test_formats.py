@@ -98,7 +98,7 @@ def toy_read(path: Path, progress=None) -> Checkpoint:
         weights = {k: z[k] for k in z.files}
     dims = Dims(**json.loads((path / "toy.json").read_text()))
     precision = str(next(iter(weights.values())).dtype)
-    return Checkpoint(dims=dims, weights=weights, source_precision=precision, source_format="toy")
+    return Checkpoint(dims=dims, weights=weights, source_quantization=precision, source_format="toy")
 
 
 TOY = formats.WeightFormat(

@@ -124,7 +124,7 @@ def format_label(row) -> str:
 
 
 def quantization_label(row) -> str:
-    """The precision that ran, and the weights' when they differ: `int8 (float16 weights)`."""
+    """The quantization that ran, and the stored weights' when they differ: `int8 (float16 weights)`."""
     ran, weights = canon(row.get("quantization")) or "?", canon(row.get("weights_quantization"))
     return f"{ran} ({weights} weights)" if weights and weights != ran else ran
 
@@ -140,7 +140,16 @@ def _pooled_wer(cells) -> float | None:
     return float((c["wer"] * c["ref_words"]).sum() / words) if words else None
 
 
-def _algorithm_numbers(alg: str, cells, ok) -> dict[str, Any]:
+def _rows_of(ok, positions: dict[tuple, Any], cells):
+    """The rows of `ok` that belong to `cells` (by run and cell id), via `positions`
+    ({(run_id, cell_id): row positions}, made once: a merge per group is slow on big files)."""
+    import numpy as np
+
+    hit = [positions[k] for k in zip(cells["run_id"], cells["cell_id"]) if k in positions]
+    return ok.iloc[np.concatenate(hit)] if hit else ok.iloc[0:0]
+
+
+def _algorithm_numbers(alg: str, cells, rows_of) -> dict[str, Any]:
     """`{alg}_rtfx`, `{alg}_boundary_errors` (per pass, summed over the cells; None where not
     reported) and `{alg}_timing` (noise marks, "" when clean) of one algorithm's cells."""
     out: dict[str, Any] = {f"{alg}_rtfx": None, f"{alg}_boundary_errors": None, f"{alg}_timing": ""}
@@ -152,8 +161,7 @@ def _algorithm_numbers(alg: str, cells, ok) -> dict[str, Any]:
     if "boundary_errors" in measured and measured["boundary_errors"].notna().any():
         out[f"{alg}_boundary_errors"] = float(measured["boundary_errors"].sum())
     cvs = measured["timing_cv"].dropna() if "timing_cv" in measured else []
-    verdict = noise.judge_rows(ok.merge(measured[["run_id", "cell_id"]], on=["run_id", "cell_id"]),
-                               cv=float(cvs.max()) if len(cvs) else None)
+    verdict = noise.judge_rows(rows_of(measured), cv=float(cvs.max()) if len(cvs) else None)
     out[f"{alg}_timing"] = "; ".join(verdict.marks())
     return out
 
@@ -176,6 +184,8 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
         raise WhisperbenchError("no measurement rows to report on")
     ok = df[df["status"] == "ok"]
     lat = utterance_latency(ok) if len(ok) else pd.DataFrame(columns=["run_id", "cell_id", "latency_median_s"])
+    positions = ok.groupby(["run_id", "cell_id"], sort=False).indices if len(ok) else {}
+    rows_of = lambda cells_: _rows_of(ok, positions, cells_)  # noqa: E731
     rows = []
     for key, c in cells.groupby("config_key", sort=False):
         first = c.iloc[0]
@@ -187,7 +197,7 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
         for alg, col in ALGORITHM_COLUMNS.items():
             a = c[c["algorithm"] == alg]
             row[col] = _pooled_wer(a)
-            row.update(_algorithm_numbers(alg, a, ok))
+            row.update(_algorithm_numbers(alg, a, rows_of))
         row["wer"] = _pooled_wer(c)
         measured = c[c["decode_seconds"].notna()] if "decode_seconds" in c else c.iloc[0:0]
         audio = measured["audio_seconds"].sum() if len(measured) else 0.0
@@ -215,7 +225,7 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
         row["_cells"] = {_cell_match_key(r): r["decode_seconds"] for _, r in measured.iterrows()}
         cvs = measured["timing_cv"].dropna() if "timing_cv" in measured else []
         row["timing_cv"] = float(cvs.max()) if len(cvs) else None
-        verdict = noise.judge_rows(ok.merge(c[["run_id", "cell_id"]], on=["run_id", "cell_id"]), cv=row["timing_cv"])
+        verdict = noise.judge_rows(rows_of(c), cv=row["timing_cv"])
         row["loaded"], row["wide_spread"] = verdict.loaded, verdict.wide
         row["timing"] = "; ".join(verdict.marks()) or "ok"
         rows.append(row)

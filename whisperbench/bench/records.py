@@ -31,7 +31,7 @@ SCHEMA_VERSION = 3
 
 # ----- cell identity ---------------------------------------------------------------------
 
-# What ran: runtime, weights, precision, hardware placement, backend options.
+# What ran: runtime, weights, quantization, hardware placement, backend options.
 ENGINE_FIELDS = ("backend", "model", "model_format", "quantization", "compute_type", "device", "threads", "load_extra")
 # On what and how: the dataset by name, the long-form algorithm, the decoding variant and options.
 WORKLOAD_FIELDS = ("dataset", "algorithm", "variant", "options_hash")

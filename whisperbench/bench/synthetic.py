@@ -32,7 +32,7 @@ runtime's output and a row whose length differs is a failure, never a timing):
   (`fixed_length_method`). Batches > 1 are skipped: whisper_full decodes one window.
 
 Weights are generated, never downloaded, and cached in the cache of converted weights
-(`whisperbench.conversion.cache`), keyed by architecture, format and precision.
+(`whisperbench.conversion.cache`), keyed by architecture, format and quantization.
 
 Results are JSON Lines records of kind `synthetic` (and one `synthetic_run`), written
 with `whisperbench.bench.store.ResultWriter`; `dataset` is "synthetic".
@@ -111,7 +111,7 @@ def random_checkpoint(arch: Architecture, seed: int = 0, eot_eager: bool = False
             w = rng.standard_normal(shape, dtype=np.float32)
             w *= 0.02
         weights[name] = w.astype(np.float16)
-    ckpt = Checkpoint(dims=arch.dims, weights=weights, distilled=arch.distilled, source_precision="float16",
+    ckpt = Checkpoint(dims=arch.dims, weights=weights, distilled=arch.distilled, source_quantization="float16",
                       source_format="random")
     if eot_eager:
         d = arch.dims.n_text_state
@@ -132,7 +132,7 @@ def _sinusoids(length: int, channels: int) -> np.ndarray:
 
 
 def storage_quantization(backend: str, compute_type: str) -> str:
-    """The weight precision written for a (backend, compute type)."""
+    """The quantization the weights are written in for a (backend, compute type)."""
     if backend == "whispercpp":
         return "float16" if compute_type == "f16" else compute_type
     if backend == "ctranslate2":

@@ -20,7 +20,7 @@ def add_model_args(parser: argparse.ArgumentParser, *, backend_required: bool = 
         help="fixture:tiny.en, a local model folder/file, or a hub model id",
     )
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
-    g.add_argument("--compute-type", default="default", help="precision/quantization, as the backend names it")
+    g.add_argument("--compute-type", default="default", help="what the runtime computes in (e.g. int8, float16), as the backend names it; default: the backend's choice")
     g.add_argument("--threads", type=int, default=0, help="CPU threads (0: the runtime's default)")
     g.add_argument(
         "--backend-option", "-O", action="append", default=[], metavar="KEY=VALUE",

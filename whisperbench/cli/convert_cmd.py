@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--quantization", "-q",
-        help="precision: " + "; ".join(f"{f.name} {'|'.join(f.quantizations)}" for f in everything)
-        + " (f16/fp32 spellings accepted; default: keep the source's float precision)",
+        help="how the weights are stored: " + "; ".join(f"{f.name} {'|'.join(f.quantizations)}" for f in everything)
+        + " (f16/fp32 spellings accepted; default: keep the source's float type)",
     )
     p.add_argument(
         "--decoder-layers", metavar="N|I,J,...",

@@ -4,7 +4,7 @@ the cache of converted weights (cache.py).
     convert(src, to, output, quantization=None, decoder_layers=None, force=False) -> Path
     ensure_format(model_spec, fmt, quantization=None) -> Path   (cached conversion)
     check(path) -> str                                          (files sound before a runtime loads them)
-    describe(path) -> dict                                      (format, precision, dims, ...)
+    describe(path) -> dict                                      (format, quantization, dims, ...)
     read(src) -> Checkpoint;  write(ckpt, fmt, output, ...) -> Path
     tiny_random(...) -> Checkpoint;  derive_student(ckpt, decoder_layers) -> Checkpoint
 

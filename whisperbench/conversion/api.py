@@ -87,9 +87,9 @@ def write(ckpt: Checkpoint, fmt: str, output: str | Path, quantization: str | No
     os.chmod(tmp, umask_mode(folder=True))  # a folder format's output is this folder: not mkdtemp's 0700
     try:
         target = tmp if is_dir else tmp / out.name
-        precision = wf.entry("writer")(ckpt, target, q, progress=policy(progress, ckpt.nbytes()))
-        meta = _metadata(fmt, precision, ckpt.dims.to_dict(), ckpt.distilled, source, ckpt.source_format,
-                         ckpt.source_precision)
+        written = wf.entry("writer")(ckpt, target, q, progress=policy(progress, ckpt.nbytes()))
+        meta = _metadata(fmt, written, ckpt.dims.to_dict(), ckpt.distilled, source, ckpt.source_format,
+                         ckpt.source_quantization)
         meta["english_only"] = ckpt.english_only
         if is_dir:
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
@@ -106,11 +106,11 @@ def write(ckpt: Checkpoint, fmt: str, output: str | Path, quantization: str | No
     return out
 
 
-def _metadata(fmt: str, precision: str, dims: dict, distilled: bool, source: str | None, source_format: str | None,
-              source_precision: str | None) -> dict[str, Any]:
+def _metadata(fmt: str, quantization: str, dims: dict, distilled: bool, source: str | None, source_format: str | None,
+              source_quantization: str | None) -> dict[str, Any]:
     """What whisperbench.json records about a model it wrote (describe() reads it back)."""
-    return {"format": fmt, "quantization": precision, "dims": dims, "distilled": distilled, "source": source,
-            "source_format": source_format, "source_precision": source_precision, "converter_version": CONVERTER_VERSION}
+    return {"format": fmt, "quantization": quantization, "dims": dims, "distilled": distilled, "source": source,
+            "source_format": source_format, "source_quantization": source_quantization, "converter_version": CONVERTER_VERSION}
 
 
 def _build(src: str | Path, fmt: str, out: Path, q: str | None, decoder_layers: Sequence[int] | int | None = None,
@@ -215,21 +215,21 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def describe(path: str | Path) -> dict[str, Any]:
-    """Format, precision, dims, english_only and distilled of a model on disk (for results)."""
+    """Format, quantization, dims, english_only and distilled of a model on disk (for results)."""
     p = local_path(path)
     fmt = detect_format(p)
     meta = read_metadata(p)
     if "dims" in meta and "quantization" in meta:
         dims = meta["dims"]
-        precision = meta["quantization"]
+        quantization = meta["quantization"]
     else:
         ckpt = formats.get(fmt).entry("reader")(p)
-        dims, precision = ckpt.dims.to_dict(), ckpt.source_precision
+        dims, quantization = ckpt.dims.to_dict(), ckpt.source_quantization
         meta.setdefault("distilled", ckpt.distilled)
     n_vocab = dims["n_vocab"]
     return {
         "format": fmt,
-        "quantization": precision,
+        "quantization": quantization,
         "dims": dims,
         "english_only": n_vocab < 51865,
         "distilled": bool(meta.get("distilled", False)),
@@ -268,7 +268,7 @@ def derive_student(ckpt: Checkpoint, decoder_layers: Sequence[int] | int | None 
     out = Checkpoint(
         dims=dims, weights=weights, tokenizer_json=ckpt.tokenizer_json, suppress_tokens=list(ckpt.suppress_tokens),
         begin_suppress_tokens=list(ckpt.begin_suppress_tokens), alignment_heads=heads, distilled=True,
-        source_precision=ckpt.source_precision, source_format=ckpt.source_format,
+        source_quantization=ckpt.source_quantization, source_format=ckpt.source_format,
         extra={**ckpt.extra, "teacher_decoder_layers": keep},
     )
     out.check()
@@ -291,7 +291,7 @@ def tiny_random(seed: int = 0, n_vocab: int = 51865, d_model: int = 64, n_layer:
         else:
             w = 0.02 * rng.standard_normal(shape)
         weights[name] = w.astype(dtype)
-    ckpt = Checkpoint(dims=dims, weights=weights, source_precision=dtype, source_format="random")
+    ckpt = Checkpoint(dims=dims, weights=weights, source_quantization=dtype, source_format="random")
     ckpt.check()
     return ckpt
 

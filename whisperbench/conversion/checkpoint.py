@@ -99,8 +99,8 @@ class Checkpoint:
     # (decoder layer, head) pairs that align text to audio; None when unknown.
     alignment_heads: list[tuple[int, int]] | None = None
     distilled: bool = False
-    # Precision the weights were stored in at the source ("float16", "int8", "q5_0", ...).
-    source_precision: str = "float32"
+    # How the weights were stored at the source ("float16", "int8", "q5_0", ...).
+    source_quantization: str = "float32"
     source_format: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -120,7 +120,7 @@ def _dims_from(v: dict[str, np.ndarray]) -> Dims:
     )
 
 
-def _precision(v: dict[str, np.ndarray]) -> str:
+def _quantization(v: dict[str, np.ndarray]) -> str:
     w = v["decoder/layer_0/ffn/linear_0/weight"]
     if w.dtype == np.int8:
         other = v["decoder/layer_0/ffn/linear_0/bias"].dtype
@@ -188,7 +188,7 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
         begin_suppress_tokens=list(cfg.get("suppress_ids_begin") or []),
         alignment_heads=[tuple(h) for h in cfg["alignment_heads"]] if cfg.get("alignment_heads") else None,
         distilled=bool(meta.get("distilled", False)),
-        source_precision=meta.get("quantization") or _precision(v),
+        source_quantization=meta.get("quantization") or _quantization(v),
         source_format="ctranslate2",
         extra={"lang_ids": list(cfg["lang_ids"])} if cfg.get("lang_ids") else {},
     )
@@ -208,11 +208,11 @@ def _read_meta(path: Path) -> dict:
 
 def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None, progress: Progress = NO_PROGRESS,
           ctranslate2_quantizer: bool = False) -> str:
-    """Write a CTranslate2 folder into `out_dir` (which exists and is empty); returns the precision.
+    """Write a CTranslate2 folder into `out_dir` (which exists and is empty); returns the quantization written.
 
     The spec is filled with lazy variables that convert (or int8-quantize) one tensor when
     ctranslate2's own serializer asks for its bytes, so peak memory stays near the size of
-    the source plus one tensor whatever the target precision. `ctranslate2_quantizer=True`
+    the source plus one tensor whatever the target quantization. `ctranslate2_quantizer=True`
     hands ctranslate2 whole-model float copies and lets its quantizer run instead (the
     reference our quantizer is tested against; about 3-4x the checkpoint in memory)."""
     try:
@@ -221,7 +221,7 @@ def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None, progress: P
         from whisperbench.conversion.ctranslate2_lazy import LazyScale, LazyVariable, WriteContext, target_dtype
     except ImportError:
         raise ConversionError("writing CTranslate2 needs ctranslate2; install it with: pip install 'whisperbench[ctranslate2]'") from None
-    q = quantization or ("float16" if ckpt.source_precision in ("float16", "q8_0", "q5_0") or ckpt.source_precision.startswith("int8") else "float32")
+    q = quantization or ("float16" if ckpt.source_quantization in ("float16", "q8_0", "q5_0") or ckpt.source_quantization.startswith("int8") else "float32")
     if q not in QUANTIZATIONS:
         raise ConversionError(f"CTranslate2 cannot store quantization {q!r}; choose one of {', '.join(QUANTIZATIONS)}")
     d = ckpt.dims

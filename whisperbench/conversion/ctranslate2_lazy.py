@@ -117,7 +117,7 @@ class LazyVariable(Variable):
         return raw.reshape(self._shape)
 
     def materialize_source(self) -> np.ndarray:
-        """One writable array in the source precision (for ctranslate2's own quantizer)."""
+        """One writable array in the source's quantization (for ctranslate2's own quantizer)."""
         dtype = np.result_type(*self.parts)
         if dtype == np.float64:
             dtype = np.dtype(np.float32)

@@ -36,7 +36,7 @@ class WeightFormat:
 
     Entry points ("module:function", imported on first use):
       reader(path, progress) -> Checkpoint
-      writer(checkpoint, target, quantization, progress) -> precision written
+      writer(checkpoint, target, quantization, progress) -> quantization written
       validator(path) -> None: raise ModelError on damaged files without reading the weights
       builder(source, output, quantization) -> Path: make this format from a local model in
         `built_from` (formats no Checkpoint is written to, e.g. ONNX graphs from an exporter)
@@ -103,7 +103,7 @@ def all_formats() -> tuple[WeightFormat, ...]:
 
 
 def __getattr__(name: str) -> Any:
-    # FORMATS (every format's name) and QUANTIZATIONS (format -> precisions), always current.
+    # FORMATS (every format's name) and QUANTIZATIONS (format -> its quantizations), always current.
     if name == "FORMATS":
         return names()
     if name == "QUANTIZATIONS":

@@ -11,7 +11,7 @@ Layout, all little-endian:
               (fastest-varying dimension first), name, data
 whisper.cpp decides each tensor's type itself and rejects a file that disagrees:
 matrices use the file's type, convolution kernels float16, everything else float32.
-Facts the file cannot hold (precision label, alignment heads, suppress lists, distilled)
+Facts the file cannot hold (quantization label, alignment heads, suppress lists, distilled)
 go to a sidecar `<file>.whisperbench.json`.
 """
 
@@ -80,7 +80,7 @@ def _tensor_type(name: str, ndim: int, q: str) -> str:
 
 
 def write(ckpt: Checkpoint, out_file: Path, quantization: str | None, progress: Progress = NO_PROGRESS) -> str:
-    q = quantization or (ckpt.source_precision if ckpt.source_precision in QUANTIZATIONS else "float16")
+    q = quantization or (ckpt.source_quantization if ckpt.source_quantization in QUANTIZATIONS else "float16")
     if q == "float32":
         raise ConversionError("whisper.cpp cannot load float32 ggml files written this way; use float16, q8_0 or q5_0")
     if q not in QUANTIZATIONS:
@@ -250,7 +250,7 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
             bar.update(1)
     meta_path = sidecar(path)
     meta = read_json(meta_path, {})
-    precision = meta.get("quantization") or {v: k for k, v in _FTYPE.items()}.get(ftype, f"ftype{ftype}")
+    quantization = meta.get("quantization") or {v: k for k, v in _FTYPE.items()}.get(ftype, f"ftype{ftype}")
     ckpt = Checkpoint(
         dims=d,
         weights={n: weights[n] for n in expected if n in weights},
@@ -259,7 +259,7 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
         begin_suppress_tokens=list(meta.get("begin_suppress_tokens") or []),
         alignment_heads=[tuple(x) for x in meta["alignment_heads"]] if meta.get("alignment_heads") else None,
         distilled=bool(meta.get("distilled", False)),
-        source_precision=precision,
+        source_quantization=quantization,
         source_format="ggml",
     )
     ckpt.check()

@@ -1,7 +1,7 @@
 """openai-whisper checkpoints: a torch pickle `{"dims": ..., "model_state_dict": ...}`.
 
 `whisper.load_model(path)` reads only those two keys; we add a `"whisperbench"` entry with
-the facts the format has no place for (tokenizer aside): precision, alignment heads,
+the facts the format has no place for (tokenizer aside): quantization, alignment heads,
 suppress lists, distilled. It is ignored by openai-whisper.
 """
 
@@ -31,7 +31,7 @@ def _torch():
 
 def write(ckpt: Checkpoint, out_file: Path, quantization: str | None, progress: Progress = NO_PROGRESS) -> str:
     torch = _torch()
-    q = quantization or ("float32" if ckpt.source_precision == "float32" else "float16")
+    q = quantization or ("float32" if ckpt.source_quantization == "float32" else "float16")
     if q not in QUANTIZATIONS:
         raise ConversionError(f"openai-whisper checkpoints store float16 or float32, not {q!r}")
     dtype = np.float16 if q == "float16" else np.float32
@@ -86,7 +86,7 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
         begin_suppress_tokens=list(meta.get("begin_suppress_tokens") or []),
         alignment_heads=[tuple(h) for h in meta["alignment_heads"]] if meta.get("alignment_heads") else None,
         distilled=bool(meta.get("distilled", False)),
-        source_precision=meta.get("quantization") or str(first.dtype),
+        source_quantization=meta.get("quantization") or str(first.dtype),
         source_format="openai",
     )
     ckpt.check()
@@ -96,4 +96,4 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
 def read_meta(path: Path) -> dict:
     """Only the small header facts (no weights kept): dims and our metadata."""
     ckpt = read(path)
-    return {"dims": ckpt.dims.to_dict(), "quantization": ckpt.source_precision, "distilled": ckpt.distilled}
+    return {"dims": ckpt.dims.to_dict(), "quantization": ckpt.source_quantization, "distilled": ckpt.distilled}

@@ -157,7 +157,7 @@ def _normalizer_json() -> str | None:
 
 
 def write(ckpt: Checkpoint, out_dir: Path, quantization: str | None, progress: Progress = NO_PROGRESS) -> str:
-    q = quantization or ("float16" if ckpt.source_precision != "float32" else "float32")
+    q = quantization or ("float16" if ckpt.source_quantization != "float32" else "float32")
     if q not in QUANTIZATIONS:
         raise ConversionError(f"transformers output cannot store quantization {q!r}; choose one of {', '.join(QUANTIZATIONS)}")
     tensors = ((hf_name(n), w) for n, w in ckpt.iter_weights())
@@ -234,7 +234,7 @@ def read(path: Path, progress: Progress = NO_PROGRESS) -> Checkpoint:
         begin_suppress_tokens=list(gen.get("begin_suppress_tokens") or cfg.get("begin_suppress_tokens") or []),
         alignment_heads=[tuple(h) for h in heads] if heads else None,
         distilled=bool(wbmeta.get("distilled", False)),
-        source_precision=wbmeta.get("quantization") or str(cfg.get("dtype") or cfg.get("torch_dtype") or first.dtype),
+        source_quantization=wbmeta.get("quantization") or str(cfg.get("dtype") or cfg.get("torch_dtype") or first.dtype),
         source_format="transformers",
     )
     ckpt.check()
