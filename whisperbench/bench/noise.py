@@ -204,7 +204,12 @@ def judge(*, others_cpu_seconds: float | None = None, wall_seconds: float | None
 def judge_rows(rows, cv: float | None = None) -> Verdict:
     """The verdict on several timing rows (dicts or a DataFrame) of one cell: others' CPU
     time over the timed wall time, the highest load average before."""
-    records = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
+    if hasattr(rows, "to_dict"):  # only the load columns: a whole row of a results frame is wide
+        rows = rows[[c for c in ("others_cpu_seconds", "load_wall_seconds", "loadavg_before", "load_cpus")
+                     if c in rows.columns]]
+        records = rows.to_dict("records")
+    else:
+        records = list(rows)
     others = wall = 0.0
     n_others = 0
     before = []

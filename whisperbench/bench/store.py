@@ -299,9 +299,13 @@ def utterance_latency(df):
 
 def repeat_totals(ok) -> list[float]:
     """Decode seconds per repeat, summed over the utterances measured in every repeat."""
-    per = ok.pivot_table(index="utterance_id", columns="repeat", values="decode_seconds", aggfunc="first")
-    per = per.dropna()
-    return [float(x) for x in per.sum(axis=0)] if len(per) else []
+    by_repeat: dict[Any, dict[Any, float]] = {}  # repeat -> utterance -> its first timing
+    for u, r, d in zip(ok["utterance_id"], ok["repeat"], ok["decode_seconds"]):
+        if d is not None and d == d:
+            by_repeat.setdefault(r, {}).setdefault(u, float(d))
+    repeats = sorted(by_repeat)
+    every = set.intersection(*(set(by_repeat[r]) for r in repeats)) if repeats else set()
+    return [sum(by_repeat[r][u] for u in sorted(every)) for r in repeats] if every else []
 
 
 def cell_noise(ok) -> dict[str, Any]:
@@ -323,6 +327,7 @@ def summarize(df):
     if df.empty:
         return pd.DataFrame()
     lat = utterance_latency(df) if (df["status"] == "ok").any() else None
+    lat_rows = lat.groupby(["run_id", "cell_id"], sort=False).indices if lat is not None else {}
     out = []
     for (run_id, cell_id), cell in df.groupby(["run_id", "cell_id"], sort=False):
         ok = cell[cell["status"] == "ok"]
@@ -368,7 +373,7 @@ def summarize(df):
             int(ok.drop_duplicates("utterance_id")["reference_words_dropped"].fillna(0).sum()) if has_rd else None
         )
         if lat is not None and len(ok):
-            lc = lat[(lat["run_id"] == run_id) & (lat["cell_id"] == cell_id)]
+            lc = lat.iloc[lat_rows[(run_id, cell_id)]]
             med = lc["latency_median_s"].to_numpy()
             row["latency_p50_s"] = float(np.percentile(med, 50))
             row["latency_p90_s"] = float(np.percentile(med, 90))
