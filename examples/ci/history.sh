@@ -23,13 +23,7 @@ cd "$(dirname "$0")/../.."
 suite=${WHISPERBENCH_SUITE:-default}
 results=${WHISPERBENCH_HISTORY_RESULTS:-history-results}
 site=${WHISPERBENCH_HISTORY_SITE:-history-site}
-if [ -n "${WHISPERBENCH_CMD:-}" ]; then
-    read -r -a wb <<< "$WHISPERBENCH_CMD"
-elif command -v whisperbench >/dev/null 2>&1; then
-    wb=(whisperbench)
-else
-    wb=(.venv/bin/whisperbench)
-fi
+. examples/ci/whisperbench-cmd.sh
 read -r -a history_args <<< "${WHISPERBENCH_HISTORY_ARGS:-}"
 
 mkdir -p "$results"

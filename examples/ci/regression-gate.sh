@@ -21,13 +21,7 @@ cd "$(dirname "$0")/../.."
 suite=${WHISPERBENCH_SUITE:-default}
 baseline=${WHISPERBENCH_BASELINE:-default}
 out=${WHISPERBENCH_GATE_DIR:-gate-out}
-if [ -n "${WHISPERBENCH_CMD:-}" ]; then
-    read -r -a wb <<< "$WHISPERBENCH_CMD"
-elif command -v whisperbench >/dev/null 2>&1; then
-    wb=(whisperbench)
-else
-    wb=(.venv/bin/whisperbench)
-fi
+. examples/ci/whisperbench-cmd.sh
 read -r -a compare_args <<< "${WHISPERBENCH_COMPARE_ARGS:-}"
 
 mkdir -p "$out"

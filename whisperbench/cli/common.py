@@ -51,6 +51,27 @@ def add_decode_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=d.batch_size)
 
 
+def add_gate_args(parser: argparse.ArgumentParser) -> None:
+    """`compare`'s gates and intervals (also what `history` marks regressions with)."""
+    from whisperbench.bench.compare import DEFAULT_BOOTSTRAP, DEFAULT_MAX_SLOWDOWN, DEFAULT_MAX_WER_INCREASE
+    from whisperbench.bench.noise import DEFAULT_RUN_NOISE
+
+    parser.add_argument("--max-wer-increase", type=float, default=DEFAULT_MAX_WER_INCREASE, metavar="POINTS",
+                        help=f"allowed WER increase in absolute points (default {DEFAULT_MAX_WER_INCREASE:g})")
+    parser.add_argument("--max-slowdown", type=float, default=DEFAULT_MAX_SLOWDOWN, metavar="RATIO",
+                        help=f"allowed latency ratio candidate/baseline (default {DEFAULT_MAX_SLOWDOWN:g})")
+    parser.add_argument("--run-noise", type=float, default=DEFAULT_RUN_NOISE, metavar="SD",
+                        help="run-to-run noise of a run's total latency (log standard deviation, e.g. 0.05 for 5%%) "
+                             "assumed when neither side has several runs of a cell; several runs (e.g. `baseline "
+                             f"save NAME r1 r2 r3`) measure it instead (default {DEFAULT_RUN_NOISE:g})")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help="bootstrap resamples")
+
+
+def check_bootstrap(args: argparse.Namespace) -> None:
+    if args.bootstrap < 100:
+        raise WhisperbenchError("--bootstrap must be at least 100")
+
+
 def _optional_float(value: str) -> float | None:
     return None if value.lower() in ("none", "off") else float(value)
 

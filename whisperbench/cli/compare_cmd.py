@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from whisperbench.bench.compare import DEFAULT_BOOTSTRAP, DEFAULT_MAX_SLOWDOWN, DEFAULT_MAX_WER_INCREASE
-from whisperbench.bench.noise import DEFAULT_RUN_NOISE
 from whisperbench.bench.records import CELL_IDENTITY
+from whisperbench.cli.common import add_gate_args, check_bootstrap
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,10 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("baseline", help="baseline results file or folder, or a baseline name (see `whisperbench baseline`)")
     p.add_argument("candidate", nargs="+", help="candidate results files or folders")
-    p.add_argument("--max-wer-increase", type=float, default=DEFAULT_MAX_WER_INCREASE, metavar="POINTS",
-                   help=f"allowed WER increase in absolute points (default {DEFAULT_MAX_WER_INCREASE:g})")
-    p.add_argument("--max-slowdown", type=float, default=DEFAULT_MAX_SLOWDOWN, metavar="RATIO",
-                   help=f"allowed latency ratio candidate/baseline (default {DEFAULT_MAX_SLOWDOWN:g})")
+    add_gate_args(p)
     p.add_argument("--ignore", action="append", default=[], metavar="FIELD",
                    help=f"identity field allowed to differ when matching (repeatable or comma-separated): "
                         f"{', '.join(CELL_IDENTITY)}")
@@ -40,13 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "listed but do not make the input unusable")
     p.add_argument("--hardware", choices=("auto", "same", "different"), default="auto",
                    help="auto: gate speed only when CPU model/count and GPU match; same: always; different: never")
-    p.add_argument("--run-noise", type=float, default=DEFAULT_RUN_NOISE, metavar="SD",
-                   help="run-to-run noise of a run's total latency (log standard deviation, e.g. 0.05 for 5%%) "
-                        "assumed when neither side has several runs of a cell; several runs (e.g. `baseline save "
-                        f"NAME r1 r2 r3`) measure it instead (default {DEFAULT_RUN_NOISE:g})")
     p.add_argument("--gate-loaded", action="store_true",
                    help="gate speed even on timings measured on a loaded machine (default: shown, marked, not gated)")
-    p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help="bootstrap resamples")
     p.add_argument("--markdown", "-o", metavar="FILE", help="also write the Markdown to FILE")
     p.add_argument("--summary", action="store_true",
                    help="also append the Markdown to $GITHUB_STEP_SUMMARY when it is set")
@@ -59,11 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from whisperbench.bench.baseline import resolve_results
     from whisperbench.bench.compare import compare
     from whisperbench.bench.store import read_results
-    from whisperbench.errors import WhisperbenchError
     from whisperbench.files import output_file, write_text_atomic
 
-    if args.bootstrap < 100:
-        raise WhisperbenchError("--bootstrap must be at least 100")
+    check_bootstrap(args)
     if args.markdown:
         output_file(args.markdown, "--markdown file")
     base_path, base_name = resolve_results(args.baseline)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from whisperbench.bench.compare import DEFAULT_BOOTSTRAP, DEFAULT_MAX_SLOWDOWN, DEFAULT_MAX_WER_INCREASE
-from whisperbench.bench.noise import DEFAULT_RUN_NOISE
+from whisperbench.cli.common import add_gate_args, check_bootstrap
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,14 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("results", nargs="+", help="results files or folders (JSON Lines), or baseline names")
     p.add_argument("--output-dir", "-o", required=True, help="where to write index.html, history.md, history.json")
-    p.add_argument("--max-wer-increase", type=float, default=DEFAULT_MAX_WER_INCREASE, metavar="POINTS",
-                   help=f"the gate: allowed WER increase in absolute points (default {DEFAULT_MAX_WER_INCREASE:g})")
-    p.add_argument("--max-slowdown", type=float, default=DEFAULT_MAX_SLOWDOWN, metavar="RATIO",
-                   help=f"the gate: allowed latency ratio (default {DEFAULT_MAX_SLOWDOWN:g})")
-    p.add_argument("--run-noise", type=float, default=DEFAULT_RUN_NOISE, metavar="SD",
-                   help="run-to-run noise assumed for a commit with one run (log standard deviation; "
-                        f"default {DEFAULT_RUN_NOISE:g})")
-    p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help="bootstrap resamples")
+    add_gate_args(p)
     p.add_argument("--title", help="page title")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the Markdown")
     p.set_defaults(func=run)
@@ -40,10 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from whisperbench.bench.baseline import resolve_results
     from whisperbench.bench.history import write_history
-    from whisperbench.errors import WhisperbenchError
 
-    if args.bootstrap < 100:
-        raise WhisperbenchError("--bootstrap must be at least 100")
+    check_bootstrap(args)
     paths = [resolve_results(r)[0] for r in args.results]
     hist, written = write_history(paths, args.output_dir, max_wer_increase=args.max_wer_increase,
                                   max_slowdown=args.max_slowdown, run_noise=args.run_noise,
