@@ -11,12 +11,15 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
-        help="report stored results: Markdown + self-contained HTML table, WER/RTFx and latency plots",
+        help="report stored results: Markdown with PNG plots, and an interactive self-contained HTML page",
         description=(
-            "One row per configuration (backend / model / format / quantization): short-form WER, sequential and "
-            "chunked long-form WER, latency relative to a reference row, RTFx, p50/p90 latency, load time, peak "
-            "memory; a per-cell table; the environment of every run. Writes report.md, report.html (plots "
-            "embedded), wer_vs_rtfx.png and latency.png into --output-dir, and prints the Markdown."
+            "One row per configuration (backend / model / format / quantization; its runs pooled unless two "
+            "measured the same cell, which are kept apart and said so): short-form WER, sequential and chunked "
+            "long-form WER, latency relative to a reference row, RTFx, p50/p90 latency, load time, peak memory; "
+            "a per-cell table; the environment of every run. Writes report.md with wer_vs_rtfx.png (per "
+            "algorithm), longform.png (sequential against chunked) and latency.png beside it, and report.html "
+            "(sortable, filterable tables and interactive charts, everything inline: works offline) into "
+            "--output-dir, and prints the Markdown."
         ),
     )
     p.add_argument("results", nargs="+", help="results files or folders (JSON Lines), or baseline names")
@@ -26,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="reference row for relative latency: a 1-based row number, field=value[,field=value] "
                         "(e.g. backend=ctranslate2,quantization=int8), or text in its label (default: row 1)")
     p.add_argument("--title", help="report title")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (report.html keeps its charts)")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the Markdown")
     p.set_defaults(func=run)
 
