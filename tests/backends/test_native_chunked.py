@@ -48,7 +48,7 @@ def test_resume_time_is_faster_whispers_seek(tokens):
     pytest.importorskip("faster_whisper")
     from faster_whisper.transcribe import WhisperModel
 
-    from whisperbench.backends.ctranslate2_backend import resume_time
+    from whisperbench.backends.ctranslate2.adapter import resume_time
 
     model = SimpleNamespace(time_precision=0.02, input_stride=2)
     tok = SimpleNamespace(timestamp_begin=TB)

@@ -59,7 +59,7 @@ def test_chunked_batches_windows(load_backend, sonnet):
 
 
 def test_clear_errors():
-    from whisperbench.backends.openai_backend import OpenAIWhisperBackend as O
+    from whisperbench.backends.openai.adapter import OpenAIWhisperBackend as O
     from whisperbench.errors import ModelError
 
     with pytest.raises(UnsupportedOptionError, match="float16"):

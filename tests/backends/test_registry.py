@@ -35,7 +35,7 @@ def test_unknown_backend_lists_valid_names():
 def test_uninstalled_backend_names_the_extra(monkeypatch):
     monkeypatch.setitem(
         backends._REGISTRY, "fake",
-        BackendSpec("fake", "whisperbench.backends.dummy:DummyBackend", ("no_such_runtime_xyz",), "fakeextra", "x"),
+        BackendSpec("fake", "whisperbench.backends.dummy.adapter:DummyBackend", ("no_such_runtime_xyz",), "fakeextra", "x"),
     )
     with pytest.raises(BackendNotInstalledError) as err:
         backends.get("fake")

@@ -98,7 +98,7 @@ def test_chunked_pipeline_batches(load_backend, sonnet):
 
 
 def test_unavailable_features_are_clear_errors(load_backend, sonnet):
-    from whisperbench.backends.transformers_backend import TransformersBackend as T
+    from whisperbench.backends.transformers.adapter import TransformersBackend as T
 
     with pytest.raises(UnsupportedOptionError, match="flash_attention_2.*CUDA"):
         T("fixture:tiny.en", LoadOptions(extra={"attn_implementation": "flash_attention_2"}))

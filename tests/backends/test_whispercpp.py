@@ -39,7 +39,7 @@ def test_threads_beams_tokens_and_no_timestamps(load_backend, jfk):
 
 
 def test_logs_are_quiet(load_backend, jfk, capfd):
-    from whisperbench.backends.whispercpp_backend import WhisperCppBackend
+    from whisperbench.backends.whispercpp.adapter import WhisperCppBackend
 
     load_backend("whispercpp")  # make sure the conversion is cached outside the capture
     capfd.readouterr()
@@ -50,7 +50,7 @@ def test_logs_are_quiet(load_backend, jfk, capfd):
 
 
 def test_temperature_schedule_and_thresholds(load_backend, jfk):
-    from whisperbench.backends.whispercpp_backend import WhisperCppBackend as W
+    from whisperbench.backends.whispercpp.adapter import WhisperCppBackend as W
 
     ok = DecodeOptions(algorithm="sequential", language="en", temperatures=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
                        compression_ratio_threshold=None)
@@ -77,7 +77,7 @@ def test_temperature_schedule_and_thresholds(load_backend, jfk):
 def test_decoder_pool_limit_is_refused_not_empty(load_backend, jfk):
     """Issue 14 item 5: whisper.cpp holds at most 8 decoders; beam_size/best_of 9 used to
     return empty text (whisper_full's -4 went unread) that bench stored as ok."""
-    from whisperbench.backends.whispercpp_backend import MAX_DECODERS
+    from whisperbench.backends.whispercpp.adapter import MAX_DECODERS
     from whisperbench.errors import WhisperbenchError
 
     b = load_backend("whispercpp")

@@ -16,10 +16,10 @@ from tests.conftest import require
 @pytest.fixture
 def ghost_backend():
     """A registered backend whose runtime is not installed."""
-    backends.register(BackendSpec("ghost", "whisperbench.backends.dummy:DummyBackend", ("no_such_runtime_xyz",),
+    backends.register(BackendSpec("ghost", "whisperbench.backends.dummy.adapter:DummyBackend", ("no_such_runtime_xyz",),
                                   "ghost", "not installed"))
     yield "ghost"
-    backends._REGISTRY.pop("ghost", None)
+    backends.unregister("ghost")
 
 
 def _bad(dummy_toml, speech, case: str, ghost: str) -> tuple[str, str]:

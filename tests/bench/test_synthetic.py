@@ -155,7 +155,7 @@ def test_ffn_not_4x_is_rejected_naming_the_runtime(tmp_path):
 def test_audio_ctx_mismatch_and_bad_files(tmp_path):
     arch = architectures.get(str(_dims_file(tmp_path, n_audio_ctx=1000)))
     for backend in INSTALLED:
-        with pytest.raises(ArchitectureError, match=rf"{architectures.RUNTIME_NAMES[backend]} cannot run odd: n_audio_ctx=1000"):
+        with pytest.raises(ArchitectureError, match=rf"{backends.runtime_name(backend)} cannot run odd: n_audio_ctx=1000"):
             synthetic.measure(synthetic.CellSpec(arch, backend, decode_tokens=4))
     bad = tmp_path / "bad.toml"
     bad.write_text('n_mels = 80\nname = "x"\n')

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from whisperbench.backends import runtime_name
 from whisperbench.conversion.checkpoint import Dims, expected_shapes
 from whisperbench.errors import WhisperbenchError
 
@@ -24,16 +25,6 @@ from whisperbench.errors import WhisperbenchError
 AUDIO_CTX = 1500
 TEXT_CTX = 448
 DIM_FIELDS = tuple(Dims.__dataclass_fields__)
-
-# Runtimes by backend name, as users know them (used in error messages).
-RUNTIME_NAMES = {
-    "transformers": "transformers",
-    "ctranslate2": "CTranslate2",
-    "openai": "openai-whisper",
-    "whispercpp": "whisper.cpp",
-    "dummy": "dummy",
-}
-
 
 class ArchitectureError(WhisperbenchError):
     """An architecture name or dimensions file that cannot be used."""
@@ -115,7 +106,7 @@ class Architecture:
     def runtime_problem(self, backend: str) -> str | None:
         """Why `backend`'s runtime cannot run these shapes (None: it can)."""
         d = self.dims
-        runtime = RUNTIME_NAMES.get(backend, backend)
+        runtime = runtime_name(backend)
         if d.n_audio_ctx != AUDIO_CTX:
             return (
                 f"{runtime} cannot run {self.name}: n_audio_ctx={d.n_audio_ctx}, but a 30 s window (3000 mel frames, "

@@ -12,16 +12,22 @@ from typing import Any
 
 from whisperbench.paths import PROJECT_ROOT
 
-# Packages whose versions are recorded with every run (absent ones are recorded as None).
-PACKAGES = (
-    "whisperbench", "numpy", "av", "ctranslate2", "faster-whisper", "transformers", "torch",
-    "openai-whisper", "pywhispercpp", "jiwer", "datasets", "pandas",
-)
+# Packages whose versions are recorded with every run (absent ones are recorded as None),
+# besides each registered runtime's own (`BackendSpec.packages`).
+HARNESS_PACKAGES = ("whisperbench", "numpy", "av", "jiwer", "datasets", "pandas")
+
+
+def packages() -> tuple[str, ...]:
+    """The harness's packages, then every registered runtime's, each once."""
+    from whisperbench import backends
+
+    runtime = [p for name in backends.names() for p in backends.spec(name).packages]
+    return tuple(dict.fromkeys([*HARNESS_PACKAGES, *runtime]))
 
 
 def package_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
-    for p in PACKAGES:
+    for p in packages():
         try:
             out[p] = version(p)
         except PackageNotFoundError:

@@ -59,7 +59,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from whisperbench.bench.architectures import RUNTIME_NAMES, Architecture, ArchitectureError
+from whisperbench.backends import runtime_name
+from whisperbench.bench.architectures import Architecture, ArchitectureError
 from whisperbench.bench.architectures import get as get_architecture
 from whisperbench.errors import UnsupportedOptionError, WhisperbenchError
 
@@ -256,7 +257,7 @@ class Runner:
         if unknown:
             valid = "; ".join(f"{k}: {v}" for k, v in cls.option_help.items()) or "none"
             raise UnsupportedOptionError(
-                f"{RUNTIME_NAMES.get(cls.backend, cls.backend)} synthetic timing has no option "
+                f"{runtime_name(cls.backend)} synthetic timing has no option "
                 f"{', '.join(unknown)} (its options: {valid})"
             )
 
@@ -647,7 +648,7 @@ class DummyRunner(Runner):
         return time.perf_counter() - t0
 
     def generate(self, n: int) -> tuple[float, list[int]]:
-        from whisperbench.backends.dummy import misbehave
+        from whisperbench.backends.dummy.adapter import misbehave
 
         t0 = time.perf_counter()
         misbehave(self.options, self.hoard)
@@ -721,7 +722,7 @@ def check_decode_tokens(arch: Architecture, backend: str, n: int) -> None:
         limit = arch.dims.n_text_ctx // 2 - PROMPT_TOKENS
     if n > limit:
         raise SyntheticError(
-            f"{RUNTIME_NAMES.get(backend, backend)} cannot decode {n} tokens in one window of {arch.name} "
+            f"{runtime_name(backend)} cannot decode {n} tokens in one window of {arch.name} "
             f"(at most {limit}: n_text_ctx={arch.dims.n_text_ctx} less the prompt"
             + (", halved as the runtime samples at most n_text_ctx // 2" if limit < arch.dims.n_text_ctx - 4 else "")
             + ")"
@@ -763,7 +764,7 @@ def measure(cell: CellSpec, repeats: int = 3, warmups: int = 1,
     runner_cls.check_options(cell.options)
     path = weights_path(arch, backend, compute_type, eot_eager=cell.eot_eager) if runner_cls.needs_weights else None
     n = cell.decode_tokens
-    runtime = RUNTIME_NAMES[backend]
+    runtime = runtime_name(backend)
     mem = PeakMemory(device, torch_allocator=backend in TORCH_BACKENDS)
     runner = None
     try:
@@ -864,7 +865,7 @@ def measure_or_record(cell: CellSpec, repeats: int, warmups: int,
         return {"status": "failed", "error_type": type(exc).__name__, "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a runtime's own error: record, go on
         return {"status": "failed", "error_type": type(exc).__name__,
-                "error": f"{RUNTIME_NAMES.get(cell.backend, cell.backend)}: {exc}"}
+                "error": f"{runtime_name(cell.backend)}: {exc}"}
 
 
 def cell_job(cell: CellSpec, repeats: int, warmups: int, bandwidth: dict[str, Any] | None) -> dict[str, Any]:
@@ -888,7 +889,7 @@ def measure_isolated(cell: CellSpec, repeats: int, warmups: int, bandwidth: dict
 
     env = child_env()
     job = json.dumps(cell_job(cell, repeats, warmups, bandwidth))
-    runtime = RUNTIME_NAMES.get(cell.backend, cell.backend)
+    runtime = runtime_name(cell.backend)
     with tempfile.TemporaryFile() as err:
         try:
             proc = subprocess.run([sys.executable, "-m", "whisperbench.bench.synthetic_process"], input=job.encode(),

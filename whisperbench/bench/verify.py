@@ -18,10 +18,10 @@ from whisperbench.options import DecodeOptions, LoadOptions
 
 def backend_for_format() -> dict[str, str]:
     """format -> the backend that runs it: the first registered backend (by name) whose
-    `Capabilities.model_format` is that format. Importing adapters imports no runtime."""
+    registry entry reads that weight format."""
     out: dict[str, str] = {}
     for name in backends.names():
-        fmt = backends.adapter_class(name).capabilities.model_format
+        fmt = backends.spec(name).weight_format
         if fmt in formats.names():
             out.setdefault(fmt, name)
     return out

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
             "description": spec.description,
             "installed": not missing,
             "missing": missing,
-            "install": f"pip install 'whisperbench[{spec.extra}]'" if spec.extra else None,
+            "install": backends.install_hint(name) if spec.extra else None,
             "runtime_version": cls.runtime_version() if not missing else None,
             "capabilities": cls.capabilities.describe(),
         })

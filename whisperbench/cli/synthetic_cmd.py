@@ -22,7 +22,7 @@ def _split(values: list[str] | str | None) -> list[str]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from whisperbench.bench.architectures import names
-    from whisperbench.bench.synthetic import DEFAULT_DECODE_TOKENS
+    from whisperbench.bench.synthetic import DEFAULT_BACKENDS
 
     p = sub.add_parser(
         "synthetic",
@@ -44,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "compile_mode=MODE; the other runtimes take none (an option a runtime does not take "
                         "makes its rows skipped, naming it)")
     p.add_argument("--backend", "-b", action="append", default=[],
-                   help="backend (repeatable or comma-separated; default: every installed one of transformers, "
-                        "ctranslate2, openai, whispercpp)")
+                   help="backend (repeatable or comma-separated; default: every installed one of "
+                        f"{', '.join(DEFAULT_BACKENDS)})")
     p.add_argument("--compute-type", action="append", default=[],
                    help="compute type (repeatable or comma-separated; default: each backend's default on the device)")
     p.add_argument("--batch-size", nargs="+", type=int, default=[1], help="batch sizes (default: 1)")

@@ -23,6 +23,7 @@ import numpy as np
 from whisperbench.audio import SAMPLE_RATE
 from whisperbench.backends import chunking
 from whisperbench.backends.base import Backend, Capabilities, ModelLocation, RawResult, locate_model
+from whisperbench.backends.whispercpp import SPEC
 from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment
@@ -74,9 +75,9 @@ def _fallback_schedule(temps: tuple[float, ...]) -> tuple[float, float] | None:
 
 class WhisperCppBackend(Backend):
     name = "whispercpp"
-    runtime_packages = ('pywhispercpp',)
+    runtime_packages = SPEC.packages
     capabilities = Capabilities(
-        model_format="ggml",
+        model_format=SPEC.weight_format,
         algorithms={
             "short": "pywhispercpp.Model.transcribe (whisper_full, one window)",
             "sequential": "pywhispercpp.Model.transcribe (whisper_full)",

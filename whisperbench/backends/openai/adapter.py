@@ -23,6 +23,7 @@ from whisperbench.backends.base import (
     locate_model,
     torch_device_available,
 )
+from whisperbench.backends.openai import SPEC
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
@@ -30,9 +31,9 @@ from whisperbench.results import Segment, Word
 
 class OpenAIWhisperBackend(Backend):
     name = "openai"
-    runtime_packages = ('openai-whisper', 'torch')
+    runtime_packages = SPEC.packages
     capabilities = Capabilities(
-        model_format="openai",
+        model_format=SPEC.weight_format,
         algorithms={
             "short": "whisper.Whisper.decode (one padded window, transcribe's fallback rule)",
             "sequential": "whisper.transcribe",

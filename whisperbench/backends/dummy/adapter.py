@@ -13,6 +13,7 @@ import numpy as np
 
 from whisperbench.audio import duration_seconds
 from whisperbench.backends.base import Backend, Capabilities, RawResult
+from whisperbench.backends.dummy import SPEC
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment
 
@@ -20,7 +21,7 @@ from whisperbench.results import Segment
 class DummyBackend(Backend):
     name = "dummy"
     capabilities = Capabilities(
-        model_format="none",
+        model_format=SPEC.weight_format,
         algorithms={"short": "dummy", "sequential": "dummy", "chunked": "dummy"},
         compute_types={"cpu": ("float32",)},
         batching=True,

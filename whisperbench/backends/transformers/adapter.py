@@ -33,6 +33,7 @@ from whisperbench.backends.base import (
     locate_model,
     torch_device_available,
 )
+from whisperbench.backends.transformers import SPEC
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment
@@ -54,9 +55,9 @@ def _flag(value) -> bool:
 
 class TransformersBackend(Backend):
     name = "transformers"
-    runtime_packages = ('transformers', 'torch')
+    runtime_packages = SPEC.packages
     capabilities = Capabilities(
-        model_format="transformers",
+        model_format=SPEC.weight_format,
         algorithms={
             "short": "transformers.WhisperForConditionalGeneration.generate (one window)",
             "sequential": "transformers.WhisperForConditionalGeneration.generate (long-form)",

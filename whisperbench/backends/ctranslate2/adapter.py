@@ -21,6 +21,7 @@ import numpy as np
 from whisperbench.audio import SAMPLE_RATE
 from whisperbench.backends import chunking
 from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind, locate_model
+from whisperbench.backends.ctranslate2 import SPEC
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
@@ -106,9 +107,9 @@ def _batched_pipeline_class():
 
 class CTranslate2Backend(Backend):
     name = "ctranslate2"
-    runtime_packages = ('faster-whisper', 'ctranslate2')
+    runtime_packages = SPEC.packages
     capabilities = Capabilities(
-        model_format="ctranslate2",
+        model_format=SPEC.weight_format,
         algorithms={
             "short": "faster_whisper.WhisperModel.transcribe (one window)",
             "sequential": "faster_whisper.WhisperModel.transcribe",

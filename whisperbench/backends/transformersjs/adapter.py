@@ -1,7 +1,7 @@
 """Transformers.js (``@huggingface/transformers`` on Node.js, ONNX Runtime): the runtime
 the Distil-Whisper model card offers for the browser and Node.js.
 
-One long-lived Node.js worker (``backends/node/worker.mjs``) per loaded model; requests
+One long-lived Node.js worker (``backends/transformersjs/node/worker.mjs``) per loaded model; requests
 and results stream over its stdin/stdout as JSON lines, the audio goes through a
 temporary raw float32 file. Load time is paid once; every result carries the latency
 measured inside the worker (``extra['worker_seconds']``) beside the outside wall time
@@ -17,7 +17,7 @@ request starts a fresh worker and pays the load again, counted in ``extra['worke
   runtime has neither).
 
 Compute types: float32 (the fp32 graphs) and int8 (the dynamically quantized graphs,
-Transformers.js dtype ``q8``). Set-up: ``npm ci`` in ``whisperbench/backends/node``
+Transformers.js dtype ``q8``). Set-up: ``npm ci`` in ``whisperbench/backends/transformersjs/node``
 (``scripts/setup.sh`` does it); the ONNX Runtime binaries come inside the npm packages.
 """
 
@@ -39,6 +39,7 @@ import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
 from whisperbench.backends.base import Backend, Capabilities, RawResult
+from whisperbench.backends.transformersjs import SPEC
 from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
 from whisperbench.memory import peak_rss_mb
 from whisperbench.options import WINDOW_SECONDS, DecodeOptions, LoadOptions
@@ -196,7 +197,7 @@ class _Worker:
 class TransformersJsBackend(Backend):
     name = "transformersjs"
     capabilities = Capabilities(
-        model_format="onnx",
+        model_format=SPEC.weight_format,
         algorithms={
             "short": "transformers.js AutomaticSpeechRecognitionPipeline (one window)",
             "sequential": "whisperbench sliding window over transformers.js AutomaticSpeechRecognitionPipeline windows",

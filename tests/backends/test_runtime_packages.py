@@ -1,0 +1,58 @@
+"""Runtime packages and their registry entries: one package per runtime, one entry each, read by everything else."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from whisperbench import backends
+from whisperbench.backends import BackendSpec
+from whisperbench.errors import BackendNotFoundError
+
+BACKENDS_DIR = Path(backends.__file__).parent
+
+
+def test_every_runtime_package_is_listed_once_and_registered():
+    """A package under backends/ that declares SPEC is in RUNTIMES (none forgotten), and
+    each entry is named after its package."""
+    declared = sorted(p.name for p in BACKENDS_DIR.iterdir()
+                      if (p / "__init__.py").exists() and "SPEC =" in (p / "__init__.py").read_text())
+    assert declared == sorted(backends.RUNTIMES) == backends.names()
+    for name in backends.RUNTIMES:
+        spec = importlib.import_module(f"whisperbench.backends.{name}").SPEC
+        assert spec.name == name and backends.spec(name) is spec
+        assert spec.target.startswith(f"whisperbench.backends.{name}.")
+
+
+@pytest.mark.parametrize("name", backends.RUNTIMES)
+def test_the_entry_is_what_the_adapter_and_its_consumers_use(name):
+    from whisperbench.bench import environment, verify
+    from whisperbench.conversion import formats
+
+    spec = backends.spec(name)
+    cls = backends.adapter_class(name)
+    assert cls.name == name
+    assert cls.capabilities.model_format == spec.weight_format
+    assert spec.weight_format == "none" or spec.weight_format in formats.names()
+    for alias in spec.aliases:
+        assert backends.spec(alias) is spec
+    assert set(spec.packages) <= set(environment.packages())
+    if spec.weight_format != "none":
+        runs = verify.backend_for_format()[spec.weight_format]
+        assert backends.spec(runs).weight_format == spec.weight_format
+
+
+def test_a_registered_backend_is_found_and_unregistered_is_gone():
+    toy = BackendSpec("toyreg", "whisperbench.backends.dummy.adapter:DummyBackend", (), None, "toy",
+                      aliases=("toy-alias",), packages=("numpy",))
+    backends.register(toy)
+    try:
+        assert backends.spec("toy-alias") is toy and "toyreg" in backends.names()
+        assert backends.runtime_name("toyreg") == "toyreg"
+    finally:
+        backends.unregister("toyreg")
+    with pytest.raises(BackendNotFoundError):
+        backends.spec("toy-alias")
+    assert backends.runtime_name("whispercpp") == "whisper.cpp"

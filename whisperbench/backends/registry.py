@@ -1,0 +1,131 @@
+"""The backend registry: one `BackendSpec` per runtime, declared in its package
+(`whisperbench/backends/<runtime>/__init__.py` defines `SPEC`) and listed once in
+`whisperbench.backends.RUNTIMES`.
+
+Nothing here imports a runtime. `get(name)` imports our adapter module (which itself
+imports its runtime only when a model is loaded) after checking the runtime is installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from whisperbench.errors import BackendNotFoundError, BackendNotInstalledError
+
+if TYPE_CHECKING:
+    from whisperbench.backends.base import Backend
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """What whisperbench knows about a runtime without importing it."""
+
+    name: str
+    target: str  # our adapter: "package.module:Class"
+    requires: tuple[str, ...]  # importable top-level modules the runtime needs
+    extra: str | None  # pip extra that installs them
+    description: str
+    # The runtime's own name as its users know it (error messages): "whisper.cpp".
+    runtime: str = ""
+    # Other names `spec()` accepts.
+    aliases: tuple[str, ...] = ()
+    # Distributions whose versions identify the runtime (recorded with every result).
+    packages: tuple[str, ...] = ()
+    # The weight format the runtime reads: a name in whisperbench.conversion.formats, or "none".
+    weight_format: str = "none"
+    # Preflight: optional "module:function" returning what else is missing (non-Python needs
+    # such as a program or Node packages), as short install hints; [] when ready. Must
+    # import no runtime.
+    check: str | None = None
+
+    @property
+    def runtime_name(self) -> str:
+        return self.runtime or self.name
+
+
+_REGISTRY: dict[str, BackendSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(spec: BackendSpec) -> None:
+    """Add (or replace) a backend; its aliases resolve to it."""
+    _REGISTRY[spec.name] = spec
+    for alias in spec.aliases:
+        _ALIASES[alias] = spec.name
+
+
+def unregister(name: str) -> None:
+    spec = _REGISTRY.pop(name, None)
+    if spec is not None:
+        for alias in spec.aliases:
+            if _ALIASES.get(alias) == name:
+                del _ALIASES[alias]
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def spec(name: str) -> BackendSpec:
+    key = _ALIASES.get(name, name)
+    if key not in _REGISTRY:
+        raise BackendNotFoundError(f"unknown backend {name!r}; valid backends: {', '.join(names())}")
+    return _REGISTRY[key]
+
+
+def runtime_name(name: str) -> str:
+    """The runtime's own name for a backend name (the name itself when not registered)."""
+    try:
+        return spec(name).runtime_name
+    except BackendNotFoundError:
+        return name
+
+
+def resolve_target(target: str) -> Any:
+    """The object a "module:attribute" string names (imports the module)."""
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def missing_modules(name: str) -> list[str]:
+    s = spec(name)
+    missing = [m for m in s.requires if importlib.util.find_spec(m) is None]
+    if s.check and not missing:
+        missing += list(resolve_target(s.check)())
+    return missing
+
+
+def is_installed(name: str) -> bool:
+    return not missing_modules(name)
+
+
+def install_hint(name: str) -> str:
+    s = spec(name)
+    return f"pip install 'whisperbench[{s.extra}]'" if s.extra else "see the README"
+
+
+def get(name: str) -> type["Backend"]:
+    """The backend class for `name`; clear errors for unknown or uninstalled backends."""
+    s = spec(name)
+    missing = missing_modules(s.name)
+    if missing:
+        raise BackendNotInstalledError(
+            f"backend {s.name!r} needs {', '.join(missing)}, which is not installed; "
+            f"install it with: {install_hint(s.name)}"
+        )
+    return adapter_class(s.name)
+
+
+def adapter_class(name: str) -> type["Backend"]:
+    """Our adapter class, importable without its runtime (capabilities are class data)."""
+    return resolve_target(spec(name).target)
+
+
+def load(name: str, model: str, **load_options) -> "Backend":
+    """Convenience: `load("ctranslate2", "fixture:tiny.en", compute_type="int8")`."""
+    from whisperbench.options import LoadOptions
+
+    return get(name)(model, LoadOptions(**load_options))
