@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from importlib.metadata import PackageNotFoundError, version
 from abc import ABC, abstractmethod
@@ -18,6 +19,17 @@ from whisperbench.conversion.formats import detect_format
 from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
 from whisperbench.options import WINDOW_SECONDS, DecodeOptions, LoadOptions
 from whisperbench.results import Timing, Transcription
+
+
+# Set (to 1) to let the runtimes print their own logs and progress bars (`--verbose`); the
+# environment carries it to the suite runner's cell processes.
+VERBOSE_ENV = "WHISPERBENCH_VERBOSE"
+
+
+def runtime_verbose() -> bool:
+    """Whether the runtimes may print their own output; by default every backend silences
+    it through the runtime's own switches (`Backend._quiet_runtime`)."""
+    return os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -108,10 +120,16 @@ class Backend(ABC):
     def __init__(self, model: str, load_options: LoadOptions | None = None) -> None:
         self.model_spec = model
         self.load_options = self.resolve_load_options(load_options or LoadOptions())
+        if not runtime_verbose():
+            self._quiet_runtime()
         t0 = time.perf_counter()
         self._load(model, self.load_options)
         self._synchronize()
         self.load_seconds = time.perf_counter() - t0
+
+    def _quiet_runtime(self) -> None:
+        """Silence the runtime's own progress bars and logs with its own switches (before
+        it loads; not called when `runtime_verbose()`). Our output and errors are unaffected."""
 
     # ----- validation -------------------------------------------------------------
     @classmethod

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from whisperbench import backends
+from whisperbench.backends.base import VERBOSE_ENV
 from whisperbench.cli.common import add_decode_args, add_model_args, decode_options, load_options, print_error
 from whisperbench.files import input_file, output_file, write_text_atomic
 from whisperbench.output import FORMATS, render
@@ -19,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_decode_args(p)
     p.add_argument("--format", "-f", choices=FORMATS, default="text")
     p.add_argument("--output", "-o", help="write here instead of standard output")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="let the runtime print its own logs and progress bars to stderr (silenced by default)")
     p.set_defaults(func=run)
 
 
@@ -27,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     others go on; every finished result is kept (with --output, the file is rewritten after
     each one). Exit 0 when all succeeded, 1 when some failed, the error's own code (2 for bad
     input) when none did."""
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"
     options = decode_options(args)
     cls = backends.get(args.backend)
     cls.check_options(options)  # fail before the (slow) model load

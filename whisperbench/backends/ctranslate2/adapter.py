@@ -169,6 +169,11 @@ class CTranslate2Backend(Backend):
                 "(chunking='whisperbench' takes any length)"
             )
 
+    def _quiet_runtime(self) -> None:
+        import huggingface_hub.utils
+
+        huggingface_hub.utils.disable_progress_bars()  # faster-whisper's download of a hub model
+
     def _load(self, model: str, load_options: LoadOptions) -> None:
         import ctranslate2
         from faster_whisper import WhisperModel

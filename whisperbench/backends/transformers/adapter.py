@@ -110,12 +110,19 @@ class TransformersBackend(Backend):
             )
 
     # ----- loading ----------------------------------------------------------------
+    def _quiet_runtime(self) -> None:
+        import huggingface_hub.utils
+        import transformers
+
+        transformers.logging.set_verbosity_error()  # generate/pipeline warn on every call
+        transformers.logging.disable_progress_bar()  # "Loading weights" on every load
+        huggingface_hub.utils.disable_progress_bars()  # downloads of a hub model
+
     def _load(self, model: str, load_options: LoadOptions) -> None:
         import torch
         import transformers
 
         self._torch = torch
-        transformers.logging.set_verbosity_error()  # generate/pipeline warn on every call
         if load_options.threads:
             torch.set_num_threads(load_options.threads)
         extra = load_options.extra
