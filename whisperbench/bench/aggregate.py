@@ -192,7 +192,7 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
         row: dict[str, Any] = {"configuration": first["configuration"], "config_key": key}
         for f in CONFIGURATION_FIELDS + ("source_format", "weights_quantization"):
             row[f] = first[f]
-        row["run_id"] = first["config_runs"] or first["run_id"]
+        row["run_id"] = ",".join(c["run_id"].drop_duplicates().astype(str))  # the runs pooled in this row
         row["runs"] = c["run_id"].nunique()
         for alg, col in ALGORITHM_COLUMNS.items():
             a = c[c["algorithm"] == alg]
