@@ -158,15 +158,31 @@ def _device_ident(device: str) -> str:
     return str(ordinal)
 
 
-def _nvml_reader(ident: str) -> Callable[[], int]:
+def _nvml_handle(ident: str):
     import pynvml  # nvidia-ml-py
 
     pynvml.nvmlInit()
     if ident.isdigit():
-        handle = pynvml.nvmlDeviceGetHandleByIndex(int(ident))
-    else:  # "GPU-<uuid>" or "MIG-<uuid>"
-        handle = pynvml.nvmlDeviceGetHandleByUUID(ident)
+        return pynvml.nvmlDeviceGetHandleByIndex(int(ident))
+    return pynvml.nvmlDeviceGetHandleByUUID(ident)  # "GPU-<uuid>" or "MIG-<uuid>"
+
+
+def _nvml_reader(ident: str) -> Callable[[], int]:
+    import pynvml
+
+    handle = _nvml_handle(ident)
     return lambda: int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+
+
+def nvml_energy_reader(device: str = "cuda") -> tuple[str, Callable[[], float]]:
+    """(NVML identifier, reader of the device's total energy counter in joules) for a
+    torch-style device; raises when NVML or the counter (Volta and later) is unavailable."""
+    import pynvml
+
+    ident = _device_ident(device)
+    handle = _nvml_handle(ident)
+    pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)  # raises here when unsupported
+    return ident, lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1e3  # mJ
 
 
 def _smi_reader(ident: str) -> Callable[[], int]:

@@ -42,8 +42,11 @@ class Capabilities:
     algorithms: Mapping[str, str]
     # device kind ("cpu", "cuda", "mps") -> compute types accepted there; the first is the default.
     compute_types: Mapping[str, Sequence[str]]
-    # Several inputs decoded in one runtime call.
+    # Several inputs decoded in one runtime call (`Backend.transcribe_batch`).
     batching: bool = False
+    # The runtime call that decodes a batch, when it differs from the algorithm's (results
+    # of a batch record it as their implementation).
+    batch_implementation: str = ""
     word_timestamps: bool = False
     beam_search: bool = True
     temperature_fallback: bool = True
@@ -70,6 +73,7 @@ class Capabilities:
             "algorithms": dict(self.algorithms),
             "devices": {k: list(v) for k, v in self.compute_types.items()},
             "batching": self.batching,
+            "batch_implementation": self.batch_implementation,
             "word_timestamps": self.word_timestamps,
             "beam_search": self.beam_search,
             "temperature_fallback": self.temperature_fallback,
@@ -249,11 +253,15 @@ class Backend(ABC):
     def transcribe_batch(
         self, audios: Sequence[AudioInput], options: DecodeOptions | None = None
     ) -> list[Transcription]:
-        """Transcribe several inputs; runtimes that batch do it in one call (each result
-        then carries the batch's wall time divided evenly, and `extra['batch_seconds']`)."""
+        """Transcribe several inputs in one runtime call (each result then carries the
+        batch's wall time divided evenly, and `extra['batch_seconds']` / `['batch_size']`).
+        A runtime without batching decodes them one at a time; one that batches only some
+        options raises `UnsupportedOptionError` for the others (`check_batch_options`)."""
         options = self.resolve_options(options or DecodeOptions())
         self.check_options(options)
         self._check_model_options(options)
+        if self.capabilities.batching:
+            self.check_batch_options(options)
         decoded = [read_audio(a, announce=True) for a in audios]
         batch = [d.samples for d in decoded]
         if not batch:
@@ -273,10 +281,36 @@ class Backend(ABC):
         results = []
         for raw, d in zip(raws, decoded):
             res = self._finish(raw, d.samples, options, elapsed / len(batch), d.warning)
+            if self.capabilities.batch_implementation:
+                res = dataclasses.replace(res, implementation=self.capabilities.batch_implementation)
             res.extra["batch_seconds"] = elapsed
             res.extra["batch_size"] = len(batch)
             results.append(res)
         return results
+
+    @classmethod
+    def check_batch_options(cls, options: DecodeOptions) -> None:
+        """Raise `UnsupportedOptionError` unless this runtime decodes a batch of inputs with
+        these options in one call."""
+        if not cls.capabilities.batching:
+            raise cls._unsupported("a batch of inputs", "this runtime decodes one input per call")
+        cls._check_batch_options(options)
+
+    @classmethod
+    def _check_batch_options(cls, options: DecodeOptions) -> None:
+        """Backend-specific limits of batched decoding (override when needed)."""
+
+    @classmethod
+    def _short_batches_only(cls, options: DecodeOptions) -> None:
+        """The limits of a batch decoded as short-form windows by one generate call."""
+        if options.algorithm != "short":
+            raise cls._unsupported(f"a batch of inputs with algorithm={options.algorithm!r}",
+                                   "batches decode short-form windows (algorithm 'short') only")
+        if options.uses_fallback:
+            raise cls._unsupported(f"a batch of inputs with temperatures={options.temperatures}",
+                                   "a batch decodes at one temperature (no fallback)")
+        if options.word_timestamps:
+            raise cls._unsupported("a batch of inputs with word_timestamps=True", "not in batched decoding")
 
     def _check_length(self, samples: np.ndarray, options: DecodeOptions) -> None:
         seconds = duration_seconds(samples)
@@ -324,7 +358,13 @@ class Backend(ABC):
         """Decode fully (consume every generator) and return the raw result."""
 
     def _transcribe_batch(self, batch: list[np.ndarray], options: DecodeOptions) -> list["RawResult"]:
-        raise NotImplementedError
+        """Decode a batch in one runtime call. The default serves runtimes whose adapter
+        decodes short-form windows in batches for the shared chunking layer (`_decode_windows`)."""
+        decode_windows = getattr(self, "_decode_windows", None)
+        if decode_windows is None:
+            raise NotImplementedError
+        return [RawResult(segments=list(w.segments), language=w.language, language_probability=w.language_probability)
+                for w in decode_windows(batch, options)]
 
     def _synchronize(self) -> None:
         """Wait for queued device work (CUDA) before a clock is read."""

@@ -55,7 +55,7 @@ from whisperbench.files import input_file
 from whisperbench.options import ALGORITHMS, DecodeOptions, LoadOptions, stable_hash
 from whisperbench.paths import speech_dir
 
-SUITE_KEYS = {"name", "repeats", "warmups", "timeout_s", "max_memory_mb", "decode", "algorithm_options",
+SUITE_KEYS = {"name", "repeats", "warmups", "timeout_s", "max_memory_mb", "decode", "algorithm_options", "scenarios",
               "variants", "engines", "datasets", "description"}
 ENGINE_KEYS = {"backend", "model", "compute_type", "device", "threads", "extra"}
 DATASET_KEYS = {"name", "kind", "path", "algorithms", "limit", "subset", "split", "config", "streaming",

@@ -119,7 +119,8 @@ class CTranslate2Backend(Backend):
             "cpu": ("float32", "int8", "int8_float32"),
             "cuda": ("float16", "int8_float16", "bfloat16", "int8_bfloat16", "int8", "int8_float32", "float32"),
         },
-        batching=False,
+        batching=True,
+        batch_implementation="ctranslate2.models.Whisper.generate (a batch of short-form windows, temperatures[0])",
         word_timestamps=True,
         extra_options={
             "chunking": "chunked algorithm: 'vad' (default; faster-whisper's BatchedInferencePipeline, its "
@@ -157,6 +158,10 @@ class CTranslate2Backend(Backend):
                 "backend 'ctranslate2' cannot honour temperature fallback with algorithm='chunked': "
                 "every chunked implementation here decodes each chunk once, at the first temperature"
             )
+
+    @classmethod
+    def _check_batch_options(cls, options: DecodeOptions) -> None:
+        cls._short_batches_only(options)
 
     def _check_model_options(self, options: DecodeOptions) -> None:
         super()._check_model_options(options)

@@ -28,6 +28,8 @@ class DummyBackend(Backend):
         extra_options={
             "text": "the transcript to return for every input (default: 'hello world')",
             "seconds_per_audio_second": "sleep this long per second of audio, to simulate compute",
+            "service_time_s": "sleep this long in each runtime call (a batch is one call): a known service time "
+            "for load tests",
             "drop_words": "drop every n-th word of `text` (injects errors)",
             "crash": "'abort' aborts the process, 'raise' raises, on every call",
             "crash_after": "let this many calls succeed before `crash` / `hang` / `allocate_mb` apply",
@@ -53,6 +55,13 @@ class DummyBackend(Backend):
         return " ".join(words)
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
+        self._serve()
+        return self._one(samples, options)
+
+    def _serve(self) -> None:
+        time.sleep(float(self.extra.get("service_time_s", 0.0)))
+
+    def _one(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
         self.calls += 1
         if self.calls > int(self.extra.get("crash_after", 0)):
             misbehave(self.extra, self._hoard)
@@ -63,7 +72,8 @@ class DummyBackend(Backend):
         return RawResult(segments=[Segment(0.0, seconds, " " + text, tokens)], language=options.language or "en")
 
     def _transcribe_batch(self, batch: list[np.ndarray], options: DecodeOptions) -> list[RawResult]:
-        return [self._transcribe(s, options) for s in batch]
+        self._serve()
+        return [self._one(s, options) for s in batch]
 
 
 def misbehave(extra: dict, hoard: list) -> None:

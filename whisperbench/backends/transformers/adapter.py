@@ -68,7 +68,9 @@ class TransformersBackend(Backend):
             "cuda": ("float16", "bfloat16", "float32", "int8", "nf4"),
             "mps": ("float16", "float32"),
         },
-        batching=False,
+        batching=True,
+        batch_implementation="transformers.WhisperForConditionalGeneration.generate (a batch of short-form windows, "
+        "temperatures[0])",
         word_timestamps=False,
         extra_options={
             "attn_implementation": "eager, sdpa (default) or flash_attention_2 (CUDA, fp16/bf16, needs flash-attn)",
@@ -108,6 +110,10 @@ class TransformersBackend(Backend):
                 f"temperatures={options.temperatures} with algorithm='chunked'",
                 "the ASR pipeline decodes each chunk at one temperature (use 'sequential' for fallback)",
             )
+
+    @classmethod
+    def _check_batch_options(cls, options: DecodeOptions) -> None:
+        cls._short_batches_only(options)
 
     # ----- loading ----------------------------------------------------------------
     def _quiet_runtime(self) -> None:
@@ -347,6 +353,12 @@ class TransformersBackend(Backend):
             if int(t) in id_to_lang:
                 return id_to_lang[int(t)]
         return None
+
+    def _transcribe_batch(self, batch: list[np.ndarray], options: DecodeOptions) -> list[RawResult]:
+        if self.assistant is not None:
+            raise UnsupportedOptionError("backend 'transformers' cannot decode a batch of inputs with an assistant "
+                                         "model: speculative decoding runs one input at a time")
+        return super()._transcribe_batch(batch, options)
 
     def _decode_windows(self, windows: list[np.ndarray], options: DecodeOptions) -> list[chunking.WindowResult]:
         """Decode up to 30 s windows in one `generate` call (the shared layer's decoder):
