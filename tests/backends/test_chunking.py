@@ -11,6 +11,8 @@ from whisperbench.backends import chunking
 from whisperbench.options import DecodeOptions
 from whisperbench.results import Segment, Word
 
+from tests.conftest import require
+
 SR = SAMPLE_RATE
 
 
@@ -84,11 +86,16 @@ def _speech(draw):
     chunk_len = draw(st.sampled_from([10.0, 15.0, 20.0, 30.0]))
     overlap = chunk_len * chunking.OVERLAP_FRACTION
     timestamps = draw(st.booleans())
+    in_pauses = draw(st.booleans())  # placement "vad": windows cut in the pauses between words
     seg_words = draw(st.integers(1, 12))
     n = int(duration * rate)
     times = np.sort(np.random.default_rng(draw(st.integers(0, 2**32 - 1))).uniform(0, duration - 0.5, n))
     truth = [(f"w{i}", float(t), float(t) + min(0.4, 0.9 / rate)) for i, t in enumerate(times)]
-    chunks = chunking.plan(int(duration * SR), chunk_len, overlap)
+    if in_pauses:
+        gaps = [(int(a[2] * SR), int(b[1] * SR)) for a, b in zip(truth, truth[1:]) if b[1] - a[2] >= 0.2]
+        chunks = chunking.plan_in_pauses(int(duration * SR), chunk_len, overlap, gaps)
+    else:
+        chunks = chunking.plan(int(duration * SR), chunk_len, overlap)
     results = []
     for c in chunks:
         lo, hi = c.offset, c.end_seconds
@@ -97,7 +104,8 @@ def _speech(draw):
         # a word cut by the edge: dropped or misheard
         extra = [(f"x{w[0]}", max(w[1], lo), min(w[2], hi)) for w in edge if draw(st.booleans())]
         heard = sorted(heard + extra, key=lambda w: w[1])
-        if c.index < len(chunks) - 1 and draw(st.booleans()):
+        # (a window cut in a pause must be transcribed to its end: no neighbour hears its tail)
+        if c.index < len(chunks) - 1 and chunks[c.index + 1].joined == "overlap" and draw(st.booleans()):
             unfinished = draw(st.floats(0.0, overlap / 2 - 0.5))
             heard = [w for w in heard if w[2] <= hi - unfinished]
         if timestamps:
@@ -121,6 +129,50 @@ def test_merge_loses_and_doubles_no_word(case):
     assert len(cuts) == len(chunks) - 1
     starts = [s.start for s in merged]
     assert starts == sorted(starts) and all(0 <= s.start <= s.end <= duration for s in merged)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(1.0, 400.0), st.sampled_from([10.0, 20.0, 30.0]),
+    st.lists(st.tuples(st.floats(0.0, 400.0), st.floats(0.05, 3.0)), max_size=60),
+)
+def test_windows_cut_in_pauses_cover_the_audio(duration, chunk_len, raw_pauses):
+    n = int(duration * SR)
+    pauses = [(int(a * SR), int(min(a + w, duration) * SR)) for a, w in raw_pauses if a < duration]
+    overlap = chunk_len * chunking.OVERLAP_FRACTION
+    chunks = chunking.plan_in_pauses(n, chunk_len, overlap, pauses)
+    assert chunks[0].start == 0 and chunks[-1].end == n
+    middles = {(a + b) // 2 for a, b in pauses}
+    for prev, c in zip(chunks, chunks[1:]):
+        assert 0 < c.end - c.start <= int(round(chunk_len * SR))
+        if c.joined == "pause":  # touching windows, cut in the middle of a pause in prev's second half
+            assert c.start == prev.end and c.start in middles
+            assert c.start - prev.start >= int(round(chunk_len * SR)) // 2
+        else:  # a full window with no pause in its second half, overlapping the next
+            assert prev.end - prev.start == int(round(chunk_len * SR))
+            assert prev.end - c.start == int(round(overlap * SR))
+            assert not [m for m in middles if prev.start + (prev.end - prev.start) // 2 <= m <= prev.end]
+
+
+def test_transcribe_chunked_cuts_real_speech_in_pauses(sonnet):
+    """Silero VAD on a sonnet read with its pauses: every cut lies in a pause, and the
+    windows touch there (no overlap to stitch)."""
+    require("silero_vad")
+    samples = np.concatenate([sonnet, sonnet])
+    seen = []
+
+    def decode(windows, options):
+        seen.extend(len(w) for w in windows)
+        return [chunking.WindowResult([Segment(0.0, len(w) / SR, " w")]) for w in windows]
+
+    opts = DecodeOptions(algorithm="chunked", chunk_length_s=20.0)
+    segments, _, extra = chunking.transcribe_chunked(samples, opts, decode, placement="vad")
+    assert extra["merge"] == chunking.VAD_MERGE_METHOD and extra["vad"].startswith("silero-vad")
+    assert extra["cuts_in_pauses"] >= 1 and extra["vad_params"]["min_silence_ms"] == 200
+    pauses = chunking.vad.silences(samples)
+    in_pauses = [c for c in extra["window_boundaries"] if any(a <= c * SR <= b for a, b in pauses)]
+    assert len(in_pauses) >= extra["cuts_in_pauses"]
+    assert sum(seen) >= len(samples) and max(seen) <= 20 * SR
 
 
 def test_transcribe_chunked_batches_detects_language_once_and_records_facts():

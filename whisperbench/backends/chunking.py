@@ -20,8 +20,14 @@ call where the runtime batches), and neighbouring windows are stitched where the
    later window's words begin when one of them has no words there. Without timestamps there
    are no times to cut by, and every word of both windows is kept.
 
-Results made here say `implementation = "whisperbench.chunking (<runtime call>)"`, and carry
-`window_boundaries` (the absolute times of the cuts) for the boundary diagnostics.
+With placement "vad" the windows are first placed in silences: Silero VAD finds the pauses,
+and each window ends in the latest pause in its second half, the next window starting
+there with no overlap (nothing to stitch: no word straddles a pause). Where a window has no
+pause in its second half, it overlaps the next by a third and the two are stitched as above.
+Long continuous speech then degrades to the overlap merge, never to a blind cut.
+
+Results made here say `implementation = "whisperbench.chunking, <merge> (<runtime call>)"`,
+and carry `window_boundaries` (the absolute times of the cuts) for the boundary diagnostics.
 """
 
 from __future__ import annotations
@@ -35,11 +41,15 @@ from typing import Callable, Sequence
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
+from whisperbench.backends import vad
 from whisperbench.options import DecodeOptions
 from whisperbench.results import Segment, Word
 
 IMPLEMENTATION = "whisperbench.chunking"
 MERGE_METHOD = "overlap word alignment"
+VAD_MERGE_METHOD = "windows cut in pauses found by Silero VAD, else overlap word alignment"
+# Where windows go: "overlap" (fixed windows, every neighbour stitched) or "vad" (cut in pauses).
+PLACEMENTS = {"overlap": MERGE_METHOD, "vad": VAD_MERGE_METHOD}
 # Seconds each window shares with its neighbour, as a fraction of the window length:
 # the Transformers pipeline's default stride, chunk_length_s / 6 on each side.
 OVERLAP_FRACTION = 1 / 3
@@ -49,8 +59,22 @@ _FOLD = re.compile(r"[^\w]+")
 _WORD = re.compile(r"\s*\S+")
 
 
-def implementation(runtime_call: str) -> str:
-    return f"{IMPLEMENTATION}, {MERGE_METHOD} ({runtime_call})"
+def implementation(runtime_call: str, placement: str = "overlap") -> str:
+    return f"{IMPLEMENTATION}, {PLACEMENTS[placement]} ({runtime_call})"
+
+
+def choose(backend, choices: dict[str, str], default: str) -> str:
+    """Read `-O chunking=` from a backend's load options, check it against `choices` (name ->
+    implementation string), and make the instance's capabilities name the implementation it
+    runs (rows record it). Returns the name chosen."""
+    from whisperbench.errors import UnsupportedOptionError
+
+    name = str(backend.load_options.extra.get("chunking", default))
+    if name not in choices:
+        raise UnsupportedOptionError(f"chunking={name!r}: choose one of {', '.join(choices)}")
+    base = type(backend).capabilities
+    backend.capabilities = dataclasses.replace(base, algorithms={**base.algorithms, "chunked": choices[name]})
+    return name
 
 
 @dataclass(frozen=True)
@@ -58,6 +82,8 @@ class Chunk:
     index: int
     start: int  # first sample
     end: int  # one past the last sample
+    # How this window meets the previous one: "overlap" (stitched) or "pause" (cut in silence).
+    joined: str = "overlap"
 
     @property
     def offset(self) -> float:
@@ -94,6 +120,32 @@ def plan(n_samples: int, chunk_length_s: float, overlap_s: float) -> list[Chunk]
     while starts[-1] + length < n_samples:
         starts.append(starts[-1] + step)
     return [Chunk(i, s, min(s + length, n_samples)) for i, s in enumerate(starts)]
+
+
+def plan_in_pauses(
+    n_samples: int, chunk_length_s: float, overlap_s: float, pauses: Sequence[tuple[int, int]]
+) -> list[Chunk]:
+    """Windows of at most `chunk_length_s`, each ending in the middle of the latest pause
+    (sample ranges) in its second half, the next starting there; a window with no such pause
+    is full length and overlaps the next by `overlap_s`."""
+    length = max(1, int(round(chunk_length_s * SAMPLE_RATE)))
+    overlap = int(round(overlap_s * SAMPLE_RATE))
+    if not 0 <= overlap < length:
+        raise ValueError(f"overlap {overlap_s} s must be in [0, chunk length {chunk_length_s} s)")
+    middles = sorted((a + b) // 2 for a, b in pauses)
+    chunks: list[Chunk] = []
+    start, joined = 0, "overlap"
+    while True:
+        if start + length >= n_samples:
+            chunks.append(Chunk(len(chunks), start, n_samples, joined))
+            return chunks
+        inside = [m for m in middles if start + length // 2 <= m <= start + length]
+        if inside:
+            chunks.append(Chunk(len(chunks), start, inside[-1], joined))
+            start, joined = inside[-1], "pause"
+        else:
+            chunks.append(Chunk(len(chunks), start, start + length, joined))
+            start, joined = start + length - overlap, "overlap"
 
 
 @dataclass(frozen=True)
@@ -206,6 +258,10 @@ def merge(
         if c.index == 0:
             kept = words
             continue
+        if c.joined == "pause":  # the windows touch in silence: nothing to stitch
+            kept = kept + words
+            cuts.append(round(c.offset, 3))
+            continue
         overlap = (c.offset, chunks[c.index - 1].end_seconds)
         i, j, cut = _junction(kept, words, overlap, timed, c.index - 1)
         kept = kept[:i] + words[j:]
@@ -244,12 +300,22 @@ def _segments(words: list[_Word], absolute: list[list[Segment]], duration: float
 
 
 def transcribe_chunked(
-    samples: np.ndarray, options: DecodeOptions, decode_windows: DecodeWindows
+    samples: np.ndarray, options: DecodeOptions, decode_windows: DecodeWindows, placement: str = "overlap"
 ) -> tuple[list[Segment], WindowResult, dict]:
     """Split, decode `options.batch_size` chunks per call, merge. Returns the merged
-    segments, the first chunk's result (for the language), and facts for `extra`."""
+    segments, the first chunk's result (for the language), and facts for `extra`.
+    `placement`: "overlap" or "vad" (see the module docstring)."""
     overlap = options.chunk_length_s * OVERLAP_FRACTION
-    chunks = plan(len(samples), options.chunk_length_s, overlap)
+    placed: dict = {}
+    if placement == "vad":
+        params = vad.VadParams()
+        chunks = plan_in_pauses(len(samples), options.chunk_length_s, overlap, vad.silences(samples, params))
+        placed = {"vad": vad.provider(), "vad_params": params.to_dict(),
+                  "cuts_in_pauses": sum(c.joined == "pause" for c in chunks)}
+    elif placement == "overlap":
+        chunks = plan(len(samples), options.chunk_length_s, overlap)
+    else:
+        raise ValueError(f"placement {placement!r}: choose one of {', '.join(PLACEMENTS)}")
     windows = [samples[c.start:c.end] for c in chunks]
     results: list[WindowResult] = []
     opts = options
@@ -267,8 +333,9 @@ def transcribe_chunked(
         "chunks": len(chunks),
         "chunk_length_s": options.chunk_length_s,
         "chunk_overlap_s": round(overlap, 3),
-        "merge": MERGE_METHOD,
+        "merge": PLACEMENTS[placement],
         "window_boundaries": cuts,
+        **placed,
     }
     return segments, results[0], extra
 

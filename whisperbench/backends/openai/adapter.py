@@ -29,6 +29,10 @@ from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
 
 
+_CALL = "whisper.Whisper.decode, batched"
+CHUNKING = {placement: chunking.implementation(_CALL, placement) for placement in chunking.PLACEMENTS}
+
+
 class OpenAIWhisperBackend(Backend):
     name = "openai"
     runtime_packages = SPEC.packages
@@ -37,11 +41,15 @@ class OpenAIWhisperBackend(Backend):
         algorithms={
             "short": "whisper.Whisper.decode (one padded window, transcribe's fallback rule)",
             "sequential": "whisper.transcribe",
-            "chunked": chunking.implementation("whisper.Whisper.decode, batched"),
+            "chunked": CHUNKING["overlap"],
         },
         compute_types={"cpu": ("float32",), "cuda": ("float16", "float32")},
         batching=False,
         word_timestamps=True,
+        extra_options={
+            "chunking": "chunked windows: 'overlap' (default; fixed overlapping windows, all stitched) or "
+            "'vad' (cut in pauses found by Silero VAD, overlapping and stitched where there is none)",
+        },
         notes=(
             "word_timestamps with algorithm='sequential' only (whisper.transcribe aligns words)",
             "language_probability is not reported (whisper.transcribe does not return it)",
@@ -66,6 +74,7 @@ class OpenAIWhisperBackend(Backend):
 
         self._torch = torch
         self._whisper = whisper
+        self.chunking = chunking.choose(self, CHUNKING, "overlap")
         if load_options.threads:
             torch.set_num_threads(load_options.threads)
         self.location = locate_model(model, "openai", self.name)
@@ -116,7 +125,9 @@ class OpenAIWhisperBackend(Backend):
         if options.algorithm == "short":
             (res,) = self._decode_windows([samples], options)
             return RawResult(segments=res.segments, language=res.language)
-        segments, first, extra = chunking.transcribe_chunked(samples, options, self._decode_windows)
+        segments, first, extra = chunking.transcribe_chunked(
+            samples, options, self._decode_windows, placement=self.chunking
+        )
         return RawResult(segments=segments, language=first.language, extra=extra)
 
     def _sequential_kwargs(self, options: DecodeOptions) -> dict:
