@@ -95,6 +95,13 @@ def machine() -> dict[str, Any]:
     }
 
 
+def machine_fields(m: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The row fields that say which machine a row was measured on (from `machine()`)."""
+    m = m or machine()
+    return {"hostname": m["hostname"], "cpu_model": m["cpu_model"], "cpus_logical": m["cpu_count_logical"],
+            "gpu_name": m["gpu_name"], "gpu_driver": m["gpu_driver"]}
+
+
 def snapshot() -> dict[str, Any]:
     """Everything recorded once per run (and copied into each row)."""
     git = git_commit()

@@ -29,6 +29,10 @@ Suite file format::
     threads = 0                    # a value or a list
     extra = {}                     # backend-specific LoadOptions.extra
 
+    [cluster]            # optional: where cells may run with `--executor ray` (not part of the suite's hash)
+    resources = { H100 = 1 }   # custom Ray resources every cell asks for (a node pool)
+    share_nodes = false        # true: cells may be timed side by side on one node
+
     [[datasets]]
     name = "librispeech"
     kind = "librispeech"           # librispeech | manifest | hf
@@ -56,7 +60,8 @@ from whisperbench.options import ALGORITHMS, DecodeOptions, LoadOptions, stable_
 from whisperbench.paths import speech_dir
 
 SUITE_KEYS = {"name", "repeats", "warmups", "timeout_s", "max_memory_mb", "decode", "algorithm_options", "scenarios",
-              "variants", "engines", "datasets", "description"}
+              "variants", "engines", "datasets", "description", "cluster"}
+CLUSTER_KEYS = {"resources", "share_nodes"}
 ENGINE_KEYS = {"backend", "model", "compute_type", "device", "threads", "extra"}
 DATASET_KEYS = {"name", "kind", "path", "algorithms", "limit", "subset", "split", "config", "streaming",
                 "audio_column", "text_column", "id_column", "longform", "parts"}
@@ -118,6 +123,9 @@ class Suite:
     cells: list[Cell]
     source: str  # file path or "<quick>"
     definition: dict[str, Any] = field(repr=False, default_factory=dict)
+    # Placement on a cluster ([cluster]: resources, share_nodes): where cells run, not what
+    # they measure, so not in `definition` (a run resumes on another executor).
+    cluster: dict[str, Any] = field(default_factory=dict)
 
     @property
     def suite_hash(self) -> str:
@@ -196,6 +204,7 @@ def build_suite(data: dict[str, Any], *, base_dir: Path | None = None, source: s
     if len({n for n, _ in variants}) != len(variants):
         problems.append("variant names must be unique")
 
+    cluster = _cluster(data.get("cluster", {}), problems)
     engines = _engines(data.get("engines"), problems)
     datasets = _datasets(data.get("datasets"), base_dir, problems)
 
@@ -221,8 +230,8 @@ def build_suite(data: dict[str, Any], *, base_dir: Path | None = None, source: s
             problems.append("the suite lists the same cell twice (identical engine, dataset, algorithm and options)")
     if problems:
         raise WhisperbenchError(f"invalid suite {source}:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
-    definition = {k: v for k, v in data.items()}
-    return Suite(name, repeats, warmups, timeout_s, max_memory_mb, cells, source, definition)
+    definition = {k: v for k, v in data.items() if k != "cluster"}
+    return Suite(name, repeats, warmups, timeout_s, max_memory_mb, cells, source, definition, cluster)
 
 
 def _int(value: Any, what: str, minimum: int, problems: list[str]) -> int:
@@ -237,6 +246,25 @@ def _num(value: Any, what: str, problems: list[str], positive: bool = False) -> 
         problems.append(f"{what} must be a number {'> 0' if positive else '>= 0'}, got {value!r}")
         return 1.0
     return float(value)
+
+
+def _cluster(raw: Any, problems: list[str]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        problems.append("[cluster] must be a table (resources, share_nodes)")
+        return {}
+    unknown = sorted(set(raw) - CLUSTER_KEYS)
+    if unknown:
+        problems.append(f"[cluster]: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(CLUSTER_KEYS))}")
+    resources = raw.get("resources", {})
+    if not isinstance(resources, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in resources.values()):
+        problems.append(f"[cluster] resources must map resource names to amounts > 0, got {resources!r}")
+        resources = {}
+    share = raw.get("share_nodes", False)
+    if not isinstance(share, bool):
+        problems.append(f"[cluster] share_nodes must be true or false, got {share!r}")
+        share = False
+    return {"resources": dict(resources), "share_nodes": share}
 
 
 def _listify(v: Any) -> list:
