@@ -217,4 +217,5 @@ def _server(work: Workload, cell: Cell, spec: ScenarioSpec, base: dict, price: f
         yield _row(base, runs[rate], target_qps=rate, **common)
     shown = runs[best] if best is not None else runs[min(runs)]
     search = [{"rate_qps": r, "latency_s": runs[r].get("latency_at_percentile_s"), "met": ok} for r, ok in trials]
-    yield _row(base, shown, **{**common, "point": "max_rate"}, target_qps=best, max_rate_qps=best, search=search)
+    # target_qps stays None: the rate found is the measurement, not part of the point's identity.
+    yield _row(base, shown, **{**common, "point": "max_rate"}, target_qps=None, max_rate_qps=best, search=search)
