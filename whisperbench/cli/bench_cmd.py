@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue --output (default: the newest results file of this suite), skipping what is measured")
     r.add_argument("--retry-failed", action="store_true", help="with --resume: run failed cells again")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table (CI)")
+    r.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where cells run: local (one at a time here, the default) or ray (each cell a Ray task on a "
+                        "cluster; see examples/ray)")
+    r.add_argument("--address", help="with --executor ray: the cluster to join (e.g. auto, or HOST:6379); "
+                                     "default: RAY_ADDRESS, else a local Ray instance")
     # Architecture timing with random weights (whisperbench.bench.synthetic; also `whisperbench synthetic`).
     from whisperbench.cli.synthetic_cmd import add_synthetic_args
 
@@ -95,11 +100,15 @@ def run(args: argparse.Namespace) -> int:
         return run_from_bench(args)
     if args.retry_failed and not args.resume:
         raise WhisperbenchError("--retry-failed goes with --resume")
+    from whisperbench.bench import executors
+
+    executor = executors.get(args.executor, address=args.address)
     if args.output:
         output_file(args.output, "results file")  # before the datasets are read and hashed
     suite = build(args)
     try:
-        report = run_suite(suite, args.output, resume=args.resume, retry_failed=args.retry_failed, quiet=args.quiet)
+        report = run_suite(suite, args.output, resume=args.resume, retry_failed=args.retry_failed, quiet=args.quiet,
+                           executor=executor)
     except KeyboardInterrupt:
         print("whisperbench: interrupted; measured rows are saved (continue with --resume)", file=sys.stderr)
         return 130

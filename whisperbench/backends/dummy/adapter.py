@@ -23,7 +23,8 @@ class DummyBackend(Backend):
     capabilities = Capabilities(
         model_format=SPEC.weight_format,
         algorithms={"short": "dummy", "sequential": "dummy", "chunked": "dummy"},
-        compute_types={"cpu": ("float32",)},
+        # "cuda" too: it uses no device, so scheduling (a GPU per cuda cell) is testable anywhere.
+        compute_types={"cpu": ("float32",), "cuda": ("float32",)},
         batching=True,
         extra_options={
             "text": "the transcript to return for every input (default: 'hello world')",
@@ -31,7 +32,9 @@ class DummyBackend(Backend):
             "service_time_s": "sleep this long in each runtime call (a batch is one call): a known service time "
             "for load tests",
             "drop_words": "drop every n-th word of `text` (injects errors)",
-            "crash": "'abort' aborts the process, 'raise' raises, on every call",
+            "echo_env": "return the value of this environment variable instead of `text` (shows where a cell ran, "
+            "e.g. its CUDA_VISIBLE_DEVICES)",
+            "crash": "'abort' aborts the process, 'segfault' reads address 0, 'raise' raises, on every call",
             "crash_after": "let this many calls succeed before `crash` / `hang` / `allocate_mb` apply",
             "hang": "sleep this many seconds in each call (true: forever), to exercise timeouts",
             "allocate_mb": "allocate and touch this much memory in each call, to exercise memory limits",
@@ -47,7 +50,14 @@ class DummyBackend(Backend):
     def runtime_version(cls) -> str:
         return "dummy"
 
+    @classmethod
+    def _device_available(cls, kind: str) -> bool:
+        return True
+
     def _script(self) -> str:
+        if "echo_env" in self.extra:
+            name = str(self.extra["echo_env"])
+            return os.environ.get(name, f"{name} unset")
         words = str(self.extra.get("text", "hello world")).split()
         n = int(self.extra.get("drop_words", 0))
         if n > 0:
@@ -82,6 +92,10 @@ def misbehave(extra: dict, hoard: list) -> None:
     crash = extra.get("crash")
     if crash == "abort":
         os.abort()
+    if crash == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)  # SIGSEGV
     if crash == "raise":
         raise RuntimeError("dummy backend asked to fail")
     hang = extra.get("hang")
