@@ -109,10 +109,11 @@ class RayProgress(Progress):
         self._show()
 
     def lost(self, node: str | None) -> None:
-        """A cell's node is gone: back to pending until it is placed again."""
-        if node is not None:
+        """A cell's node is gone and the cell goes again (`submitted` counts it as pending)."""
+        if node is None:
+            self.pending -= 1
+        else:
             self._node(node)["running"] -= 1
-            self.pending += 1
         self._show()
 
     def _node(self, node: str | None) -> dict[str, int]:
@@ -244,10 +245,10 @@ class RayExecutor(Executor):
                         continue
                     except lost as exc:
                         del running[gen]
-                        if show:
-                            show.lost(att.node)
                         where = att.node or "its node"
                         if att.tries < self.max_retries:
+                            if show:
+                                show.lost(att.node)
                             progress.message(f"{att.job.label}: {where} lost ({type(exc).__name__}); running it "
                                              f"again elsewhere (retry {att.tries + 1} of {self.max_retries})")
                             submit(att.job, att.tries + 1, att.received)
