@@ -25,6 +25,26 @@ JFK = speech_dir() / "jfk" / "jfk.flac"
 JFK_WORDS = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
 
 
+# Under pytest-xdist (scripts/test.sh runs `-n 2`), each module's tests stay on one worker, so
+# that its module-scoped fixtures (a loaded model, a recorded run) are built once, and modules
+# that share session fixtures are one unit. (xdist's own `xdist_group` mark does not work with
+# pytest 9: it rewrites a node-id attribute pytest no longer reads.)
+XDIST_UNITS = {f"tests/bench/test_{m}.py": "recorded runs (tests/bench/conftest.py)"
+               for m in ("baseline", "compare", "recommend", "report")}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return XDIST_UNITS.get(module, module)
+
+    return ByModule(config, log)
+
+
 def require(module: str) -> None:
     """Skip when an optional runtime is genuinely not installed (CI installs them all)."""
     if importlib.util.find_spec(module) is None:

@@ -33,6 +33,22 @@ def sonnets_join(speech):
     return item.load(), item.reference
 
 
+@pytest.fixture(scope="module")
+def decoded_join(load_backend, sonnets_join):
+    """decoded_join(options) -> CTranslate2 (int8) on the joined sonnets; each options decoded
+    once per module (several tests read the same 158 s decode)."""
+    audio, _ = sonnets_join
+    b = load_backend("ctranslate2", compute_type="int8")
+    cache: dict[DecodeOptions, object] = {}
+
+    def get(options: DecodeOptions):
+        if options not in cache:
+            cache[options] = b.transcribe(audio, options)
+        return cache[options]
+
+    return get
+
+
 # ----- the faster-whisper resume rule, against faster-whisper's own splitter -----------
 
 tokens_strategy = st.lists(
@@ -67,11 +83,10 @@ def test_resume_time_is_faster_whispers_seek(tokens):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("timestamps", [True, False])
-def test_ctranslate2_chunked_default_within_target_of_sequential(load_backend, sonnets_join, timestamps):
+def test_ctranslate2_chunked_default_within_target_of_sequential(decoded_join, sonnets_join, timestamps):
     audio, reference = sonnets_join
-    b = load_backend("ctranslate2", compute_type="int8")
-    seq = accuracy(reference, b.transcribe(audio, DecodeOptions(algorithm="sequential", language="en")).text)
-    res = b.transcribe(audio, DecodeOptions(algorithm="chunked", language="en", timestamps=timestamps))
+    seq = accuracy(reference, decoded_join(DecodeOptions(algorithm="sequential", language="en")).text)
+    res = decoded_join(DecodeOptions(algorithm="chunked", language="en", timestamps=timestamps))
     chunked = accuracy(reference, res.text)
     assert res.implementation.startswith("faster_whisper.BatchedInferencePipeline (Silero VAD")
     assert chunked.wer <= seq.wer + TARGET_POINTS / 100, (
@@ -86,11 +101,9 @@ def test_ctranslate2_chunked_default_within_target_of_sequential(load_backend, s
 
 
 @pytest.mark.slow
-def test_ctranslate2_word_timestamps_cover_redecoded_chunk_ends(load_backend, sonnets_join):
-    audio, reference = sonnets_join
-    b = load_backend("ctranslate2", compute_type="int8")
-    plain = b.transcribe(audio, DecodeOptions(algorithm="chunked", language="en"))
-    res = b.transcribe(audio, DecodeOptions(algorithm="chunked", language="en", word_timestamps=True))
+def test_ctranslate2_word_timestamps_cover_redecoded_chunk_ends(decoded_join):
+    plain = decoded_join(DecodeOptions(algorithm="chunked", language="en"))
+    res = decoded_join(DecodeOptions(algorithm="chunked", language="en", word_timestamps=True))
     assert res.text == plain.text
     assert all(s.words for s in res.segments if s.text.strip())
 
