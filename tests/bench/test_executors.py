@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.bench.conftest import cli
+from tests.conftest import require
 from whisperbench.bench import executors
 from whisperbench.bench.executors import CellJob, cell_resources
 from whisperbench.bench.executors.base import SLOT
@@ -68,3 +69,18 @@ def test_ray_progress_counts_pending_running_done_per_node():
     p.start(jobs[1], "a:1")
     p.end(jobs[2], None)  # cell 2 given up before it was ever placed
     assert p.status() == "0 pending | a:1: 1 running, 1 done | b:2: 0 running, 0 done"
+
+
+def test_a_cluster_suite_may_name_devices_this_machine_lacks(write_suite, speech):
+    require("ctranslate2")
+    from tests.bench.conftest import reduced_suite_toml
+    from whisperbench.backends import get as backend
+
+    if backend("ctranslate2")._device_available("cuda"):
+        pytest.skip("this machine has a GPU")
+    path = write_suite(reduced_suite_toml(speech, sonnets=False).replace('device = "cpu"', 'device = "cuda"'))
+    with pytest.raises(WhisperbenchError, match="not available on this machine"):
+        load_suite(path)
+    suite = load_suite(path, devices_here=False)  # --executor ray: the node that runs the cell checks
+    assert {c.engine.load_options.device for c in suite.cells} == {"cuda"}
+    assert cell_resources("cuda", 0, 0, suite.cluster).gpus == 1

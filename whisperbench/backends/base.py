@@ -137,11 +137,12 @@ class Backend(ABC):
 
     # ----- validation -------------------------------------------------------------
     @classmethod
-    def resolve_load_options(cls, opts: LoadOptions) -> LoadOptions:
+    def resolve_load_options(cls, opts: LoadOptions, *, device_here: bool = True) -> LoadOptions:
         """Check device, compute type and extras; fill in defaults. Raises on anything
-        this backend cannot do."""
+        this backend cannot do. `device_here=False` (cells that will run on other machines,
+        e.g. Ray nodes) skips checking that this machine has the device."""
         caps = cls.capabilities
-        device = cls._resolve_device(opts.device)
+        device = cls._resolve_device(opts.device, device_here)
         kind = device_kind(device)
         if kind not in caps.compute_types:
             raise UnsupportedOptionError(
@@ -163,13 +164,13 @@ class Backend(ABC):
         return LoadOptions(device=device, compute_type=compute_type, threads=opts.threads, extra=opts.extra)
 
     @classmethod
-    def _resolve_device(cls, device: str) -> str:
-        """Map "auto" to a concrete device and check the device exists. Backends whose
-        runtime can probe devices override `_device_available`."""
+    def _resolve_device(cls, device: str, here: bool = True) -> str:
+        """Map "auto" to a concrete device and check the device exists (when `here`). Backends
+        whose runtime can probe devices override `_device_available`."""
         if device == "auto":
             device = "cuda" if cls._device_available("cuda") else "cpu"
         kind = device_kind(device)
-        if kind != "cpu" and kind in cls.capabilities.compute_types and not cls._device_available(kind):
+        if here and kind != "cpu" and kind in cls.capabilities.compute_types and not cls._device_available(kind):
             raise UnsupportedOptionError(f"device {device!r} is not available on this machine")
         return device
 

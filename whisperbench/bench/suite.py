@@ -151,7 +151,7 @@ def resolve_suite_path(name_or_path: str) -> Path:
     return input_file(p, "suite file")  # raises: a folder, or not found
 
 
-def load_suite(path: str | Path, **overrides: Any) -> Suite:
+def load_suite(path: str | Path, *, devices_here: bool = True, **overrides: Any) -> Suite:
     path = resolve_suite_path(str(path))
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -159,12 +159,15 @@ def load_suite(path: str | Path, **overrides: Any) -> Suite:
         raise WhisperbenchError(f"suite {path}: malformed TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WhisperbenchError(f"suite {path}: cannot read: {exc}") from None
-    return build_suite(data, base_dir=path.parent, source=str(path), **overrides)
+    return build_suite(data, base_dir=path.parent, source=str(path), devices_here=devices_here, **overrides)
 
 
-def build_suite(data: dict[str, Any], *, base_dir: Path | None = None, source: str = "<quick>", **overrides: Any) -> Suite:
+def build_suite(data: dict[str, Any], *, base_dir: Path | None = None, source: str = "<quick>",
+                devices_here: bool = True, **overrides: Any) -> Suite:
     """Validate a suite definition, load dataset indexes, check every cell against its
-    backend's capabilities. Raises one WhisperbenchError listing every problem."""
+    backend's capabilities. Raises one WhisperbenchError listing every problem.
+    `devices_here=False`: the cells run elsewhere (a Ray cluster), so a device this
+    machine lacks is no error here (the node that runs the cell checks it)."""
     data = dict(data)
     for k, v in overrides.items():
         if v is not None:
@@ -205,7 +208,7 @@ def build_suite(data: dict[str, Any], *, base_dir: Path | None = None, source: s
         problems.append("variant names must be unique")
 
     cluster = _cluster(data.get("cluster", {}), problems)
-    engines = _engines(data.get("engines"), problems)
+    engines = _engines(data.get("engines"), problems, devices_here)
     datasets = _datasets(data.get("datasets"), base_dir, problems)
 
     cells: list[Cell] = []
@@ -271,7 +274,7 @@ def _listify(v: Any) -> list:
     return list(v) if isinstance(v, list) else [v]
 
 
-def _engines(raw: Any, problems: list[str]) -> list[Engine]:
+def _engines(raw: Any, problems: list[str], devices_here: bool = True) -> list[Engine]:
     from whisperbench import backends, models
 
     if not raw or not isinstance(raw, list):
@@ -307,7 +310,8 @@ def _engines(raw: Any, problems: list[str]) -> list[Engine]:
             _listify(e.get("compute_type", "default")), _listify(e.get("device", "cpu")), _listify(e.get("threads", 0))
         ):
             try:
-                lo = cls.resolve_load_options(LoadOptions(device=str(dev), compute_type=str(ct), threads=th, extra=extra))
+                lo = cls.resolve_load_options(LoadOptions(device=str(dev), compute_type=str(ct), threads=th, extra=extra),
+                                              device_here=devices_here)
             except WhisperbenchError as exc:
                 problems.append(f"{where}: {exc}")
                 continue

@@ -62,10 +62,11 @@ def build(args: argparse.Namespace):
 
     overrides = dict(repeats=args.repeats, warmups=args.warmups, timeout_s=args.timeout_s,
                      max_memory_mb=args.max_memory_mb)
+    devices_here = getattr(args, "executor", "local") == "local"  # Ray nodes check their own devices
     if args.suite:
         if args.backend or args.model or args.dataset:
             raise WhisperbenchError("give either a SUITE file or --backend/--model/--dataset, not both")
-        return load_suite(args.suite, **overrides)
+        return load_suite(args.suite, devices_here=devices_here, **overrides)
     if not (args.backend and args.model and args.dataset):
         raise WhisperbenchError("give a SUITE file (e.g. 'default'), or --backend, --model and --dataset")
     opts = decode_options(args).to_dict()
@@ -87,7 +88,7 @@ def build(args: argparse.Namespace):
                      "device": lo.device, "threads": lo.threads, "extra": dict(lo.extra)}],
         "datasets": datasets,
     }
-    return build_suite(data, base_dir=Path.cwd(), source="<command line>", **overrides)
+    return build_suite(data, base_dir=Path.cwd(), source="<command line>", devices_here=devices_here, **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
