@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.bench.results_data import BASELINE, baseline_records
 from whisperbench.bench import records, store
 from whisperbench.bench.records import (
     CELL_IDENTITY,
@@ -24,16 +25,13 @@ from whisperbench.bench.records import (
     migrate,
     update_to_2,
 )
-from whisperbench.paths import PROJECT_ROOT
-
-BASELINE = PROJECT_ROOT / "results" / "baselines" / "default" / "results.jsonl"
 
 
 # ----- the committed version-1 baseline --------------------------------------------------
 
 
 def test_committed_baseline_is_version_1_and_loads_migrated():
-    raw = [json.loads(line) for line in BASELINE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    raw = baseline_records()
     assert {r["schema_version"] for r in raw} == {1}  # the file this test is about
     assert any("cpu_count" in r for r in raw if r["record"] == "measurement")
     recs = store.read_records(BASELINE)
