@@ -3,8 +3,10 @@
 On the sonnets read back to back (one continuous 158 s item, tiny.en, CPU, language en),
 for ctranslate2 and transformers: sequential once, then chunked at batch 1, 4 and 8
 (each backend's default chunked implementation; add `--variants` for the others). Prints
-WER with S/D/I, decode seconds, RTFx, and the 1-minute load average read right before
-and after each measurement (figures taken on a loaded machine are marked '!').
+WER with S/D/I, decode seconds, RTFx, CPU seconds (this process, all threads: the work
+done, which other processes on the machine disturb far less than the wall clock), and the
+1-minute load average read right before and after each measurement (figures taken on a
+loaded machine are marked '!').
 
     .venv/bin/python benchmarks/bench_chunked_batching.py [-b ctranslate2 -b transformers]
         [--batches 1,4,8] [--repeats 1] [--threads 0] [--variants]
@@ -16,6 +18,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -51,7 +54,7 @@ def main() -> int:
     cores = os.cpu_count() or 1
     print(f"sonnets join: {seconds:.1f} s, tiny.en, CPU, {cores} cores, threads={args.threads or 'runtime default'}")
     print(f"{'backend':<13} {'algorithm':<10} {'chunking':<13} {'batch':>5} {'WER %':>6} {'S':>4} {'D':>4} {'I':>4} "
-          f"{'decode s':>9} {'RTFx':>6}  load avg before/after")
+          f"{'decode s':>9} {'RTFx':>6} {'CPU s':>7}  load avg before/after")
     for name in args.backend or sorted(VARIANTS):
         variants = VARIANTS[name] if args.variants else VARIANTS[name][:1]
         for v_i, variant in enumerate(variants):
@@ -62,15 +65,15 @@ def main() -> int:
                 runs += [("chunked", n) for n in batches]
                 for algorithm, batch in runs:
                     opts = DecodeOptions(algorithm=algorithm, language="en", batch_size=batch)
-                    before = os.getloadavg()[0]
+                    before, cpu = os.getloadavg()[0], time.process_time()
                     results = [b.transcribe(audio, opts) for _ in range(args.repeats)]
-                    after = os.getloadavg()[0]
+                    after, cpu = os.getloadavg()[0], (time.process_time() - cpu) / args.repeats
                     decode = statistics.median(r.timing.decode_seconds for r in results)
                     acc = accuracy(reference, results[0].text)
                     loaded = "!" if max(before, after) > cores else " "
                     print(f"{name:<13} {algorithm:<10} {variant if algorithm == 'chunked' else '-':<13} "
                           f"{batch if algorithm == 'chunked' else '-':>5} {100 * acc.wer:>6.2f} {acc.substitutions:>4} "
-                          f"{acc.deletions:>4} {acc.insertions:>4} {decode:>9.2f} {seconds / decode:>6.1f}  "
+                          f"{acc.deletions:>4} {acc.insertions:>4} {decode:>9.2f} {seconds / decode:>6.1f} {cpu:>7.1f}  "
                           f"{before:.2f}/{after:.2f}{loaded}", flush=True)
     print("'!': the load average exceeded the core count during the measurement (other work competed for the CPU)")
     return 0

@@ -12,7 +12,6 @@ for chunked long-form, one of three implementations chosen by `-O chunking=`:
 
 from __future__ import annotations
 
-import dataclasses
 from math import ceil
 from pathlib import Path
 
@@ -209,15 +208,8 @@ class CTranslate2Backend(Backend):
             if local:
                 raise
             raise ModelError(f"cannot download or load {model!r}: {type(exc).__name__}: {exc}") from None
-        self.chunking = str(load_options.extra.get("chunking", "vad"))
-        if self.chunking not in CHUNKING:
-            raise UnsupportedOptionError(f"chunking={self.chunking!r}: choose one of {', '.join(CHUNKING)}")
+        self.chunking = chunking.choose(self, CHUNKING, "vad")
         self.batched = _batched_pipeline_class()(model=self.model)
-        # This instance names the chunked implementation it runs (rows record it).
-        self.capabilities = dataclasses.replace(
-            type(self).capabilities,
-            algorithms={**type(self).capabilities.algorithms, "chunked": CHUNKING[self.chunking]},
-        )
         self.multilingual = self.model.model.is_multilingual
         self.eot = self.model.hf_tokenizer.token_to_id("<|endoftext|>")
         self._ct2_version = ctranslate2.__version__

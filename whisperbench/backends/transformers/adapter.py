@@ -18,7 +18,6 @@ is bitsandbytes), `-O attn_implementation=eager|sdpa|flash_attention_2`,
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 
 import numpy as np
@@ -151,14 +150,7 @@ class TransformersBackend(Backend):
                     "attn_implementation='flash_attention_2' needs the flash-attn package, which is not installed"
                 )
         self.torch_compile = _flag(extra.get("torch_compile", False))
-        self.chunking = str(extra.get("chunking", "pipeline"))
-        if self.chunking not in CHUNKING:
-            raise UnsupportedOptionError(f"chunking={self.chunking!r}: choose one of {', '.join(CHUNKING)}")
-        # This instance names the chunked implementation it runs (rows record it).
-        self.capabilities = dataclasses.replace(
-            type(self).capabilities,
-            algorithms={**type(self).capabilities.algorithms, "chunked": CHUNKING[self.chunking]},
-        )
+        self.chunking = chunking.choose(self, CHUNKING, "pipeline")
 
         self.location = locate_model(model, "transformers", self.name)
         where = self.location.path or self.location.hub_id
