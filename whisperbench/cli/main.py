@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "whisperbench.cli.backends_cmd",
     "whisperbench.cli.transcribe_cmd",
     "whisperbench.cli.bench_cmd",
+    "whisperbench.cli.scenarios_cmd",
     "whisperbench.cli.report_cmd",
     "whisperbench.cli.history_cmd",
     "whisperbench.cli.compare_cmd",

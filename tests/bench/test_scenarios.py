@@ -1,0 +1,190 @@
+"""Deployment scenarios through MLPerf LoadGen, validated on the dummy backend with a known
+service time (-O service_time_s): at low load latency is the service time, Server
+throughput saturates at instances / service time, queue wait grows towards saturation,
+batching multiplies Offline throughput; plus the rate search, the knee, suite validation,
+energy counters, and the CLI (rows stored, report section, compare gate, recommend)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tests.conftest import run_cli
+from whisperbench.bench.scenarios import summary
+from whisperbench.bench.scenarios.energy import EnergyMeter
+from whisperbench.bench.scenarios.offline import knee
+from whisperbench.bench.scenarios.records import SCENARIO_KIND, read_scenario_rows
+from whisperbench.bench.scenarios.run import run_scenarios
+from whisperbench.bench.scenarios.server import search_rate
+from whisperbench.bench.scenarios.spec import parse_all
+from whisperbench.bench.suite import build_suite, quick_dataset
+from whisperbench.errors import WhisperbenchError
+
+pytest.importorskip("mlperf_loadgen")
+
+SERVICE = 0.02  # seconds per runtime call
+INSTANCES = 2
+CAPACITY = INSTANCES / SERVICE  # 100 queries/s
+
+
+def dummy_suite(backend_extra: dict | None = None):
+    d = quick_dataset("jfk")
+    d["algorithms"] = ["short"]
+    return build_suite({"name": "scen", "decode": {"language": "en"},
+                        "engines": [{"backend": "dummy", "model": "x",
+                                     "extra": {"service_time_s": SERVICE, **(backend_extra or {})}}],
+                        "datasets": [d]}, base_dir=Path.cwd())
+
+
+@pytest.fixture(scope="module")
+def dummy_rows(tmp_path_factory) -> list[dict]:
+    """One run: Offline batch 1 and 4, Server at 0.3x, 0.8x and 2x capacity on 2 instances."""
+    out = tmp_path_factory.mktemp("scen") / "rows.jsonl"
+    specs = parse_all([
+        {"kind": "offline", "batch_sizes": [1, 4], "queries": 60},
+        {"kind": "server", "instances": INSTANCES, "rates": [0.3 * CAPACITY], "find_max_rate": False, "queries": 60,
+         "target_latency_s": 0.1},
+        {"kind": "server", "instances": INSTANCES, "rates": [0.8 * CAPACITY, 2 * CAPACITY],
+         "find_max_rate": False, "queries": 150, "target_latency_s": 0.1},
+    ])
+    run_scenarios(dummy_suite(), specs, out, quiet=True, price_per_hour=3.0)
+    return read_scenario_rows(out)
+
+
+def _server(rows, factor):
+    return next(r for r in rows if r["point"] == "rate" and abs(r["target_qps"] - factor * CAPACITY) < 1e-6)
+
+
+def test_low_load_latency_is_the_service_time(dummy_rows):
+    low = _server(dummy_rows, 0.3)
+    assert low["status"] == "ok" and low["completed"] == low["queries"] == 60
+    assert SERVICE <= low["latency_p50_s"] < SERVICE * 1.5
+    assert low["queue_wait_p50_s"] < SERVICE / 2
+    assert low["samples_per_second"] == pytest.approx(0.3 * CAPACITY, rel=0.25)  # it keeps up with the arrivals
+
+
+def test_server_saturates_at_instances_over_service_time(dummy_rows):
+    over = _server(dummy_rows, 2)
+    # Offered twice what it can serve: it completes about instances / service time.
+    assert 0.7 * CAPACITY <= over["samples_per_second"] <= 1.1 * CAPACITY
+    assert {r["instances"] for r in dummy_rows if r["scenario"] == "server"} == {INSTANCES}
+
+
+def test_queue_wait_grows_towards_saturation(dummy_rows):
+    waits = [_server(dummy_rows, f)["queue_wait_p90_s"] for f in (0.3, 0.8, 2)]
+    assert waits[0] < waits[1] < waits[2]
+    assert waits[2] > 10 * SERVICE  # past saturation the queue keeps growing
+    lat = [_server(dummy_rows, f)["latency_p90_s"] for f in (0.3, 0.8, 2)]
+    assert lat == sorted(lat)
+
+
+def test_offline_batching_multiplies_throughput(dummy_rows):
+    b1, b4 = (next(r for r in dummy_rows if r["point"] == "batch" and r["batch_size"] == b) for b in (1, 4))
+    # One call per SERVICE seconds at most; a batch of 4 per call (scheduling noise on a loaded machine aside).
+    assert 0.5 / SERVICE <= b1["samples_per_second"] <= 1.05 / SERVICE
+    assert 2.5 * b1["samples_per_second"] <= b4["samples_per_second"] <= 4.2 / SERVICE
+    assert b4["mean_batch"] == pytest.approx(4, rel=0.1) and b1["mean_batch"] == 1
+    assert b4["throughput_rtfx"] == pytest.approx(b4["audio_seconds"] / b4["wall_seconds"])
+
+
+def test_rows_carry_identity_cost_and_honest_energy(dummy_rows):
+    for r in dummy_rows:
+        assert r["record"] == SCENARIO_KIND and r["backend"] == "dummy" and r["dataset"] == "jfk"
+        assert r["options_hash"] and r["packages"] and r["cpu_model"] is not None
+        assert r["loadgen_result"] in ("VALID", "INVALID")
+        # $ per audio hour = price / throughput (audio s per wall s).
+        assert r["dollars_per_audio_hour"] == pytest.approx(3.0 / r["throughput_rtfx"], rel=1e-6)
+        if r["energy_joules"] is None:
+            assert r["energy_note"] and r["joules_per_audio_hour"] is None
+        else:
+            assert r["joules_per_audio_hour"] == pytest.approx(r["energy_joules"] / (r["audio_seconds"] / 3600))
+
+
+def test_rate_search_finds_the_saturation_edge(tmp_path):
+    specs = parse_all([{"kind": "server", "instances": INSTANCES, "queries": 80, "target_latency_s": 3 * SERVICE,
+                        "search_steps": 5}])
+    run_scenarios(dummy_suite(), specs, tmp_path / "s.jsonl", quiet=True)
+    rows = read_scenario_rows(tmp_path / "s.jsonl")
+    best = next(r for r in rows if r["point"] == "max_rate")
+    tried = [r for r in rows if r["point"] == "rate"]
+    assert len(tried) == 5 and len(best["search"]) == 5
+    assert 0.4 * CAPACITY <= best["max_rate_qps"] <= 1.1 * CAPACITY
+    assert best["slo_met"] and best["latency_at_percentile_s"] <= 3 * SERVICE
+    assert all(t["met"] == (t["latency_s"] <= 3 * SERVICE) for t in best["search"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(edge=st.floats(0.5, 500), start=st.floats(0.1, 1000), steps=st.integers(1, 12))
+def test_search_rate_brackets_a_monotone_edge(edge, start, steps):
+    best, trials = search_rate(lambda r: r <= edge, start, steps)
+    assert len(trials) <= steps
+    assert all(ok == (r <= edge) for r, ok in trials)
+    passed = [r for r, ok in trials if ok]
+    assert best == (max(passed) if passed else None)
+    if best is not None and any(not ok for _, ok in trials) and steps >= 10:
+        assert best >= edge / 1.5 ** 0.1  # enough bisection steps land near the edge
+
+
+def test_knee():
+    assert knee([(1, 10.0), (2, 19.0), (4, 30.0), (8, 30.5)]) == 4
+    assert knee([(1, 10.0), (2, 10.2)]) == 1
+    assert knee([(1, 10.0), (2, 20.0), (4, 40.0)]) == 4
+    assert knee([]) is None
+
+
+def test_spec_validation_lists_every_problem():
+    with pytest.raises(WhisperbenchError) as e:
+        parse_all([{"kind": "online"}, {"kind": "server", "batch_sizes": [1, 2], "percentile": 42,
+                                        "find_max_rate": False}, {"kind": "offline", "instances": 2, "rates": [1]}])
+    text = str(e.value)
+    for part in ("kind must be one of", "one batch_size", "percentile must be one of", "needs rates",
+                 "offline scenario runs one instance", "belong to server"):
+        assert part in text
+
+
+def test_energy_from_rapl_counters_with_wrap(tmp_path):
+    pkg = tmp_path / "intel-rapl:0"
+    pkg.mkdir()
+    (pkg / "name").write_text("package-0\n")
+    (pkg / "max_energy_range_uj").write_text("1000000000\n")
+    (pkg / "energy_uj").write_text("999000000\n")
+    (tmp_path / "intel-rapl:0:0").mkdir()  # a subdomain: inside the package, not added again
+    meter = EnergyMeter("cpu", rapl_root=tmp_path).start()
+    (pkg / "energy_uj").write_text("4000000\n")  # wrapped: 1 J to the top, then 4 J
+    reading = meter.stop()
+    assert reading.joules == pytest.approx(5.0) and reading.sources == ["rapl:package-0"]
+    none = EnergyMeter("cpu", rapl_root=tmp_path / "absent").start().stop()
+    assert none.joules is None and "RAPL not available" in none.note
+
+
+def test_summary_compare_and_recommend(dummy_rows):
+    md = summary.markdown(dummy_rows)
+    assert "batch 4" in md and "throughput stops rising at batch 4" in md
+    same = summary.compare_scenarios(dummy_rows, dummy_rows, max_slowdown=1.2, gate_loaded=True)
+    assert same.exit_code == 0 and same.cells
+    slower = [dict(r, throughput_rtfx=r["throughput_rtfx"] / 3) if r["point"] == "batch" else r for r in dummy_rows]
+    worse = summary.compare_scenarios(dummy_rows, slower, max_slowdown=1.2, gate_loaded=True)
+    assert worse.exit_code == 1 and "REGRESSION" in worse.markdown()
+    missing = summary.compare_scenarios(dummy_rows, [r for r in dummy_rows if r["point"] != "batch"], max_slowdown=1.2)
+    assert missing.exit_code == 2
+    choice, found, text = summary.recommend_scenario(dummy_rows, rate=20, max_latency_s=0.1)
+    assert choice is not None and choice.rate_qps >= 20 and choice.latency_s <= 0.1 and "$ per audio hour" in text
+    none, _, text = summary.recommend_scenario(dummy_rows, rate=10_000, max_latency_s=0.1)
+    assert none is None and "no measured configuration" in text
+
+
+def test_cli_quick_form_and_bad_input(tmp_path):
+    r = run_cli("scenarios", "-b", "dummy", "-m", "x", "-O", f"service_time_s={SERVICE}", "-d", "jfk",
+                "--scenario", "offline", "--batch-sizes", "1,2", "--queries", "8", "-o", tmp_path / "q.jsonl",
+                cwd=tmp_path)
+    assert r.rc == 0, r.stderr
+    rows = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
+    assert [x["batch_size"] for x in rows if x["record"] == SCENARIO_KIND] == [1, 2]
+    bad = run_cli("scenarios", "-b", "dummy", "-m", "x", "-d", "jfk", cwd=tmp_path)
+    assert bad.rc == 2 and "no scenarios" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run_cli("scenarios", "-b", "whispercpp", "-m", "fixture:tiny.en", "-d", "jfk", "--scenario", "offline",
+                  "--batch-sizes", "1,2", cwd=tmp_path)
+    assert bad.rc == 2 and "decodes one input per call" in bad.stderr
