@@ -58,18 +58,32 @@ def run(args: argparse.Namespace) -> int:
     base_path, base_name = resolve_results(args.baseline)
     cand = [resolve_results(c) for c in args.candidate]
     ignore = [f.strip() for item in args.ignore for f in item.split(",") if f.strip()]
+    from whisperbench.bench.scenarios.records import read_scenario_rows
+    from whisperbench.bench.scenarios.summary import compare_scenarios
+
+    cand_paths = [p for p, _ in cand]
+    base_df, cand_df = read_results(base_path), read_results(cand_paths)
+    base_scen = read_scenario_rows(base_path)
+    scen = compare_scenarios(base_scen, read_scenario_rows(cand_paths), max_slowdown=args.max_slowdown,
+                             run_noise=args.run_noise, gate_loaded=args.gate_loaded) if base_scen else None
+    if scen is not None and base_df.empty:  # scenario rows only: their gates decide
+        md = scen.markdown()
+        print(md.splitlines()[0] if args.quiet else md)
+        if args.markdown:
+            write_text_atomic(args.markdown, md + "\n")
+        return scen.exit_code
     result = compare(
-        read_results(base_path), read_results([p for p, _ in cand]),
+        base_df, cand_df,
         max_wer_increase=args.max_wer_increase, max_slowdown=args.max_slowdown, ignore=ignore,
         bootstrap=args.bootstrap, allow_missing=args.allow_missing, hardware=args.hardware,
         run_noise=args.run_noise, gate_loaded=args.gate_loaded,
         baseline_name=base_name, candidate_name=", ".join(n for _, n in cand),
     )
-    md = result.markdown()
+    md = result.markdown() + ("\n\n" + scen.markdown() if scen is not None else "")
     if args.markdown:
         write_text_atomic(args.markdown, md + "\n")
     if args.summary and os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
             fh.write(md + "\n")
     print(md.splitlines()[0] if args.quiet else md)
-    return result.exit_code
+    return max(result.exit_code, scen.exit_code) if scen is not None else result.exit_code

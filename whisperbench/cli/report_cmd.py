@@ -42,8 +42,20 @@ def run(args: argparse.Namespace) -> int:
     paths = [resolve_results(r)[0] for r in args.results]
     out = Path(args.output_dir) if args.output_dir else (
         results_dir() / "reports" / f"report-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    from whisperbench.bench.scenarios.summary import write_section
+    from whisperbench.bench.store import read_records
+
+    scenarios = write_section(paths, out)  # scenario rows: scenarios.md and its throughput-vs-latency plot
+    if scenarios and not read_records(paths, kinds=["measurement", "failure"]):
+        if not args.quiet:
+            print(scenarios["scenarios_md"].read_text(encoding="utf-8"))
+        print("wrote " + ", ".join(str(p) for p in scenarios.values()), file=sys.stderr)
+        return 0
     report, written = write_report(paths, out, reference=args.reference, title=args.title, plots=not args.no_plots)
+    written = {**written, **scenarios}
     if not args.quiet:
         print(report.markdown())
+        if scenarios:
+            print("\n" + scenarios["scenarios_md"].read_text(encoding="utf-8"))
     print("wrote " + ", ".join(str(p) for p in written.values()), file=sys.stderr)
     return 0
