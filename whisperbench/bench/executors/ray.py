@@ -160,7 +160,9 @@ class RayExecutor(Executor):
                 try:
                     ray.init(address=self.address, logging_level=logging.WARNING)
                 except Exception as exc:  # noqa: BLE001 - Ray raises several kinds for an unreachable cluster
-                    raise WhisperbenchError(f"cannot connect to the Ray cluster at {where}: {exc}") from None
+                    raise WhisperbenchError(
+                        f"cannot connect to the Ray cluster at {where}: {exc} (a cluster with token authentication "
+                        "needs RAY_AUTH_MODE=token and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN)") from None
             else:
                 # A local instance, one timing slot: cells run one at a time, as with the local executor.
                 # Only small events travel through the object store, hence its small size.
