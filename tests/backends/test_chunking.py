@@ -145,9 +145,11 @@ def test_windows_cut_in_pauses_cover_the_audio(duration, chunk_len, raw_pauses):
     middles = {(a + b) // 2 for a, b in pauses}
     for prev, c in zip(chunks, chunks[1:]):
         assert 0 < c.end - c.start <= int(round(chunk_len * SR))
-        if c.joined == "pause":  # touching windows, cut in the middle of a pause in prev's second half
+        if c.joined == "pause":  # touching windows, cut in the middle of the longest pause in prev's second half
             assert c.start == prev.end and c.start in middles
-            assert c.start - prev.start >= int(round(chunk_len * SR)) // 2
+            second_half = (prev.start + int(round(chunk_len * SR)) // 2, prev.start + int(round(chunk_len * SR)))
+            widths = [b - a for a, b in pauses if second_half[0] <= (a + b) // 2 <= second_half[1]]
+            assert max(b - a for a, b in pauses if (a + b) // 2 == c.start) == max(widths)
         else:  # a full window with no pause in its second half, overlapping the next
             assert prev.end - prev.start == int(round(chunk_len * SR))
             assert prev.end - c.start == int(round(overlap * SR))

@@ -21,8 +21,8 @@ call where the runtime batches), and neighbouring windows are stitched where the
    are no times to cut by, and every word of both windows is kept.
 
 With placement "vad" the windows are first placed in silences: Silero VAD finds the pauses,
-and each window ends in the latest pause in its second half, the next window starting
-there with no overlap (nothing to stitch: no word straddles a pause). Where a window has no
+and each window ends in the middle of the longest pause in its second half (a sentence or
+paragraph end more often than a breath), the next window starting there with no overlap (nothing to stitch: no word straddles a pause). Where a window has no
 pause in its second half, it overlaps the next by a third and the two are stitched as above.
 Long continuous speech then degrades to the overlap merge, never to a blind cut.
 
@@ -125,24 +125,25 @@ def plan(n_samples: int, chunk_length_s: float, overlap_s: float) -> list[Chunk]
 def plan_in_pauses(
     n_samples: int, chunk_length_s: float, overlap_s: float, pauses: Sequence[tuple[int, int]]
 ) -> list[Chunk]:
-    """Windows of at most `chunk_length_s`, each ending in the middle of the latest pause
-    (sample ranges) in its second half, the next starting there; a window with no such pause
-    is full length and overlaps the next by `overlap_s`."""
+    """Windows of at most `chunk_length_s`, each ending in the middle of the longest pause
+    (sample ranges) whose middle lies in its second half, the next starting there; a window
+    with no such pause is full length and overlaps the next by `overlap_s`."""
     length = max(1, int(round(chunk_length_s * SAMPLE_RATE)))
     overlap = int(round(overlap_s * SAMPLE_RATE))
     if not 0 <= overlap < length:
         raise ValueError(f"overlap {overlap_s} s must be in [0, chunk length {chunk_length_s} s)")
-    middles = sorted((a + b) // 2 for a, b in pauses)
+    middles = sorted(((a + b) // 2, b - a) for a, b in pauses)
     chunks: list[Chunk] = []
     start, joined = 0, "overlap"
     while True:
         if start + length >= n_samples:
             chunks.append(Chunk(len(chunks), start, n_samples, joined))
             return chunks
-        inside = [m for m in middles if start + length // 2 <= m <= start + length]
+        inside = [(width, m) for m, width in middles if start + length // 2 <= m <= start + length]
         if inside:
-            chunks.append(Chunk(len(chunks), start, inside[-1], joined))
-            start, joined = inside[-1], "pause"
+            cut = max(inside)[1]
+            chunks.append(Chunk(len(chunks), start, cut, joined))
+            start, joined = cut, "pause"
         else:
             chunks.append(Chunk(len(chunks), start, start + length, joined))
             start, joined = start + length - overlap, "overlap"
