@@ -22,11 +22,13 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE, DecodedAudio, load_audio, read_audio
+from whisperbench.bench import perturb
+from whisperbench.bench.perturb import PerturbSpec
 from whisperbench.errors import WhisperbenchError, warn
 from whisperbench.files import input_file
 from whisperbench.text import normalize, reference_words_dropped
 
-DATASET_KINDS = ("librispeech", "manifest", "hf", "join")
+DATASET_KINDS = ("librispeech", "manifest", "hf", "join", "perturb")
 
 
 @dataclass
@@ -81,6 +83,9 @@ class DatasetSpec:
     # join: the datasets whose utterances, in this order, make this one (path is unused);
     # with `longform` and gap_seconds = 0 they become one continuous recording.
     parts: tuple["DatasetSpec", ...] | None = None
+    # perturb: what is done to the source dataset (parts[0]) or, for non-speech
+    # perturbations, what is generated (no source needed); see bench.perturb.
+    perturb: PerturbSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -93,6 +98,8 @@ class DatasetSpec:
         d = dict(d)
         if d.get("longform") is not None and not isinstance(d["longform"], LongformSpec):
             d["longform"] = LongformSpec(**d["longform"])
+        if d.get("perturb") is not None and not isinstance(d["perturb"], PerturbSpec):
+            d["perturb"] = PerturbSpec(**d["perturb"])
         if d.get("subset") is not None:
             d["subset"] = tuple(d["subset"])
         if d.get("parts") is not None:
@@ -149,6 +156,8 @@ def load(spec: DatasetSpec) -> Dataset:
         if not spec.parts:
             raise WhisperbenchError(f"dataset {spec.name!r}: kind 'join' needs parts (a list of datasets)")
         items = [u for part in spec.parts for u in load(part).utterances]
+    elif spec.kind == "perturb":
+        items = _perturbed(spec)
     else:
         raise WhisperbenchError(f"dataset {spec.name!r}: unknown kind {spec.kind!r}; valid: {', '.join(DATASET_KINDS)}")
     items = select(items, spec, limit_first=spec.longform is None)
@@ -164,7 +173,8 @@ def load(spec: DatasetSpec) -> Dataset:
         raise WhisperbenchError(f"dataset {spec.name!r} has duplicate utterance ids: {', '.join(dup)}")
     dataset = Dataset(spec, items, content_hash(items))
     empty = dataset.empty_reference_ids
-    if empty:
+    # Generated non-speech has an empty reference by design; anywhere else it is worth a warning.
+    if empty and not (spec.perturb is not None and spec.perturb.non_speech):
         shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
         warn(f"dataset {spec.name!r}: {len(empty)} utterance(s) with an empty reference ({shown}): "
              "they get no WER and stay out of corpus WER; words transcribed there are counted as hallucinated_words")
@@ -372,6 +382,31 @@ def _resample(samples: np.ndarray, rate: int) -> np.ndarray:
     out = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
     out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
     return np.concatenate(out).astype(np.float32, copy=False)
+
+
+# ----- perturbed datasets ------------------------------------------------------------------
+
+
+def _perturbed(spec: DatasetSpec) -> list[Utterance]:
+    """Generated non-speech items (empty references), or the source's items perturbed."""
+    p = spec.perturb
+    if p is None:
+        raise WhisperbenchError(f"dataset {spec.name!r}: kind 'perturb' needs perturb (kind, seed, parameters)")
+    if p.non_speech:
+        return [Utterance(f"{p.label()}-{i:03d}", "", lambda i=i: perturb.non_speech(p, i),
+                          hashlib.sha256(json.dumps([p.digest(), i]).encode()).hexdigest(), f"generated {p.label()}")
+                for i in range(p.count)]
+    if not spec.parts or len(spec.parts) != 1:
+        raise WhisperbenchError(f"dataset {spec.name!r}: perturbation {p.kind!r} needs one source dataset")
+    out = []
+    for i, u in enumerate(load(spec.parts[0]).utterances):
+        def loader(u=u, i=i) -> DecodedAudio:
+            samples = u.load()
+            return DecodedAudio(perturb.apply(p, samples, i), u.audio_warning)
+
+        digest = hashlib.sha256(json.dumps([u.audio_digest, p.digest(), i]).encode()).hexdigest()
+        out.append(Utterance(f"{u.id}+{p.label()}", u.reference, loader, digest, f"{u.source} ({p.label()})"))
+    return out
 
 
 # ----- long-form builder -------------------------------------------------------------------

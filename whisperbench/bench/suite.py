@@ -40,6 +40,8 @@ Suite file format::
     algorithms = ["short"]
     # optional: limit, subset = [ids], split, config, streaming, audio_column,
     # text_column, id_column, longform = { target_seconds = 60, min_seconds = 0, gap_seconds = 0 }
+    # kind = "perturb": perturb = { kind = "snr", snr_db = 10, noise = "pink", seed = 0 } (bench.perturb)
+    # and source = { kind = "librispeech", path = ... } (no source for silence / white / pink / brown)
 
 Relative paths are relative to the suite file's folder.
 """
@@ -64,7 +66,7 @@ SUITE_KEYS = {"name", "repeats", "warmups", "timeout_s", "max_memory_mb", "decod
 CLUSTER_KEYS = {"resources", "share_nodes"}
 ENGINE_KEYS = {"backend", "model", "compute_type", "device", "threads", "extra"}
 DATASET_KEYS = {"name", "kind", "path", "algorithms", "limit", "subset", "split", "config", "streaming",
-                "audio_column", "text_column", "id_column", "longform", "parts"}
+                "audio_column", "text_column", "id_column", "longform", "parts", "perturb", "source"}
 
 
 @dataclass(frozen=True)
@@ -345,7 +347,8 @@ def _datasets(raw: Any, base_dir: Path, problems: list[str]) -> list[tuple[ds.Da
         if unknown:
             problems.append(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(DATASET_KEYS))}")
             continue
-        missing = [k for k in ("name", "kind", "parts" if d.get("kind") == "join" else "path") if k not in d]
+        needs = {"join": ("parts",), "perturb": ("perturb",)}.get(d.get("kind"), ("path",))
+        missing = [k for k in ("name", "kind", *needs) if k not in d]
         if missing:
             problems.append(f"{where}: needs {', '.join(missing)}")
             continue
@@ -375,11 +378,21 @@ def dataset_spec(d: dict[str, Any], base_dir: Path) -> ds.DatasetSpec:
         raise WhisperbenchError(f"unknown kind {kind!r}; valid: {', '.join(ds.DATASET_KINDS)}")
     path = str(d.get("path", ""))
     parts = None
+    perturbation = None
     if kind == "join":
         raw = d.get("parts")
         if not isinstance(raw, list) or not raw or not all(isinstance(p, dict) for p in raw):
             raise WhisperbenchError("kind 'join' needs parts: a list of dataset tables (kind, path, ...)")
         parts = tuple(dataset_spec({"name": f"{d['name']}[{i}]", **p}, base_dir) for i, p in enumerate(raw))
+    elif kind == "perturb":
+        if not isinstance(d.get("perturb"), dict):
+            raise WhisperbenchError("kind 'perturb' needs perturb: a table (kind, seed, parameters)")
+        perturbation = ds.PerturbSpec(**d["perturb"])
+        source = d.get("source")
+        if source is not None:
+            if not isinstance(source, dict):
+                raise WhisperbenchError("source must be a dataset table (kind, path, ...)")
+            parts = (dataset_spec({"name": f"{d['name']}[source]", **source}, base_dir),)
     elif kind == "hf":
         if path.startswith("hf://"):
             path = path[len("hf://"):]  # explicitly a hub name
@@ -404,6 +417,7 @@ def dataset_spec(d: dict[str, Any], base_dir: Path) -> ds.DatasetSpec:
         streaming=bool(d.get("streaming", False)), audio_column=d.get("audio_column", "audio"),
         text_column=d.get("text_column", "text"), id_column=d.get("id_column"), limit=limit,
         subset=tuple(str(s) for s in subset) if subset is not None else None, longform=lf, parts=parts,
+        perturb=perturbation,
     )
 
 
