@@ -210,6 +210,47 @@ def test_cells_no_node_can_take_are_refused_or_waited_for(cluster, monkeypatch, 
     assert ray.is_initialized()  # the executor leaves a cluster it joined alone
 
 
+def test_without_an_address_a_local_instance_is_started_and_stopped(write_suite, dummy_toml, speech, tmp_path):
+    """The command as a user first types it: no cluster given, none joined (even one a
+    `ray start` left on this machine), a throwaway instance with one slot."""
+    from tests.bench.conftest import manifest_dataset
+
+    suite = write_suite(dummy_toml(repeats=1, warmups=0, datasets=manifest_dataset(speech, "jfk")))
+    out = tmp_path / "local-ray.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run([sys.executable, "-m", "whisperbench.cli.main", "bench", str(suite), "-o", str(out),
+                           "--quiet", "--executor", "ray"], env=dict(env, PYTHONPATH=str(PROJECT_ROOT)),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    df = read_results(out)
+    assert len(df) == 1 and (df["executor"] == "ray").all()
+    session = read_records(out, ["session"])[-1]["executor"]
+    assert session["address"] == "local" and session["cluster_resources"][SLOT] == 1
+
+
+def _convert_on_a_node(root: str) -> tuple[str, str]:
+    """What a cell's conversion does on its node, with a builder that logs each build."""
+    node = ray.get_runtime_context().get_node_id()
+    os.environ["WHISPERBENCH_CACHE"] = os.path.join(root, node[:12])  # each node's own disk, as on real machines
+    from whisperbench.conversion import cache
+
+    def build(out: Path) -> None:
+        with open(os.path.join(root, "builds.log"), "a") as fh:
+            fh.write(node + "\n")
+        time.sleep(0.5)  # long enough for the other tasks on the node to arrive and wait
+        out.mkdir(parents=True)
+
+    return node, str(cache.converted("generated:ray-test", "ctranslate2", "int8", build))
+
+
+def test_weights_are_converted_once_per_node(cluster, tmp_path):
+    convert = ray.remote(num_cpus=1)(_convert_on_a_node)  # no slot: several per node at once
+    results = ray.get([convert.remote(str(tmp_path)) for _ in range(6)])
+    nodes = {node for node, _ in results}
+    builds = (tmp_path / "builds.log").read_text().split()
+    assert sorted(builds) == sorted(nodes)  # one build per node that converted, however many cells it ran
+    assert all(path == next(p for n, p in results if n == node) for node, path in results)
+
 def test_lost_node_retries_the_cell_elsewhere(cluster, write_suite, dummy_toml, speech, tmp_path):
     from tests.bench.conftest import manifest_dataset
 

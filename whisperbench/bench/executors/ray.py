@@ -166,8 +166,9 @@ class RayExecutor(Executor):
             else:
                 # A local instance, one timing slot: cells run one at a time, as with the local executor.
                 # Only small events travel through the object store, hence its small size.
-                ray.init(resources={SLOT: 1}, include_dashboard=False, object_store_memory=200 * 2**20,
-                         logging_level=logging.WARNING)
+                # address="local": a new instance, never one a `ray start` left running on this machine.
+                ray.init(address="local", resources={SLOT: 1}, include_dashboard=False,
+                         object_store_memory=200 * 2**20, logging_level=logging.WARNING)
                 self._started_here = True
         self._ray = ray
 
