@@ -21,3 +21,46 @@ def test_metrics():
     assert repeated_ngram_share("one two three four five six") == 0
     loop = " ".join(["the cat sat on the mat"] * 5)
     assert repeated_ngram_share(loop) > 0.7
+
+
+# ----- hallucination metrics and the catastrophic flag -------------------------------------
+
+def test_catastrophic_fires_on_a_repetition_loop_and_not_on_clean_speech(short_sets):
+    from whisperbench.bench.metrics import catastrophic, compression_ratio
+
+    reference = short_sets["jfk"][0][1]
+    clean = accuracy(reference, reference)
+    assert catastrophic(clean, 11.0) == []
+    assert compression_ratio(clean.hypothesis_normalized) < 2.4
+    loop = accuracy(reference, reference + " and so my fellow americans" * 20)
+    reasons = catastrophic(loop, 11.0)
+    assert any("repetition loop" in r for r in reasons) and any(r.startswith("wer") for r in reasons)
+    # A decoder stuck after two words: WER under 100 %, caught by repetition alone.
+    short_loop = accuracy(reference, "and so" + " ask not" * 10)
+    assert short_loop.wer < 1 and [r for r in catastrophic(short_loop, 11.0) if "repetition" in r]
+
+
+def test_catastrophic_on_non_speech_counts_words_per_minute():
+    from whisperbench.bench.metrics import SILENCE_WORDS_PER_MINUTE, catastrophic, hallucinations_per_minute
+
+    one = accuracy("", "you")
+    assert one.empty_reference and catastrophic(one, 30.0) == []  # 2 words/min
+    many = accuracy("", "thank you for watching please subscribe to the channel")
+    assert hallucinations_per_minute(many.hallucinated_words, 30.0) > SILENCE_WORDS_PER_MINUTE
+    assert catastrophic(many, 30.0) == [f"{60 * 9 / 30:.0f} words/min on non-speech"]
+    assert catastrophic(accuracy("", ""), 30.0) == []
+
+
+def test_report_shows_the_catastrophic_count_first_only_where_a_row_is_flagged():
+    import pandas as pd
+
+    from whisperbench.bench.report import table_columns
+
+    table = pd.DataFrame({"gpu_peak_mb": [None, None], "threads": ["0", "0"], "load_extra": ["", ""],
+                          "variant": ["default"] * 2, "configuration": ["a", "b"], "empty_references": [1, 0],
+                          "ins_rate": [0.01, 0.02], "catastrophic": [0, None]})
+    cols = [c for c, _ in table_columns(table)]
+    assert "catastrophic" not in cols and "hallucinations_per_minute" in cols
+    assert cols.index("ins_rate") == cols.index("chunked_wer") + 1
+    table.loc[1, "catastrophic"] = 2
+    assert table_columns(table)[0] == ("catastrophic", "catastrophic")

@@ -135,9 +135,16 @@ def _short(value: Any, width: int = 24) -> str:
 
 
 def _pooled_wer(cells) -> float | None:
-    c = cells[cells["wer"].notna() & (cells["ref_words"] > 0)]
+    return _pooled(cells, "wer")
+
+
+def _pooled(cells, rate: str) -> float | None:
+    """A per-reference-word rate of the cells (wer, ins_rate), pooled over their words."""
+    if rate not in cells:
+        return None
+    c = cells[cells[rate].notna() & (cells["ref_words"] > 0)]
     words = c["ref_words"].sum()
-    return float((c["wer"] * c["ref_words"]).sum() / words) if words else None
+    return float((c[rate] * c["ref_words"]).sum() / words) if words else None
 
 
 def _rows_of(ok, positions: dict[tuple, Any], cells):
@@ -221,6 +228,11 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
         row["n_failed"] = int(c["n_failed"].sum())
         row["empty_references"] = int(c["empty_references"].sum()) if "empty_references" in c else 0
         row["hallucinated_words"] = int(c["hallucinated_words"].sum()) if "hallucinated_words" in c else 0
+        silent = float(c["empty_reference_seconds"].sum()) if "empty_reference_seconds" in c else 0.0
+        row["hallucinations_per_minute"] = 60.0 * row["hallucinated_words"] / silent if silent else None
+        flagged = c["catastrophic"].dropna() if "catastrophic" in c else []
+        row["catastrophic"] = int(flagged.sum()) if len(flagged) else None
+        row["ins_rate"] = _pooled(c, "ins_rate")
         row["status"] = "ok" if (c["status"] == "ok").all() else ("failed" if (c["status"] == "failed").all() else "partial")
         row["_cells"] = {_cell_match_key(r): r["decode_seconds"] for _, r in measured.iterrows()}
         cvs = measured["timing_cv"].dropna() if "timing_cv" in measured else []

@@ -67,7 +67,8 @@ def run(job: dict[str, Any], chan: Channel) -> int:
     from whisperbench import backends
     from whisperbench.bench import datasets as ds
     from whisperbench.bench import noise
-    from whisperbench.bench.metrics import accuracy, boundary_errors, repeated_ngram_share
+    from whisperbench.bench.metrics import (accuracy, boundary_errors, catastrophic, compression_ratio,
+                                            hallucinations_per_minute, repeated_ngram_share)
     from whisperbench.options import DecodeOptions, LoadOptions
     from whisperbench.text import normalizer_version
 
@@ -182,11 +183,18 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         acc = accuracy(utt.reference, result.text)
         boundaries = result.extra.get("window_boundaries")
         t = result.timing
+        disaster = catastrophic(acc, t.audio_seconds)
         chan.send("row", row=Measurement(
             **{**base, "implementation": result.implementation}, utterance_id=utt.id, repeat=repeat,
             reference=utt.reference, hypothesis=result.text,
             **acc.to_dict(),
+            hallucinations_per_minute=hallucinations_per_minute(acc.hallucinated_words, t.audio_seconds)
+            if acc.empty_reference else None,
+            insertion_rate=acc.insertions / acc.ref_words if acc.ref_words else None,
             repeated_5gram_share=repeated_ngram_share(acc.hypothesis_normalized, 5),
+            compression_ratio=compression_ratio(acc.hypothesis_normalized),
+            catastrophic=bool(disaster), catastrophic_reasons="; ".join(disaster) or None,
+            vad_seconds=result.extra.get("vad_seconds"),
             reference_words_dropped=dataset.reference_words_dropped.get(utt.id, 0),
             # Long-form: where the algorithm cut the audio, and the errors next to the cuts.
             window_boundaries=boundaries,

@@ -13,6 +13,7 @@ CER (its insertions would otherwise land in WER's numerator with no reference wo
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
@@ -85,6 +86,43 @@ def repeated_ngram_share(text_normalized: str, n: int = 5) -> float:
         return 0.0
     counts = Counter(grams)
     return sum(c - 1 for c in counts.values()) / len(grams)
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes of the text over bytes of its zlib compression (Whisper's own fallback test:
+    above 2.4 the text is repetitive enough to be a decoding loop). 0 for empty text."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def hallucinations_per_minute(words: int, audio_seconds: float) -> float:
+    """Words transcribed per minute of audio that holds no speech."""
+    return 60.0 * words / audio_seconds if audio_seconds > 0 else 0.0
+
+
+# The `catastrophic` flag's thresholds: WER above 100 %; a repetition loop (a repeated 5-gram
+# share above 0.5 or a compression ratio above Whisper's 2.4); on non-speech, more than
+# this many words per minute (a stray "you" on 30 s of noise is not a catastrophe).
+CATASTROPHIC_WER = 1.0
+LOOP_NGRAM_SHARE = 0.5
+LOOP_COMPRESSION_RATIO = 2.4
+SILENCE_WORDS_PER_MINUTE = 10.0
+
+
+def catastrophic(acc: Accuracy, audio_seconds: float) -> list[str]:
+    """Why this output is a catastrophe (empty: it is not), from its accuracy figures."""
+    reasons = []
+    if acc.wer is not None and acc.wer > CATASTROPHIC_WER:
+        reasons.append(f"wer {acc.wer:.0%}")
+    share = repeated_ngram_share(acc.hypothesis_normalized, 5)
+    ratio = compression_ratio(acc.hypothesis_normalized)
+    if share > LOOP_NGRAM_SHARE or ratio > LOOP_COMPRESSION_RATIO:
+        reasons.append(f"repetition loop (5-gram share {share:.2f}, compression ratio {ratio:.2f})")
+    if acc.empty_reference:
+        rate = hallucinations_per_minute(acc.hallucinated_words or 0, audio_seconds)
+        if rate > SILENCE_WORDS_PER_MINUTE:
+            reasons.append(f"{rate:.0f} words/min on non-speech")
+    return reasons
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -157,7 +157,13 @@ class Measurement(RowIdentity):
     cer: float | None = None  # fraction
     empty_reference: bool | None = None
     hallucinated_words: int | None = None  # words transcribed on an empty reference
+    hallucinations_per_minute: float | None = None  # hallucinated_words per minute of that audio
+    insertion_rate: float | None = None  # insertions / ref_words (None on an empty reference)
     repeated_5gram_share: float | None = None  # of the normalized hypothesis
+    compression_ratio: float | None = None  # zlib, of the normalized hypothesis
+    catastrophic: bool | None = None  # WER > 100 %, a repetition loop, or words on non-speech (metrics.catastrophic)
+    catastrophic_reasons: str | None = None
+    vad_seconds: float | None = None  # decode option vad='silero': detection time (inside decode_seconds)
     reference_words_dropped: int | None = None  # reference words the normalizer deletes
     window_boundaries: list[float] | None = None  # long-form: where the algorithm cut the audio (s)
     boundary_errors: int | None = None  # deleted/inserted words next to a window boundary

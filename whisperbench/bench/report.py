@@ -51,7 +51,8 @@ TABLE_COLUMNS = (
 )
 
 
-NUMERIC_COLUMNS = {c for c, _ in TABLE_COLUMNS[5:]} - {"timing"} | {"gpu_peak_mb"}
+NUMERIC_COLUMNS = {c for c, _ in TABLE_COLUMNS[5:]} - {"timing"} | {
+    "gpu_peak_mb", "catastrophic", "ins_rate", "hallucinations_per_minute"}
 def relative_latency_text(row) -> str:
     """`0.55× [0.36, 0.83]`, `... not distinguishable` when the interval includes 1, `(ref)`."""
     text = format_value("relative_latency", row["relative_latency"])
@@ -101,8 +102,12 @@ def _sig(x: float, digits: int = 3) -> str:
 def format_value(column: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if column.endswith("_wer") or column == "wer" or column == "cer":
+    if column.endswith("_wer") or column in ("wer", "cer", "ins_rate"):
         return f"{100 * value:.2f}%"
+    if column == "catastrophic":
+        return str(int(value))
+    if column == "hallucinations_per_minute":
+        return f"{value:.1f}"
     if column == "relative_latency":
         return f"{value:.2f}×" if value >= 0.1 else f"{_sig(float(value), 2)}×"
     if column in ("rtfx", "rtfx_best"):
@@ -131,6 +136,11 @@ def table_columns(table) -> list[tuple[str, str]]:
         cols.append(("gpu_peak_mb", "GPU peak (MB)"))
     if "empty_references" in table and (table["empty_references"] > 0).any():
         cols.append(("hallucinated_words", "words on empty refs"))
+        cols.append(("hallucinations_per_minute", "hallucinated words/min"))
+    if "ins_rate" in table and table["ins_rate"].notna().any():
+        cols.insert([c for c, _ in cols].index("relative_latency"), ("ins_rate", "insertion rate"))
+    if "catastrophic" in table and (table["catastrophic"].fillna(0) > 0).any():
+        cols.insert(0, ("catastrophic", "catastrophic"))  # first, where any row is flagged: it is the news
     extra = []
     if (table["threads"].astype(str) != "0").any():
         extra.append(("threads", "threads"))

@@ -359,6 +359,10 @@ def summarize(df):
         empty = ok[ok["empty_reference"].fillna(False).astype(bool)] if "empty_reference" in ok else ok.iloc[0:0]
         row["empty_references"] = int(empty["utterance_id"].nunique())
         row["hallucinated_words"] = int(empty["hallucinated_words"].sum()) if len(empty) else 0
+        row["empty_reference_seconds"] = float(empty["audio_seconds"].sum()) if len(empty) else 0.0
+        # Rows flagged catastrophic (metrics.catastrophic); None for rows stored before the flag.
+        flagged = ok["catastrophic"].dropna() if "catastrophic" in ok else []
+        row["catastrophic"] = int(flagged.astype(bool).sum()) if len(flagged) else None
         impl = ok["implementation"].dropna() if "implementation" in ok else []
         row["implementation"] = str(impl.iloc[-1]) if len(impl) else None
         # Long-form diagnostics, per pass over the dataset (rows stored before they existed: None).
