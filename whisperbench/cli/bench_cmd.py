@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     from whisperbench.bench.runner import run_suite
 
     if args.synthetic:
+        if args.executor != "local" or args.address:
+            raise WhisperbenchError("--executor/--address go with a suite, not --synthetic")
         from whisperbench.cli.synthetic_cmd import run_from_bench
 
         return run_from_bench(args)

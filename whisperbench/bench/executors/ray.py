@@ -135,6 +135,8 @@ class _Attempt:
     tries: int
     received: set[tuple[str, int]] = field(default_factory=set)  # (utterance, repeat) rows already here
     node: str | None = None
+    placed: dict[str, Any] = field(default_factory=dict)  # the row fields of where it last ran
+    hostname: str | None = None
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -225,12 +227,15 @@ class RayExecutor(Executor):
             payload = {**job.payload, "skip": [list(k) for k in sorted({*map(tuple, job.payload["skip"]), *received})]}
             gen = remote.options(**task_options(job.resources), name=f"whisperbench: {job.label}").remote(
                 payload, limits, cwd)
-            running[gen] = _Attempt(job, tries, set(received))
+            running[gen] = _Attempt(job, tries, set(received), placed={"executor": "ray"})
             if show:
                 show.submitted()
 
         def give_up(att: _Attempt, error_type: str, error: str) -> Iterator[tuple[CellJob, dict[str, Any]]]:
-            yield att.job, {"event": "failure", "row": failure_row(att.job.payload["identity"], error_type, error)}
+            # Where it was lost: the node's hostname when it had said, none of the driver's machine fields.
+            where = {**dict.fromkeys(("cpu_model", "cpus_logical", "gpu_name", "gpu_driver")), "hostname": att.hostname}
+            row = failure_row({**att.job.payload["identity"], **where}, error_type, error, extra=dict(att.placed))
+            yield att.job, {"event": "failure", "row": row}
             yield att.job, {"event": "ended", "seconds": time.perf_counter() - att.started}
             progress.end(att.job, att.node)
 
@@ -270,6 +275,8 @@ class RayExecutor(Executor):
                     kind = ev.get("event")
                     if kind == "placed":
                         att.node = node_label(ev["hostname"], ev["node_id"])
+                        att.placed = {k: ev[k] for k in ("executor", "node_id", "gpu_ids")}
+                        att.hostname = ev["hostname"]
                         progress.start(att.job, att.node)
                         continue  # the driver's business only; every row carries the placement
                     if kind == "row" or (kind == "failure" and ev["row"].get("scope") == "utterance"):
