@@ -55,7 +55,7 @@ def test_laptop_script_runs_a_suite_and_stops_its_head(dummy_toml, write_suite, 
     assert not left.strip(), f"the head outlived the script: {left}"
 
 
-def test_rayjob_manifest_runs_the_default_suite_with_a_slot_per_worker():
+def test_rayjob_manifest_runs_the_default_suite_with_a_slot_per_gpu_pod():
     doc = yaml.safe_load((EXAMPLES / "rayjob.yaml").read_text())
     assert doc["apiVersion"] == "ray.io/v1" and doc["kind"] == "RayJob"
     spec = doc["spec"]

@@ -13,7 +13,7 @@ Requests: a GPU for a cuda cell, CPUs by threads, memory by max_memory_mb, the s
 
 Retries: the task itself is never retried by Ray (`max_retries=0`): Ray would replay the
 generator from its start on the new node and drop the outputs it had already delivered by
-their position, re-measuring the cell. When a node or worker is lost (a system error),
+their position, re-measuring the cell. When a node or a Ray worker process is lost (a system error),
 the driver submits the cell again, skipping the rows it already holds, up to
 `max_retries` times; the scheduler places it on a live node. A cell that fails for its own
 reasons (a crash, an exception, Ray's out-of-memory killer) is recorded and not retried.
@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from whisperbench.bench.executors.base import SLOT, CellJob, Executor, Limits, Progress, Resources, failure_row
 from whisperbench.errors import WhisperbenchError, warn
 
-# Ray errors that mean the node or worker went away, not that the cell failed.
+# Ray errors that mean the node or the Ray worker process went away, not that the cell failed.
 LOST = ("NodeDiedError", "WorkerCrashedError", "LocalRayletDiedError", "ObjectLostError", "RaySystemError")
 
 
