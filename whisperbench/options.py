@@ -14,6 +14,7 @@ from whisperbench.errors import WhisperbenchError, warn
 Algorithm = Literal["short", "sequential", "chunked"]
 ALGORITHMS: tuple[str, ...] = ("short", "sequential", "chunked")
 TASKS: tuple[str, ...] = ("transcribe", "translate")
+VADS: tuple[str, ...] = ("none", "silero", "runtime")
 
 # Whisper's context: one window is 30 s of audio and at most 448 decoder positions.
 WINDOW_SECONDS = 30.0
@@ -57,6 +58,16 @@ class DecodeOptions:
     # chunked: chunk length in seconds (at most 30) and how many chunks per batch.
     chunk_length_s: float = 30.0
     batch_size: int = 1
+    # Voice-activity detection before decoding. none: decode all the audio; silero:
+    # whisperbench finds speech with Silero VAD and decodes only that, on every backend,
+    # timestamps mapped back to the input (backends.vad_decode); runtime: the runtime's
+    # own VAD (faster-whisper's vad_filter), refused where a runtime has none.
+    vad: str = "none"
+    # VAD: speech probability above which a frame is speech; silence shorter than
+    # vad_min_silence_ms does not end a region; vad_speech_pad_ms pads each region.
+    vad_threshold: float = 0.5
+    vad_min_silence_ms: int = 2000
+    vad_speech_pad_ms: int = 400
 
     def __post_init__(self) -> None:
         # Accept lists from TOML/JSON but store a tuple so the options stay hashable.
@@ -97,6 +108,14 @@ class DecodeOptions:
             raise bad("batch_size", "batching over chunks applies to algorithm='chunked' only")
         if self.word_timestamps and not self.timestamps:
             raise bad("word_timestamps", "needs timestamps=True")
+        if self.vad not in VADS:
+            raise bad("vad", f"choose one of {', '.join(VADS)}")
+        if not (isinstance(self.vad_threshold, (int, float)) and 0 < self.vad_threshold < 1):
+            raise bad("vad_threshold", "a speech probability in (0, 1)")
+        for name in ("vad_min_silence_ms", "vad_speech_pad_ms"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise bad(name, "must be an integer >= 0 (milliseconds)")
 
     @property
     def uses_fallback(self) -> bool:
@@ -121,8 +140,13 @@ class DecodeOptions:
         return cls(**dict(data))
 
     def hash(self) -> str:
-        """Stable short hash of every field: results with equal hashes decoded alike."""
-        return stable_hash(self.to_dict())
+        """Stable short hash of every field: results with equal hashes decoded alike. With
+        vad='none' the VAD fields are left out (they change nothing), so results stored before
+        VAD was an option keep their hash."""
+        d = self.to_dict()
+        if self.vad == "none":
+            d = {k: v for k, v in d.items() if not k.startswith("vad")}
+        return stable_hash(d)
 
 
 @dataclass(frozen=True)

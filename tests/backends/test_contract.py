@@ -68,6 +68,7 @@ PROBES = [
     (dict(timestamps=False), "timestamps_off"),
     (dict(task="translate"), "translate"),
     (dict(max_new_tokens=50), "max_new_tokens"),
+    (dict(vad="runtime"), "runtime_vad"),
 ]
 
 

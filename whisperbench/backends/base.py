@@ -14,6 +14,7 @@ import numpy as np
 
 from whisperbench import models
 from whisperbench.audio import AudioInput, duration_seconds, read_audio
+from whisperbench.backends import vad_decode
 from whisperbench.conversion import check, ensure_format
 from whisperbench.conversion.formats import detect_format
 from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
@@ -58,6 +59,9 @@ class Capabilities:
     translate: bool = True
     language_detection: bool = True
     max_new_tokens: bool = True
+    # The runtime's own voice-activity detection (decode option vad='runtime'): what runs
+    # it, or "" where the runtime has none.
+    runtime_vad: str = ""
     # LoadOptions.extra keys the backend understands, with a one-line description each.
     extra_options: Mapping[str, str] = field(default_factory=dict)
     # Options this backend cannot honour at all, with why (shown by `whisperbench backends`).
@@ -83,6 +87,7 @@ class Capabilities:
             "translate": self.translate,
             "language_detection": self.language_detection,
             "max_new_tokens": self.max_new_tokens,
+            "runtime_vad": self.runtime_vad,
             "extra_options": dict(self.extra_options),
             "notes": list(self.notes),
         }
@@ -207,6 +212,9 @@ class Backend(ABC):
             raise no("task='translate'", "not supported by this runtime")
         if options.max_new_tokens is not None and not caps.max_new_tokens:
             raise no(f"max_new_tokens={options.max_new_tokens}", "not supported by this runtime")
+        if options.vad == "runtime" and not caps.runtime_vad:
+            raise no("vad='runtime'", "this runtime has no voice-activity detection of its own; "
+                     "use vad='silero' (whisperbench's, on every backend)")
         cls._check_backend_options(options)
 
     @classmethod
@@ -246,7 +254,10 @@ class Backend(ABC):
         samples = decoded.samples
         self._check_length(samples, options)
         t0 = time.perf_counter()
-        raw = self._transcribe(samples, options)
+        if options.vad == "silero":  # detection inside the timed region (backends.vad_decode)
+            raw = vad_decode.transcribe_speech(samples, options, self._transcribe)
+        else:
+            raw = self._transcribe(samples, options)
         self._synchronize()
         elapsed = time.perf_counter() - t0
         return self._finish(raw, samples, options, elapsed, decoded.warning)
@@ -295,6 +306,9 @@ class Backend(ABC):
         these options in one call."""
         if not cls.capabilities.batching:
             raise cls._unsupported("a batch of inputs", "this runtime decodes one input per call")
+        if options.vad != "none":
+            raise cls._unsupported(f"a batch of inputs with vad={options.vad!r}",
+                                   "voice-activity detection applies to one input per call")
         cls._check_batch_options(options)
 
     @classmethod

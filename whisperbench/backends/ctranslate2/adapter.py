@@ -121,6 +121,7 @@ class CTranslate2Backend(Backend):
         batching=True,
         batch_implementation="ctranslate2.models.Whisper.generate (a batch of short-form windows, temperatures[0])",
         word_timestamps=True,
+        runtime_vad="faster_whisper vad_filter (Silero VAD, onnxruntime)",
         extra_options={
             "chunking": "chunked algorithm: 'vad' (default; faster-whisper's BatchedInferencePipeline, its "
             "Silero VAD splits speech into <= chunk_length_s pieces), 'fixed' (the same pipeline on contiguous "
@@ -152,6 +153,11 @@ class CTranslate2Backend(Backend):
     def _check_backend_options(cls, options: DecodeOptions) -> None:
         if options.algorithm != "chunked":
             return
+        if options.vad == "runtime":
+            raise UnsupportedOptionError(
+                "backend 'ctranslate2' cannot honour vad='runtime' with algorithm='chunked': the chunked "
+                "pipeline places its chunks with its own VAD already (chunking='vad'); use vad='silero'"
+            )
         if options.uses_fallback or options.best_of > 1:
             raise UnsupportedOptionError(
                 "backend 'ctranslate2' cannot honour temperature fallback with algorithm='chunked': "
@@ -228,7 +234,9 @@ class CTranslate2Backend(Backend):
             without_timestamps=not options.timestamps,
             word_timestamps=options.word_timestamps,
             max_new_tokens=options.max_new_tokens,
-            vad_filter=False,
+            vad_filter=options.vad == "runtime",
+            vad_parameters=dict(threshold=options.vad_threshold, min_silence_duration_ms=options.vad_min_silence_ms,
+                                speech_pad_ms=options.vad_speech_pad_ms) if options.vad == "runtime" else None,
         )
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
