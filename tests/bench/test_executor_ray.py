@@ -167,12 +167,17 @@ def test_killed_driver_then_resume_gives_the_uninterrupted_rows(cluster, slow_su
     os.kill(p.pid, signal.SIGKILL)
     p.wait(timeout=30)
     assert 3 <= rows() < len(local), p.stderr.read().decode()[-2000:]
+    other = tmp_path / "cut-resumed-locally.jsonl"
+    other.write_bytes(out.read_bytes())
 
     report = ray_run(suite_file, out, resume=True)
     assert report.cells_run >= 1
     df = read_results(out)
     same_rows(local, df)
     assert df["run_id"].nunique() == 1
+    # --resume works whichever executor wrote the rows: the same cut file, finished locally.
+    run_suite(load_suite(suite_file), other, resume=True, quiet=True)
+    same_rows(local, read_results(other))
 
 
 def test_ctranslate2_tiny_en_cell_through_ray(cluster, write_suite, speech, tmp_path):

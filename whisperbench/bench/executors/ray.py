@@ -233,8 +233,8 @@ class RayExecutor(Executor):
 
         def give_up(att: _Attempt, error_type: str, error: str) -> Iterator[tuple[CellJob, dict[str, Any]]]:
             # Where it was lost: the node's hostname when it had said, none of the driver's machine fields.
-            where = {**dict.fromkeys(("cpu_model", "cpus_logical", "gpu_name", "gpu_driver")), "hostname": att.hostname}
-            row = failure_row({**att.job.payload["identity"], **where}, error_type, error, extra=dict(att.placed))
+            machine = {**dict.fromkeys(("cpu_model", "cpus_logical", "gpu_name", "gpu_driver")), "hostname": att.hostname}
+            row = failure_row({**att.job.payload["identity"], **machine}, error_type, error, extra=dict(att.placed))
             yield att.job, {"event": "failure", "row": row}
             yield att.job, {"event": "ended", "seconds": time.perf_counter() - att.started}
             progress.end(att.job, att.node)
