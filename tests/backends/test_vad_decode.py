@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from whisperbench import backends
 from whisperbench.audio import SAMPLE_RATE
 from whisperbench.backends.vad_decode import TimeMap
 from whisperbench.bench.perturb import insert_silence
@@ -102,3 +103,20 @@ def test_ctranslate2_timestamps_with_vad_map_back_to_the_original_audio(ct2, jfk
         # apart between decodes of the same speech, VAD or not): ends are checked inside phrases.
         if after is not None and after.start == p.end:
             assert w.end == pytest.approx(in_clip(p.end), abs=0.1), (w, p)
+
+
+def test_cli_decode_flags_carry_vad():
+    import argparse
+
+    from whisperbench.cli.common import add_decode_args, decode_options
+
+    parser = argparse.ArgumentParser()
+    add_decode_args(parser)
+    opts = decode_options(parser.parse_args(["--vad", "silero", "--vad-threshold", "0.4", "--vad-speech-pad-ms", "0"]))
+    assert (opts.vad, opts.vad_threshold, opts.vad_speech_pad_ms, opts.vad_min_silence_ms) == ("silero", 0.4, 0, 2000)
+    assert decode_options(parser.parse_args([])).vad == "none"
+
+
+@pytest.mark.parametrize("name", backends.names())
+def test_silero_is_accepted_by_every_backend(name):
+    backends.adapter_class(name).check_options(SILERO.replace(algorithm="sequential"))

@@ -46,6 +46,13 @@ def _model():
     return silero_vad, silero_vad.load_silero_vad(onnx=True)
 
 
+def load() -> None:
+    """Load the model (and torch, which the detection takes its input in) now, so a timed
+    region that detects speech does not also time a one-off load."""
+    _model()
+    import torch  # noqa: F401
+
+
 def speech_regions(samples: np.ndarray, params: VadParams = VadParams()) -> list[tuple[int, int]]:
     """(first sample, one past the last sample) of each speech region, in order."""
     silero_vad, model = _model()

@@ -9,7 +9,7 @@ import traceback
 from typing import Any
 
 from whisperbench.errors import WhisperbenchError
-from whisperbench.options import ALGORITHMS, DecodeOptions, LoadOptions
+from whisperbench.options import ALGORITHMS, VADS, DecodeOptions, LoadOptions
 
 
 def add_model_args(parser: argparse.ArgumentParser, *, backend_required: bool = True) -> None:
@@ -49,6 +49,11 @@ def add_decode_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
     g.add_argument("--chunk-length", type=float, default=d.chunk_length_s, dest="chunk_length_s")
     g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--vad", choices=VADS, default=d.vad,
+                   help="voice-activity detection: silero (whisperbench's, every backend) or runtime (the runtime's own)")
+    g.add_argument("--vad-threshold", type=float, default=d.vad_threshold)
+    g.add_argument("--vad-min-silence-ms", type=int, default=d.vad_min_silence_ms)
+    g.add_argument("--vad-speech-pad-ms", type=int, default=d.vad_speech_pad_ms)
 
 
 def add_gate_args(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +102,10 @@ def decode_options(args: argparse.Namespace) -> DecodeOptions:
         max_new_tokens=args.max_new_tokens,
         chunk_length_s=args.chunk_length_s,
         batch_size=args.batch_size,
+        vad=args.vad,
+        vad_threshold=args.vad_threshold,
+        vad_min_silence_ms=args.vad_min_silence_ms,
+        vad_speech_pad_ms=args.vad_speech_pad_ms,
     )
 
 
