@@ -38,6 +38,7 @@ def test_catastrophic_fires_on_a_repetition_loop_and_not_on_clean_speech(short_s
     # A decoder stuck after two words: WER under 100 %, caught by repetition alone.
     short_loop = accuracy(reference, "and so" + " ask not" * 10)
     assert short_loop.wer < 1 and [r for r in catastrophic(short_loop, 11.0) if "repetition" in r]
+    assert catastrophic(accuracy(reference, ""), 11.0) == ["no words on speech"]
 
 
 def test_catastrophic_on_non_speech_counts_words_per_minute():

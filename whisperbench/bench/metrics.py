@@ -100,7 +100,7 @@ def hallucinations_per_minute(words: int, audio_seconds: float) -> float:
     return 60.0 * words / audio_seconds if audio_seconds > 0 else 0.0
 
 
-# The `catastrophic` flag's thresholds: WER above 100 %; a repetition loop (a repeated 5-gram
+# The `catastrophic` flag: no words at all on speech; WER above 100 %; a repetition loop (a repeated 5-gram
 # share above 0.5 or a compression ratio above Whisper's 2.4); on non-speech, more than
 # this many words per minute (a stray "you" on 30 s of noise is not a catastrophe).
 CATASTROPHIC_WER = 1.0
@@ -112,6 +112,8 @@ SILENCE_WORDS_PER_MINUTE = 10.0
 def catastrophic(acc: Accuracy, audio_seconds: float) -> list[str]:
     """Why this output is a catastrophe (empty: it is not), from its accuracy figures."""
     reasons = []
+    if acc.ref_words and not acc.hypothesis_normalized:  # e.g. VAD found no speech in speech
+        reasons.append("no words on speech")
     if acc.wer is not None and acc.wer > CATASTROPHIC_WER:
         reasons.append(f"wer {acc.wer:.0%}")
     share = repeated_ngram_share(acc.hypothesis_normalized, 5)

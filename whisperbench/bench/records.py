@@ -161,7 +161,7 @@ class Measurement(RowIdentity):
     insertion_rate: float | None = None  # insertions / ref_words (None on an empty reference)
     repeated_5gram_share: float | None = None  # of the normalized hypothesis
     compression_ratio: float | None = None  # zlib, of the normalized hypothesis
-    catastrophic: bool | None = None  # WER > 100 %, a repetition loop, or words on non-speech (metrics.catastrophic)
+    catastrophic: bool | None = None  # no words on speech, WER > 100 %, a loop, words on non-speech (metrics)
     catastrophic_reasons: str | None = None
     vad_seconds: float | None = None  # decode option vad='silero': detection time (inside decode_seconds)
     reference_words_dropped: int | None = None  # reference words the normalizer deletes

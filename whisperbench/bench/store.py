@@ -61,8 +61,10 @@ SyntheticRow), which also defines cell identity and migrates older records on re
   accuracy     ref_words, hits, substitutions, deletions, insertions, wer (per utterance;
                None if the normalized reference is empty), ref_chars, char_edits, cer,
                empty_reference, hallucinated_words (words transcribed on an empty
-               reference, whose edit counts are all 0), repeated_5gram_share (of the
-               normalized hypothesis)
+               reference, whose edit counts are all 0), hallucinations_per_minute (of them,
+               per minute of that audio), insertion_rate, repeated_5gram_share and
+               compression_ratio (of the normalized hypothesis), catastrophic and
+               catastrophic_reasons (bench.metrics.catastrophic; absent in older files)
   timing       audio_seconds, decode_seconds (the backend's timer around the whole decode,
                audio pre-decoded, device synchronized), call_seconds (the child process's timer
                around Backend.transcribe), rtfx, tokens, tokens_per_second, load_seconds,
@@ -70,7 +72,7 @@ SyntheticRow), which also defines cell identity and migrates older records on re
                peak device memory in use above the reading before the model loaded,
                from NVML or nvidia-smi, the same measure for every runtime),
                gpu_allocated_peak_mb (PyTorch's allocator peak, torch runtimes only),
-               timestamp
+               vad_seconds (vad='silero': the detection, also inside decode_seconds), timestamp
   load         loadavg_before, loadavg_after ([1, 5, 15] min), load_cpus (usable CPUs),
                others_cpu_seconds (CPU time other processes took on them during the call),
                load_wall_seconds (see whisperbench.bench.noise; absent in older files)
@@ -97,7 +99,7 @@ from whisperbench.files import output_file
 TIMING_COLUMNS = (
     "decode_seconds", "call_seconds", "rtfx", "tokens_per_second", "load_seconds",
     "peak_rss_mb", "gpu_peak_mb", "gpu_allocated_peak_mb", "timestamp",
-    "loadavg_before", "loadavg_after", "others_cpu_seconds", "load_wall_seconds",
+    "loadavg_before", "loadavg_after", "others_cpu_seconds", "load_wall_seconds", "vad_seconds",
 )
 
 PathLike = Union[str, os.PathLike]
