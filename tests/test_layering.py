@@ -154,3 +154,42 @@ def test_downward_imports_pass(tmp_path):
     edges = import_graph(root)
     assert all(not upward(edges, layer) for layer in LAYERS[:-1])
     assert ("backends", "conversion") in crossings(edges) and ("conversion", "backends") not in crossings(edges)
+
+
+# ----- runtime libraries stay in backends/ and the format modules -------------------------
+
+RUNTIME_LIBRARIES = ("torch", "transformers", "ctranslate2", "faster_whisper", "pywhispercpp", "_pywhispercpp",
+                     "whisper", "onnxruntime", "onnx")
+# Layers that may import a runtime library: the backends and the weight-format modules.
+RUNTIME_LAYERS = ("backends", "conversion")
+
+
+def runtime_imports(source: str) -> list[tuple[str, int]]:
+    """(runtime library, line) for every import of one anywhere in `source` (function
+    bodies included; `import torch.cuda` and `from transformers import X` count)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        else:
+            continue
+        found += [(n.split(".")[0], node.lineno) for n in names if n.split(".")[0] in RUNTIME_LIBRARIES]
+    return found
+
+
+def test_only_backends_and_formats_import_runtime_libraries():
+    bad = [f"{module_name(path)}:{line} imports {lib}"
+           for path in sorted(PACKAGE_ROOT.rglob("*.py"))
+           if layer_of(module_name(path)) not in RUNTIME_LAYERS
+           for lib, line in runtime_imports(path.read_text(encoding="utf-8"))]
+    assert not bad, "runtime libraries imported outside backends/ and conversion/:\n" + "\n".join(bad)
+    # The walk sees them where they belong (a checker that finds nothing would pass).
+    adapter = PACKAGE_ROOT / "backends" / "ctranslate2" / "adapter.py"
+    assert "ctranslate2" in {lib for lib, _ in runtime_imports(adapter.read_text())}
+
+
+def test_runtime_import_checker_sees_function_level_imports():
+    source = "import os\n\ndef f():\n    import torch.cuda\n    from whisper.tokenizer import get_tokenizer\n"
+    assert runtime_imports(source) == [("torch", 4), ("whisper", 5)]

@@ -1,29 +1,22 @@
-"""GPU facts and preflight checks shared by the backends and the synthetic benchmark.
+"""GPU facts shared by the backends and the benchmark (a runtime's own CUDA preflight is in
+its package, e.g. `whisperbench.backends.ctranslate2.load.check_cuda`).
 
 - `gpu_state()`: name, driver, clocks, memory, power of each NVIDIA GPU via nvidia-smi.
-- `check_ctranslate2_cuda()`: CTranslate2's PyPI wheels link cuBLAS 12; on a machine
-  with CUDA 13 only they fail at first use with "libcublas.so.12 is not found". This
-  finds that before a model is loaded and says what to install.
-- `whispercpp_cuda()`: whether the installed pywhispercpp's whisper.cpp was built with
-  CUDA (the PyPI wheel is CPU-only).
 - `GpuMemoryMonitor`: peak device memory in use during a cell, the same measure for
   every runtime (torch.cuda's statistics see only PyTorch's own allocator).
 
-Nothing here imports torch or a runtime at module import time.
+Nothing here imports torch or a runtime.
 """
 
 from __future__ import annotations
 
-import ctypes
-import glob
 import os
 import shutil
 import subprocess
-import sys
-import threading
 from typing import Any, Callable
 
 from whisperbench.errors import UnsupportedOptionError
+from whisperbench.memory import PeakSampler
 
 _SMI_FIELDS = (
     "name", "driver_version", "memory.total", "clocks.sm", "clocks.mem", "clocks.max.sm", "clocks.max.mem",
@@ -57,89 +50,6 @@ def gpu_state() -> list[dict[str, Any]]:
                 row[key] = None
         rows.append(row)
     return rows
-
-
-def _pip_cublas12() -> list[str]:
-    """libcublasLt / libcublas .so.12 from a pip-installed nvidia-cublas-cu12, if any."""
-    found = []
-    for base in sys.path:
-        for name in ("libcublasLt.so.12", "libcublas.so.12"):
-            found += glob.glob(os.path.join(base, "nvidia", "cublas", "lib", name))
-    return found
-
-
-def check_ctranslate2_cuda() -> dict[str, Any]:
-    """Raise UnsupportedOptionError when CTranslate2 cannot use CUDA here (no device, or no
-    cuBLAS 12 for the PyPI wheel). A pip-installed `nvidia-cublas-cu12` is preloaded so
-    CTranslate2's later dlopen finds it. Returns what was found."""
-    import ctranslate2
-
-    if ctranslate2.get_cuda_device_count() == 0:
-        raise UnsupportedOptionError(
-            f"CTranslate2 {ctranslate2.__version__} sees no CUDA device (no NVIDIA GPU or driver, or a CPU-only build)"
-        )
-    try:
-        ctypes.CDLL("libcublas.so.12")
-        return {"libcublas": "libcublas.so.12 (system)"}
-    except OSError as exc:
-        first_error = str(exc)
-    pip_libs = _pip_cublas12()
-    if pip_libs:
-        try:
-            for lib in sorted(pip_libs, key=lambda p: "Lt" not in p):  # libcublasLt first: libcublas needs it
-                ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
-            return {"libcublas": pip_libs}
-        except OSError as exc:
-            first_error += f"; preloading {pip_libs} failed: {exc}"
-    have13 = [p for p in ("libcublas.so.13", "libcublasLt.so.13") if _loadable(p)]
-    hint13 = (
-        " This machine has cuBLAS 13 (" + ", ".join(have13) + "): alternatively symlink libcublas.so.13 and "
-        "libcublasLt.so.13 as libcublas.so.12 / libcublasLt.so.12 in a folder and put that folder on "
-        "LD_LIBRARY_PATH before starting Python (benchmarks/gpu_check.py does this)."
-        if have13 else
-        " On a CUDA-13-only machine you can instead symlink libcublas.so.13 / libcublasLt.so.13 as .so.12 "
-        "in a folder on LD_LIBRARY_PATH (set before Python starts)."
-    )
-    raise UnsupportedOptionError(
-        f"CTranslate2 {ctranslate2.__version__} needs cuBLAS 12 (libcublas.so.12) on CUDA, which cannot be loaded "
-        f"({first_error}). Install it with: pip install nvidia-cublas-cu12 (whisperbench preloads it from "
-        "site-packages/nvidia/cublas/lib), or install the CUDA 12 toolkit libraries." + hint13
-    )
-
-
-def _loadable(name: str) -> bool:
-    try:
-        ctypes.CDLL(name)
-        return True
-    except OSError:
-        return False
-
-
-def whispercpp_system_info() -> str:
-    import _pywhispercpp as pw
-
-    return str(pw.whisper_print_system_info())
-
-
-def whispercpp_cuda() -> bool:
-    """True when pywhispercpp's whisper.cpp was built with a CUDA backend."""
-    info = whispercpp_system_info().upper()
-    return "CUDA" in info or "CUBLAS" in info
-
-
-def check_whispercpp_cuda() -> None:
-    if not whispercpp_cuda():
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            v = version("pywhispercpp")
-        except PackageNotFoundError:
-            v = "?"
-        raise UnsupportedOptionError(
-            f"whisper.cpp on CUDA: the installed pywhispercpp {v} was built without CUDA (its system info: "
-            f"{whispercpp_system_info().strip()!r}); the PyPI wheel is CPU-only. Build it with CUDA: "
-            "GGML_CUDA=1 pip install --no-binary pywhispercpp pywhispercpp (needs the CUDA toolkit and nvcc)"
-        )
 
 
 # ----- device memory -------------------------------------------------------------------
@@ -199,7 +109,7 @@ def _smi_reader(ident: str) -> Callable[[], int]:
     return read
 
 
-class GpuMemoryMonitor:
+class GpuMemoryMonitor(PeakSampler):
     """Peak memory in use on one CUDA device while a cell runs, sampled in a thread.
 
     CTranslate2 and whisper.cpp allocate outside PyTorch, so torch.cuda.max_memory_allocated
@@ -216,64 +126,33 @@ class GpuMemoryMonitor:
                  reader: Callable[[], int] | None = None) -> None:
         self.device = device
         self.method: str | None = None
-        self.note = ""
-        self._read = reader
+        problems = []
         if reader is not None:
             self.method = "reader"
         else:
             ident = _device_ident(device)
-            problems = []
             for method, make in (("nvml", _nvml_reader), ("nvidia-smi", _smi_reader)):
                 try:
-                    self._read = make(ident)
+                    reader = make(ident)
                     self.method = method
                     break
                 except Exception as exc:  # noqa: BLE001 - no library, no driver, no such GPU
                     problems.append(f"{method}: {type(exc).__name__}: {exc}".strip())
-            if self.method is None:
-                self.note = "GPU memory not readable (" + "; ".join(problems) + ")"
         # nvidia-smi starts a process per reading: sample it less often.
-        self.interval = max(interval, 0.1) if self.method == "nvidia-smi" else interval
-        self.before = self.peak = self._sample_once()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _sample_once(self) -> int | None:
-        if self._read is None:
-            return None
-        try:
-            return self._read()
-        except Exception as exc:  # noqa: BLE001 - keep the peak so far; say why it stopped
-            self.note = f"GPU memory reading failed: {exc}"
-            self._read = None
-            return None
-
-    def sample(self) -> None:
-        used = self._sample_once()
-        if used is not None:
-            self.peak = used if self.peak is None else max(self.peak, used)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
+        super().__init__(reader, max(interval, 0.1) if self.method == "nvidia-smi" else interval, name="GPU memory")
+        if self.method is None:
+            self.note = "GPU memory not readable (" + "; ".join(problems) + ")"
 
     def start(self) -> "GpuMemoryMonitor":
-        if self._read is not None and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="gpu-memory", daemon=True)
-            self._thread.start()
+        super().start()
         return self
 
     def peak_mb(self) -> float | None:
         """Peak device memory in use above the start reading, MiB, so far (None: not readable)."""
-        self.sample()
-        if self.before is None or self.peak is None:
-            return None
-        return (self.peak - self.before) / 2**20
+        return self.peak_above_start_mb()
 
     def stop(self) -> dict[str, Any]:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self.halt()
         peak = self.peak_mb()
         out: dict[str, Any] = {"gpu_peak_mb": peak, "gpu_memory_method": self.method}
         if self.before is not None:
@@ -281,9 +160,3 @@ class GpuMemoryMonitor:
         if self.note:
             out["gpu_memory_note"] = self.note
         return out
-
-    def __enter__(self) -> "GpuMemoryMonitor":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

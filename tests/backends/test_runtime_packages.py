@@ -56,3 +56,19 @@ def test_a_registered_backend_is_found_and_unregistered_is_gone():
     with pytest.raises(BackendNotFoundError):
         backends.spec("toy-alias")
     assert backends.runtime_name("whispercpp") == "whisper.cpp"
+
+
+@pytest.mark.parametrize("name", backends.RUNTIMES)
+def test_synthetic_primitives_belong_to_their_runtime(name):
+    """A runtime's synthetic primitives are in its package and time only what its adapter
+    accepts; one without them says so in its capabilities."""
+    primitives = backends.synthetic_class(name)
+    cls = backends.adapter_class(name)
+    if primitives is None:
+        assert any("no synthetic timing" in note for note in cls.capabilities.notes)
+        return
+    assert primitives.backend == name and primitives.__module__ == f"whisperbench.backends.{name}.synthetic"
+    accepted = {ct for types in cls.capabilities.compute_types.values() for ct in types}
+    assert set(primitives.compute_types) <= accepted
+    for key in set(primitives.option_help) & set(cls.capabilities.extra_options):
+        assert primitives.option_help[key] == cls.capabilities.extra_options[key]  # one meaning per option

@@ -181,7 +181,7 @@ def test_int8_precision(fragile, short_sets):
 
 
 def test_worker_exit_mid_request_is_a_clear_error_then_restarts(fragile, short_sets):
-    from whisperbench.backends.transformersjs.adapter import TransformersJsWorkerError
+    from whisperbench.backends.transformersjs.worker import TransformersJsWorkerError
 
     pid = fragile.worker.pid
     t0 = time.monotonic()
@@ -195,7 +195,7 @@ def test_worker_exit_mid_request_is_a_clear_error_then_restarts(fragile, short_s
 
 def test_worker_killed_during_transcription(fragile, sonnets):
     """SIGKILL from outside while a long request runs: the call fails fast with the signal."""
-    from whisperbench.backends.transformersjs.adapter import TransformersJsWorkerError
+    from whisperbench.backends.transformersjs.worker import TransformersJsWorkerError
 
     fragile._request({"op": "ping"})
     pid = fragile.worker.pid
@@ -213,7 +213,7 @@ def test_worker_killed_during_transcription(fragile, sonnets):
 
 
 def test_worker_that_hangs_times_out_and_is_killed(fragile):
-    from whisperbench.backends.transformersjs.adapter import TransformersJsWorkerError
+    from whisperbench.backends.transformersjs.worker import TransformersJsWorkerError
 
     fragile._request({"op": "ping"})
     proc = fragile.worker.proc
@@ -226,7 +226,7 @@ def test_worker_that_hangs_times_out_and_is_killed(fragile):
 
 
 def test_worker_protocol_errors_are_reported(fragile):
-    from whisperbench.backends.transformersjs.adapter import TransformersJsWorkerError
+    from whisperbench.backends.transformersjs.worker import TransformersJsWorkerError
 
     with pytest.raises(TransformersJsWorkerError, match="unknown op"):
         fragile._request({"op": "nonsense"})
@@ -243,7 +243,7 @@ def test_close_ends_the_worker(onnx_dir):
 
 
 def test_setup_lockfile_pins_transformers_js_v3():
-    from whisperbench.backends.transformersjs.adapter import NODE_DIR
+    from whisperbench.backends.transformersjs.worker import NODE_DIR
 
     lock = json.loads((NODE_DIR / "package-lock.json").read_text())
     assert lock["packages"]["node_modules/@huggingface/transformers"]["version"].startswith("3.")

@@ -13,12 +13,15 @@ from pathlib import Path
 import pytest
 
 from whisperbench import backends
+from whisperbench.backends.synthetic_base import make_inputs
+from whisperbench.backends.synthetic_base import prompt as decoder_prompt
+from whisperbench.backends.whispercpp.synthetic import DECODER_TIMINGS
 from whisperbench.bench import architectures, roofline, synthetic
 from whisperbench.bench.architectures import Architecture, ArchitectureError
 from whisperbench.conversion.checkpoint import Dims
 
 N = 16
-INSTALLED = [b for b in synthetic.DEFAULT_BACKENDS if backends.is_installed(b)]
+INSTALLED = [b for b in synthetic.default_backends() if backends.is_installed(b)]
 # A 64-wide, 2+2-layer Whisper: the cheapest shape every runtime loads.
 MICRO = Architecture("micro", Dims(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
                                    n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=2))
@@ -71,7 +74,7 @@ def test_tiny_and_base_time_in_every_installed_backend(tiny_base):
             assert len(r["decoder_seconds_all"]) == 1 and 0 < r["decoder_seconds"] < r["total_seconds"]
             assert r["per_token_seconds"] == pytest.approx(r["decoder_seconds"] / N)
             if backend == "whispercpp":
-                assert set(synthetic.WHISPERCPP_DECODER_TIMINGS) <= set(r["whispercpp_timings"])
+                assert set(DECODER_TIMINGS) <= set(r["whispercpp_timings"])
                 assert r["whispercpp_timings"]["encode"] > 0 and "timings" in r["decoder_method"]
             else:
                 assert r["decoder_method"] == "generate from the kept encoder output"
@@ -122,8 +125,8 @@ def test_eot_eager_weights_stop_without_suppression():
 
     path = synthetic.weights_path(MICRO, "ctranslate2", "float32", eot_eager=True)
     model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type="float32", intra_threads=1)
-    feats = ctranslate2.StorageView.from_array(synthetic.make_inputs(MICRO, 1).features)
-    prompt = synthetic._prompt(MICRO.dims, SpecialTokens.for_dims(MICRO.dims))
+    feats = ctranslate2.StorageView.from_array(make_inputs(MICRO.dims, 1).features)
+    prompt = decoder_prompt(MICRO.dims, SpecialTokens.for_dims(MICRO.dims))
     res = model.generate(feats, [prompt], beam_size=1, max_length=16)
     assert len(res[0].sequences_ids[0]) < 8
 
@@ -208,11 +211,12 @@ def test_cli_synthetic_and_bench_alias(tmp_path, capsys):
 
 
 def test_gpu_paths_fail_clearly_without_a_gpu(monkeypatch):
-    from whisperbench import gpu
+    from whisperbench.backends.ctranslate2 import load as ct2_load
+    from whisperbench.backends.whispercpp.load import cuda_build
     from whisperbench.errors import UnsupportedOptionError
 
-    if "whispercpp" in INSTALLED and not gpu.whispercpp_cuda():
-        with pytest.raises(synthetic.Skip, match="CPU-only"):
+    if "whispercpp" in INSTALLED and not cuda_build():
+        with pytest.raises(UnsupportedOptionError, match="CPU-only"):
             synthetic.resolve_cell("whispercpp", "cuda", "default")
     if "ctranslate2" in INSTALLED:
         import ctranslate2
@@ -222,24 +226,24 @@ def test_gpu_paths_fail_clearly_without_a_gpu(monkeypatch):
                 synthetic.resolve_cell("ctranslate2", "cuda", "float16")
         # A GPU whose machine has no cuBLAS 12 (CUDA 13 only): the error says what to install.
         monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 1)
-        real = gpu.ctypes.CDLL
+        real = ct2_load.ctypes.CDLL
 
         def cdll(name, *a, **k):
             if "cublas" in str(name):
                 raise OSError(f"{name}: cannot open shared object file")
             return real(name, *a, **k)
 
-        monkeypatch.setattr(gpu.ctypes, "CDLL", cdll)
-        monkeypatch.setattr(gpu, "_pip_cublas12", lambda: [])
+        monkeypatch.setattr(ct2_load.ctypes, "CDLL", cdll)
+        monkeypatch.setattr(ct2_load, "_pip_cublas12", lambda: [])
         with pytest.raises(UnsupportedOptionError, match=r"libcublas\.so\.12.*pip install nvidia-cublas-cu12.*symlink"):
-            gpu.check_ctranslate2_cuda()
+            ct2_load.check_cuda()
 
 
 def test_each_cell_runs_in_its_own_process_and_failures_do_not_stop_the_run(tmp_path):
     """A cell that aborts, hangs or raises is a failed row naming the cause; the next cell
     is still timed and every row is on disk. (The dummy runner sleeps instead of computing.)"""
     out = tmp_path / "s.jsonl"
-    bad = [({"crash": "abort"}, "Crash", "SIGABRT"), ({"hang": "true"}, "Timeout", "within 5 s"),
+    bad = [({"crash": "abort"}, "Crash", "SIGABRT"), ({"hang": "true"}, "Timeout", "no progress for 5 s"),
            ({"crash": "raise"}, "RuntimeError", "asked to fail")]
     for options, error_type, message in bad:
         rows = synthetic.run(["tiny"], ["dummy"], decode_tokens=4, repeats=1, options=options, output=out,

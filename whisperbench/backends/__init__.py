@@ -2,8 +2,8 @@
 
 Each runtime lives in `whisperbench/backends/<runtime>/`, whose `__init__.py` declares its
 registry entry, `SPEC` (a `BackendSpec`: name, aliases, extra, identifying packages, weight
-format, preflight, adapter). Adding a backend = that package + one name in `RUNTIMES`.
-Importing this package imports no runtime (see `registry`).
+format, preflight, adapter, synthetic-timing primitives). Adding a backend = that package +
+one name in `RUNTIMES`. Importing this package imports no runtime (see `registry`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from whisperbench.backends.registry import (
     resolve_target,
     runtime_name,
     spec,
+    synthetic_class,
     unregister,
 )
 
@@ -36,5 +37,6 @@ for _package in RUNTIMES:
 
 __all__ = [
     "RUNTIMES", "BackendSpec", "_ALIASES", "_REGISTRY", "adapter_class", "get", "install_hint", "is_installed",
-    "load", "missing_modules", "names", "register", "resolve_target", "runtime_name", "spec", "unregister",
+    "load", "missing_modules", "names", "register", "resolve_target", "runtime_name", "spec", "synthetic_class",
+    "unregister",
 ]

@@ -97,19 +97,6 @@ def device_kind(device: str) -> str:
     return device.split(":", 1)[0]
 
 
-def torch_device_available(kind: str) -> bool:
-    """Whether PyTorch sees a device of this kind (imports torch only for non-CPU kinds)."""
-    if kind == "cpu":
-        return True
-    import torch
-
-    if kind == "cuda":
-        return torch.cuda.is_available()
-    if kind == "mps":
-        return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-    return False
-
-
 class Backend(ABC):
     """Load one model, transcribe audio with `DecodeOptions`, return `Transcription`s.
 
@@ -170,18 +157,26 @@ class Backend(ABC):
 
     @classmethod
     def _resolve_device(cls, device: str, here: bool = True) -> str:
-        """Map "auto" to a concrete device and check the device exists (when `here`). Backends
-        whose runtime can probe devices override `_device_available`."""
+        """Map "auto" to a concrete device and check the device can be used (when `here`).
+        Backends whose runtime can probe devices override `_device_available` (and
+        `_device_problem` to say why not)."""
         if device == "auto":
             device = "cuda" if cls._device_available("cuda") else "cpu"
         kind = device_kind(device)
-        if here and kind != "cpu" and kind in cls.capabilities.compute_types and not cls._device_available(kind):
-            raise UnsupportedOptionError(f"device {device!r} is not available on this machine")
+        if here and kind != "cpu" and kind in cls.capabilities.compute_types:
+            problem = cls._device_problem(kind)
+            if problem:
+                raise UnsupportedOptionError(f"device {device!r} is not available on this machine: {problem}")
         return device
 
     @classmethod
     def _device_available(cls, kind: str) -> bool:
         return kind == "cpu"
+
+    @classmethod
+    def _device_problem(cls, kind: str) -> str | None:
+        """Why this runtime cannot use a device kind here (None: it can)."""
+        return None if cls._device_available(kind) else f"{cls.name} finds no {kind} device"
 
     @classmethod
     def check_options(cls, options: DecodeOptions) -> None:
@@ -385,6 +380,15 @@ class Backend(ABC):
 
     def _synchronize(self) -> None:
         """Wait for queued device work (CUDA) before a clock is read."""
+
+    # A runtime with its own device allocator (PyTorch) reports that allocator's peak; the
+    # device-wide figure is `whisperbench.gpu.GpuMemoryMonitor`'s.
+    @classmethod
+    def reset_allocator_peak(cls, device: str) -> None: ...
+
+    @classmethod
+    def allocator_peak_mb(cls, device: str) -> float | None:
+        return None
 
     # ----- identity -----------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from whisperbench.errors import BackendNotFoundError, BackendNotInstalledError
 
 if TYPE_CHECKING:
     from whisperbench.backends.base import Backend
+    from whisperbench.backends.synthetic_base import SyntheticPrimitives
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class BackendSpec:
     # such as a program or Node packages), as short install hints; [] when ready. Must
     # import no runtime.
     check: str | None = None
+    # The runtime's synthetic-timing primitives, "module:Class" (a `SyntheticPrimitives`),
+    # or None when it has none.
+    synthetic: str | None = None
 
     @property
     def runtime_name(self) -> str:
@@ -122,6 +126,13 @@ def get(name: str) -> type["Backend"]:
 def adapter_class(name: str) -> type["Backend"]:
     """Our adapter class, importable without its runtime (capabilities are class data)."""
     return resolve_target(spec(name).target)
+
+
+def synthetic_class(name: str) -> type["SyntheticPrimitives"] | None:
+    """The runtime's synthetic-timing primitives (importing them imports no runtime), or
+    None when it has none."""
+    target = spec(name).synthetic
+    return resolve_target(target) if target else None
 
 
 def load(name: str, model: str, **load_options) -> "Backend":

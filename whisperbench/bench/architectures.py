@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from whisperbench.backends import runtime_name
+from whisperbench import backends
 from whisperbench.conversion.checkpoint import Dims, expected_shapes
 from whisperbench.errors import WhisperbenchError
 
@@ -106,24 +106,16 @@ class Architecture:
     def runtime_problem(self, backend: str) -> str | None:
         """Why `backend`'s runtime cannot run these shapes (None: it can)."""
         d = self.dims
-        runtime = runtime_name(backend)
+        runtime = backends.runtime_name(backend)
         if d.n_audio_ctx != AUDIO_CTX:
             return (
                 f"{runtime} cannot run {self.name}: n_audio_ctx={d.n_audio_ctx}, but a 30 s window (3000 mel frames, "
                 f"convolution stride 2) gives {AUDIO_CTX} encoder positions, which {runtime} requires "
                 "(its positional embedding must match the encoder's input length)"
             )
-        if d.n_mels not in (80, 128) and backend in ("transformers", "ctranslate2", "openai", "whispercpp"):
-            return f"{runtime} cannot run {self.name}: n_mels={d.n_mels}; Whisper feature extractors produce 80 or 128"
-        if backend in ("openai", "whispercpp") and not self.standard_ffn:
-            return (
-                f"{runtime} cannot run {self.name}: it assumes FFN = 4 x d_model "
-                f"({4 * d.n_audio_state} encoder / {4 * d.n_text_state} decoder), but the dimensions give "
-                f"n_audio_ffn={self.audio_ffn}, n_text_ffn={self.text_ffn}"
-            )
-        if d.n_text_ctx > TEXT_CTX and backend == "whispercpp":
-            return f"whisper.cpp cannot run {self.name}: n_text_ctx={d.n_text_ctx} > {TEXT_CTX}"
-        return None
+        primitives = backends.synthetic_class(backend)
+        problem = primitives.shape_problem(d, self.audio_ffn, self.text_ffn) if primitives else None
+        return f"{runtime} cannot run {self.name}: {problem}" if problem else None
 
 
 def _arch(name: str, n_mels: int, state: int, heads: int, enc: int, dec: int, vocab: int, distilled: bool = False):

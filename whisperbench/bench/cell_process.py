@@ -21,20 +21,8 @@ from typing import Any, TextIO
 
 from whisperbench.bench.records import CellRecord, Failure, Measurement
 from whisperbench.errors import WhisperbenchError
-from whisperbench.memory import peak_rss_mb
-
-
-def _torch_allocated_peak_mb(device: str) -> float | None:
-    """PyTorch's own allocator peak (torch runtimes only; the device-wide figure is gpu_peak_mb)."""
-    if not device.startswith("cuda") or "torch" not in sys.modules:
-        return None
-    torch = sys.modules["torch"]
-    try:
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            return torch.cuda.max_memory_allocated() / 2**20
-    except Exception:
-        return None
-    return None
+from whisperbench.gpu import gpu_state
+from whisperbench.memory import CellMemory, peak_rss_mb
 
 
 def weights_info(model: str) -> dict[str, Any]:
@@ -107,15 +95,15 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         chan.send("done")
         return 0
     rss_before_load = peak_rss_mb()
-    gpu_memory = None
-    if lo.device.startswith("cuda") or lo.device == "auto":
-        from whisperbench.gpu import GpuMemoryMonitor, gpu_state
-
-        gpu_memory = GpuMemoryMonitor(lo.device if lo.device != "auto" else "cuda").start()
 
     # 2. Model.
+    memory = None
     try:
-        backend = backends.get(cell["backend"])(cell["model"], lo)
+        cls = backends.get(cell["backend"])
+        if lo.device.startswith("cuda") or lo.device == "auto":  # device memory from before the load
+            memory = CellMemory(lo.device if lo.device != "auto" else "cuda",
+                                allocator=(cls.reset_allocator_peak, cls.allocator_peak_mb), sample_rss=False)
+        backend = cls(cell["model"], lo)
         described = backend.describe()
     except Exception as exc:
         failure(exc)
@@ -137,14 +125,11 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         normalizer=normalizer_version(),
     )
     device = str(base["device"])
-    if gpu_memory and not device.startswith("cuda"):  # "auto" chose the CPU
-        gpu_memory.stop()
-        gpu_memory = None
-    if device.startswith("cuda") and "torch" in sys.modules:
-        try:
-            sys.modules["torch"].cuda.reset_peak_memory_stats()
-        except Exception:
-            pass
+    if memory and not device.startswith("cuda"):  # "auto" chose the CPU
+        memory.stop()
+        memory = None
+    if memory:
+        memory.reset_allocator()  # rows: the allocator's peak while transcribing
     chan.send("loaded", load_seconds=backend.load_seconds, rss_mb=peak_rss_mb())
 
     # 3. Warm-ups: the first utterance to measure, not recorded as measurements.
@@ -161,9 +146,9 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         load_seconds=backend.load_seconds, warmup_seconds=warm,
         rss_before_load_mb=rss_before_load, rss_after_load_mb=peak_rss_mb(),
         weights=winfo, describe=described,
-        extra={"gpu_memory_method": gpu_memory.method, "gpu_memory_note": gpu_memory.note or None,
-               "gpu_peak_after_load_mb": gpu_memory.peak_mb(),
-               "gpu_state": gpu_state()} if gpu_memory else {},  # clocks, power, temperature after warm-up
+        extra={"gpu_memory_method": memory.gpu.method, "gpu_memory_note": memory.gpu.note or None,
+               "gpu_peak_after_load_mb": memory.gpu_peak_mb(),
+               "gpu_state": gpu_state()} if memory else {},  # clocks, power, temperature after warm-up
         timestamp=datetime.now(timezone.utc).isoformat(),
     ).to_dict())
 
@@ -206,13 +191,13 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             **load,
             rtfx=t.rtfx, tokens=t.tokens_generated, tokens_per_second=t.tokens_per_second,
             load_seconds=backend.load_seconds, peak_rss_mb=peak_rss_mb(),
-            gpu_peak_mb=gpu_memory.peak_mb() if gpu_memory else None,
-            gpu_allocated_peak_mb=_torch_allocated_peak_mb(device),
+            gpu_peak_mb=memory.gpu_peak_mb() if memory else None,
+            gpu_allocated_peak_mb=memory.allocator_peak_mb() if memory else None,
             timestamp=datetime.now(timezone.utc).isoformat(),
         ).to_dict())
     backend.close()
-    if gpu_memory:
-        gpu_memory.stop()
+    if memory:
+        memory.stop()
     chan.send("done")
     return 0
 

@@ -14,12 +14,12 @@ measured seconds per token / bound (1.0 = at the hardware limit).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
 
 from whisperbench.bench.architectures import Architecture
+from whisperbench.options import usable_cpus
 
 # Bytes per stored weight for each (backend, compute type) the synthetic benchmark runs.
 _BYTES = {
@@ -36,11 +36,12 @@ _lock = threading.Lock()
 
 
 def weight_bytes_per_element(backend: str, compute_type: str) -> float:
-    if backend == "openai":
-        # openai-whisper keeps float32 weights and casts them to the input's dtype in every
-        # Linear call (fp16=True), so each step still reads float32 weights.
-        return 4.0
-    return _BYTES.get(compute_type, 4.0)
+    """Bytes per weight each decoder step reads: those of the precision the weights are
+    stored in for that compute type (openai-whisper keeps float32 weights and casts them per
+    call, so it reads float32 at float16)."""
+    from whisperbench.bench.synthetic.weights import storage_quantization
+
+    return _BYTES.get(storage_quantization(backend, compute_type), 4.0)
 
 
 def activation_bytes(compute_type: str) -> float:
@@ -78,7 +79,12 @@ def measure_bandwidth(device: str = "cpu", size_mb: int = 256, repeats: int = 5)
         if key in _cache:
             return _cache[key]
         kind = device.split(":", 1)[0]
-        result = _cuda_bandwidth(device, size_mb, repeats) if kind == "cuda" else _cpu_bandwidth(size_mb, repeats)
+        if kind == "cuda":
+            from whisperbench.backends.torch_common import cuda_copy_bandwidth
+
+            result = cuda_copy_bandwidth(device, size_mb, repeats)
+        else:
+            result = _cpu_bandwidth(size_mb, repeats)
         result["device"] = device
         _cache[key] = result
         return result
@@ -90,7 +96,7 @@ def _cpu_bandwidth(size_mb: int, repeats: int) -> dict[str, Any]:
     n = size_mb * 2**20
     src = np.ones(n, dtype=np.uint8)
     dst = np.zeros(n, dtype=np.uint8)
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = usable_cpus()
     bounds = np.linspace(0, n, threads + 1).astype(int)
 
     def part(i: int) -> None:
@@ -110,27 +116,6 @@ def _cpu_bandwidth(size_mb: int, repeats: int) -> dict[str, Any]:
         best = min(best, time.perf_counter() - t0)
     return {"bandwidth_gbs": 2 * n / best / 1e9, "method": f"numpy copy, {size_mb} MiB, {threads} thread(s)",
             "seconds": best}
-
-
-def _cuda_bandwidth(device: str, size_mb: int, repeats: int) -> dict[str, Any]:
-    import torch
-
-    n = max(size_mb, 1024) * 2**20  # well past the L2 cache
-    src = torch.ones(n, dtype=torch.uint8, device=device)
-    dst = torch.empty_like(src)
-    dst.copy_(src)
-    torch.cuda.synchronize(device)
-    best = float("inf")
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        dst.copy_(src)
-        end.record()
-        torch.cuda.synchronize(device)
-        best = min(best, start.elapsed_time(end) / 1000)
-    del src, dst
-    torch.cuda.empty_cache()
-    return {"bandwidth_gbs": 2 * n / best / 1e9, "method": f"torch device copy, {n >> 20} MiB", "seconds": best}
 
 
 def roofline(arch: Architecture, backend: str, compute_type: str, batch_size: int, decode_tokens: int,

@@ -22,7 +22,7 @@ def _split(values: list[str] | str | None) -> list[str]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from whisperbench.bench.architectures import names
-    from whisperbench.bench.synthetic import DEFAULT_BACKENDS
+    from whisperbench.bench.synthetic import default_backends
 
     p = sub.add_parser(
         "synthetic",
@@ -40,16 +40,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: each runtime's default)")
     p.add_argument("--backend-option", "-O", action="append", default=[], metavar="KEY=VALUE",
-                   help="transformers: attn_implementation=sdpa|eager|flash_attention_2, torch_compile=true, "
-                        "compile_mode=MODE; the other runtimes take none (an option a runtime does not take "
-                        "makes its rows skipped, naming it)")
+                   help=f"options each backend's synthetic timing takes: {_option_keys()} (an option a runtime "
+                        "does not take makes its rows skipped, naming it)")
     p.add_argument("--backend", "-b", action="append", default=[],
                    help="backend (repeatable or comma-separated; default: every installed one of "
-                        f"{', '.join(DEFAULT_BACKENDS)})")
+                        f"{', '.join(default_backends())})")
     p.add_argument("--compute-type", action="append", default=[],
                    help="compute type (repeatable or comma-separated; default: each backend's default on the device)")
     p.add_argument("--batch-size", nargs="+", type=int, default=[1], help="batch sizes (default: 1)")
     p.set_defaults(func=run)
+
+
+def _option_keys() -> str:
+    """"backend: key, key; ..." for every backend with synthetic primitives (from the registry)."""
+    from whisperbench import backends
+
+    parts = []
+    for name in backends.names():
+        primitives = backends.synthetic_class(name)
+        if primitives is not None:
+            parts.append(f"{name}: {', '.join(primitives.option_help) or 'none'}")
+    return "; ".join(parts)
 
 
 def add_synthetic_args(p: argparse.ArgumentParser) -> None:

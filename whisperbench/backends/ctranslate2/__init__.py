@@ -1,4 +1,5 @@
-"""CTranslate2 through faster-whisper: the adapter (`adapter.py`)."""
+"""CTranslate2 through faster-whisper: the adapter (`adapter.py`), its synthetic-timing
+primitives (`synthetic.py`) and the load helpers both share (`load.py`)."""
 
 from whisperbench.backends.registry import BackendSpec
 
@@ -12,4 +13,5 @@ SPEC = BackendSpec(
     aliases=("faster-whisper", "faster_whisper", "ct2"),
     packages=("faster-whisper", "ctranslate2"),
     weight_format="ctranslate2",
+    synthetic="whisperbench.backends.ctranslate2.synthetic:CTranslate2Primitives",
 )

@@ -12,15 +12,15 @@ for chunked long-form, one of three implementations chosen by `-O chunking=`:
 
 from __future__ import annotations
 
-from math import ceil
 from pathlib import Path
 
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
 from whisperbench.backends import chunking
-from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind, locate_model
+from whisperbench.backends.base import Backend, Capabilities, RawResult, locate_model
 from whisperbench.backends.ctranslate2 import SPEC
+from whisperbench.backends.ctranslate2.load import check_cuda, cuda_devices, load_model
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
@@ -141,13 +141,16 @@ class CTranslate2Backend(Backend):
 
     @classmethod
     def _device_available(cls, kind: str) -> bool:
-        if kind == "cpu":
-            return True
-        if kind == "cuda":
-            import ctranslate2
+        return kind == "cpu" or (kind == "cuda" and cuda_devices() > 0)
 
-            return ctranslate2.get_cuda_device_count() > 0
-        return False
+    @classmethod
+    def _device_problem(cls, kind: str) -> str | None:
+        if kind == "cuda":
+            try:
+                check_cuda()  # also preloads a pip-installed cuBLAS 12
+            except UnsupportedOptionError as exc:
+                return str(exc)
+        return super()._device_problem(kind)
 
     @classmethod
     def _check_backend_options(cls, options: DecodeOptions) -> None:
@@ -186,34 +189,14 @@ class CTranslate2Backend(Backend):
 
     def _load(self, model: str, load_options: LoadOptions) -> None:
         import ctranslate2
-        from faster_whisper import WhisperModel
 
         self.location = locate_model(model, "ctranslate2", self.name)
         if self.location.path is not None and not (Path(self.location.path) / "tokenizer.json").exists():
             raise ModelError(f"{self.location.path} has no tokenizer.json (faster-whisper would try to download one)")
         local = self.location.path is not None
         where = self.location.path if local else self.location.hub_id
-        device = load_options.device
-        index = int(device.split(":", 1)[1]) if ":" in device else 0
-        if device_kind(device) == "cuda":  # cuBLAS 12 preflight: a clear error instead of one at first decode
-            from whisperbench.gpu import check_ctranslate2_cuda
-
-            check_ctranslate2_cuda()
-        try:
-            self.model = WhisperModel(
-                where,
-                device=device_kind(device),
-                device_index=index,
-                compute_type=load_options.compute_type,
-                cpu_threads=load_options.threads,
-                local_files_only=local,
-            )
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelError(f"cannot load CTranslate2 model {model!r}: {exc}") from None
-        except Exception as exc:  # hub errors come in many types
-            if local:
-                raise
-            raise ModelError(f"cannot download or load {model!r}: {type(exc).__name__}: {exc}") from None
+        self.model = load_model(where, load_options.device, load_options.compute_type, load_options.threads, local,
+                                model)
         self.chunking = chunking.choose(self, CHUNKING, "vad")
         self.batched = _batched_pipeline_class()(model=self.model)
         self.multilingual = self.model.model.is_multilingual

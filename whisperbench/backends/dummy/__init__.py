@@ -1,4 +1,5 @@
-"""A backend without a model (tests and harness checks): the adapter (`adapter.py`)."""
+"""A backend without a model (tests and harness checks): the adapter (`adapter.py`) and its
+synthetic-timing primitives (`synthetic.py`)."""
 
 from whisperbench.backends.registry import BackendSpec
 
@@ -9,4 +10,5 @@ SPEC = BackendSpec(
     extra=None,
     description="no model: returns a scripted transcript (tests and harness checks)",
     weight_format="none",
+    synthetic="whisperbench.backends.dummy.synthetic:DummyPrimitives",
 )

@@ -1,4 +1,6 @@
-"""openai-whisper, the reference PyTorch implementation: the adapter (`adapter.py`)."""
+"""openai-whisper, the reference PyTorch implementation: the adapter (`adapter.py`), its
+synthetic-timing primitives (`synthetic.py`) and the load helpers both share
+(`load.py`)."""
 
 from whisperbench.backends.registry import BackendSpec
 
@@ -12,4 +14,5 @@ SPEC = BackendSpec(
     aliases=("openai-whisper", "openai_whisper"),
     packages=("openai-whisper", "torch"),
     weight_format="openai",
+    synthetic="whisperbench.backends.openai.synthetic:OpenAIPrimitives",
 )

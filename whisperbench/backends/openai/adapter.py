@@ -14,16 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from whisperbench.backends import chunking
-from whisperbench.backends.base import (
-    Backend,
-    Capabilities,
-    RawResult,
-    device_kind,
-    locate_model,
-    torch_device_available,
-)
+from whisperbench.backends import chunking, torch_common
+from whisperbench.backends.base import Backend, Capabilities, RawResult, locate_model
 from whisperbench.backends.openai import SPEC
+from whisperbench.backends.openai.load import load_model
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
@@ -33,7 +27,7 @@ _CALL = "whisper.Whisper.decode, batched"
 CHUNKING = {placement: chunking.implementation(_CALL, placement) for placement in chunking.PLACEMENTS}
 
 
-class OpenAIWhisperBackend(Backend):
+class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
     name = "openai"
     runtime_packages = SPEC.packages
     capabilities = Capabilities(
@@ -58,7 +52,7 @@ class OpenAIWhisperBackend(Backend):
 
     @classmethod
     def _device_available(cls, kind: str) -> bool:
-        return torch_device_available(kind)
+        return torch_common.device_available(kind)
 
     @classmethod
     def _check_backend_options(cls, options: DecodeOptions) -> None:
@@ -75,8 +69,7 @@ class OpenAIWhisperBackend(Backend):
         self._torch = torch
         self._whisper = whisper
         self.chunking = chunking.choose(self, CHUNKING, "overlap")
-        if load_options.threads:
-            torch.set_num_threads(load_options.threads)
+        torch_common.set_threads(load_options.threads)
         self.location = locate_model(model, "openai", self.name)
         name = self.location.path or self.location.hub_id
         if self.location.hub_id is not None and name not in whisper.available_models():
@@ -84,12 +77,7 @@ class OpenAIWhisperBackend(Backend):
                 f"{model!r} is neither a local model nor an openai-whisper model name; "
                 f"names: {', '.join(whisper.available_models())}"
             )
-        try:
-            self.model = whisper.load_model(name, device=load_options.device)
-        except (RuntimeError, OSError, KeyError, ValueError) as exc:
-            raise ModelError(f"cannot load openai-whisper model {model!r}: {type(exc).__name__}: {exc}") from None
-        # fp16=True makes openai-whisper cast weights to half on the fly (its Linear/Conv
-        # layers follow the input dtype); float32 master weights stay, as load_model keeps them.
+        self.model = load_model(name, load_options.device, model)
         self.fp16 = load_options.compute_type == "float16"
         self.multilingual = self.model.is_multilingual
         from whisper.tokenizer import get_tokenizer
@@ -220,8 +208,7 @@ class OpenAIWhisperBackend(Backend):
         return out
 
     def _synchronize(self) -> None:
-        if device_kind(self.load_options.device) == "cuda":
-            self._torch.cuda.synchronize()
+        torch_common.synchronize(self.load_options.device)
 
     def close(self) -> None:
         self.model = None

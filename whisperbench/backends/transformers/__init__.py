@@ -1,4 +1,5 @@
-"""Hugging Face Transformers (PyTorch): the adapter (`adapter.py`)."""
+"""Hugging Face Transformers (PyTorch): the adapter (`adapter.py`), its synthetic-timing
+primitives (`synthetic.py`) and the load helpers both share (`load.py`)."""
 
 from whisperbench.backends.registry import BackendSpec
 
@@ -12,4 +13,5 @@ SPEC = BackendSpec(
     aliases=("hf", "huggingface"),
     packages=("transformers", "torch"),
     weight_format="transformers",
+    synthetic="whisperbench.backends.transformers.synthetic:TransformersPrimitives",
 )

@@ -23,21 +23,20 @@ import importlib.util
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
-from whisperbench.backends import chunking
-from whisperbench.backends.base import (
-    Backend,
-    Capabilities,
-    RawResult,
-    device_kind,
-    locate_model,
-    torch_device_available,
-)
+from whisperbench.backends import chunking, torch_common
+from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind, locate_model
 from whisperbench.backends.transformers import SPEC
+from whisperbench.backends.transformers.load import (
+    OPTION_HELP,
+    attention,
+    compile_forward,
+    compile_settings,
+    from_pretrained,
+)
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment
 
-ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 _DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 CHUNKING = {
     "pipeline": "transformers.AutomaticSpeechRecognitionPipeline (chunk_length_s, stride chunk_length_s/6, "
@@ -46,13 +45,7 @@ CHUNKING = {
 }
 
 
-def _flag(value) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-class TransformersBackend(Backend):
+class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
     name = "transformers"
     runtime_packages = SPEC.packages
     capabilities = Capabilities(
@@ -72,8 +65,7 @@ class TransformersBackend(Backend):
         "temperatures[0])",
         word_timestamps=False,
         extra_options={
-            "attn_implementation": "eager, sdpa (default) or flash_attention_2 (CUDA, fp16/bf16, needs flash-attn)",
-            "torch_compile": "true: torch.compile the model's forward (static KV cache)",
+            **OPTION_HELP,
             "assistant_model": "model spec of a smaller Whisper (e.g. a distil student) for speculative decoding; "
             "greedy only, batch 1",
             "chunking": "chunked algorithm: 'pipeline' (default; the transformers ASR pipeline, overlapping chunks "
@@ -93,7 +85,7 @@ class TransformersBackend(Backend):
     # ----- devices and options ----------------------------------------------------
     @classmethod
     def _device_available(cls, kind: str) -> bool:
-        return torch_device_available(kind)
+        return torch_common.device_available(kind)
 
     @classmethod
     def _check_backend_options(cls, options: DecodeOptions) -> None:
@@ -128,35 +120,19 @@ class TransformersBackend(Backend):
         import transformers
 
         self._torch = torch
-        if load_options.threads:
-            torch.set_num_threads(load_options.threads)
+        torch_common.set_threads(load_options.threads)
         extra = load_options.extra
-        self.attn_implementation = str(extra.get("attn_implementation", "sdpa"))
-        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
-            raise UnsupportedOptionError(
-                f"attn_implementation={self.attn_implementation!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}"
-            )
         kind = device_kind(load_options.device)
         compute_type = load_options.compute_type
-        if self.attn_implementation == "flash_attention_2":
-            if kind != "cuda":
-                raise UnsupportedOptionError("attn_implementation='flash_attention_2' needs a CUDA device")
-            if compute_type not in ("float16", "bfloat16"):
-                raise UnsupportedOptionError(
-                    f"attn_implementation='flash_attention_2' needs compute type float16 or bfloat16, not {compute_type!r}"
-                )
-            if importlib.util.find_spec("flash_attn") is None:
-                raise UnsupportedOptionError(
-                    "attn_implementation='flash_attention_2' needs the flash-attn package, which is not installed"
-                )
-        self.torch_compile = _flag(extra.get("torch_compile", False))
+        self.attn_implementation = attention(extra, kind, compute_type)
+        self.torch_compile, self.compile_mode = compile_settings(extra)
         self.chunking = chunking.choose(self, CHUNKING, "pipeline")
 
         self.location = locate_model(model, "transformers", self.name)
         where = self.location.path or self.location.hub_id
         local = self.location.path is not None
         self.dtype = getattr(torch, _DTYPES.get(compute_type, "float32"))
-        kwargs: dict = dict(dtype=self.dtype, attn_implementation=self.attn_implementation)
+        kwargs: dict = dict(dtype=self.dtype)
         if kind == "cuda" and compute_type in ("int8", "nf4"):
             if importlib.util.find_spec("bitsandbytes") is None:
                 raise UnsupportedOptionError(
@@ -171,7 +147,7 @@ class TransformersBackend(Backend):
                 bnb_4bit_compute_dtype=torch.float16,
             )
             kwargs["device_map"] = {"": load_options.device}
-        self.model = self._from_pretrained(where, local, model, **kwargs)
+        self.model = from_pretrained(where, local, model, self.attn_implementation, **kwargs)
         if "device_map" not in kwargs:
             self.model.to(load_options.device)
         if kind == "cpu" and compute_type == "int8":
@@ -200,8 +176,9 @@ class TransformersBackend(Backend):
             # Decoder-only (WhisperForCausalLM), as the Distil-Whisper card shows: it reuses
             # the main model's encoder output, and its generate is the plain one (a full
             # Whisper assistant would run Whisper's fallback loop inside each draft call).
-            self.assistant = self._from_pretrained(
-                a_where, self.assistant_location.path is not None, spec, causal_lm=True, **a_kwargs
+            self.assistant = from_pretrained(
+                a_where, self.assistant_location.path is not None, spec, self.attn_implementation, causal_lm=True,
+                **a_kwargs,
             )
             if "device_map" not in a_kwargs:
                 self.assistant.to(load_options.device)
@@ -213,30 +190,15 @@ class TransformersBackend(Backend):
                 )
 
         if self.torch_compile:
-            self.model.generation_config.cache_implementation = "static"
-            self.model.forward = torch.compile(self.model.forward)
+            compile_forward(self.model, self.compile_mode)
         self._pipeline = None
-
-    def _from_pretrained(self, where: str, local: bool, spec: str, causal_lm: bool = False, **kwargs):
-        from transformers import WhisperForCausalLM, WhisperForConditionalGeneration
-
-        cls = WhisperForCausalLM if causal_lm else WhisperForConditionalGeneration
-        try:
-            return cls.from_pretrained(where, local_files_only=local, **kwargs)
-        except ImportError as exc:  # e.g. flash-attn / bitsandbytes present but unusable
-            raise UnsupportedOptionError(f"cannot load {spec!r} with these options: {exc}") from None
-        except (OSError, ValueError, RuntimeError) as exc:
-            if "attn" in str(exc).lower() and self.attn_implementation != "sdpa":
-                raise UnsupportedOptionError(
-                    f"attn_implementation={self.attn_implementation!r} is not available: {exc}"
-                ) from None
-            raise ModelError(f"cannot load transformers model {spec!r}: {type(exc).__name__}: {exc}") from None
 
     def describe(self) -> dict:
         d = super().describe()
         d.update(self.location.describe())
         d["attn_implementation"] = self.attn_implementation
         d["torch_compile"] = self.torch_compile
+        d["compile_mode"] = self.compile_mode
         if self.assistant_location is not None:
             d["assistant_model"] = self.assistant_location.describe()
         return d
@@ -447,11 +409,7 @@ class TransformersBackend(Backend):
         return [round((s + stride) / SAMPLE_RATE, 3) for s in starts[1:last + 1]]
 
     def _synchronize(self) -> None:
-        kind = device_kind(self.load_options.device)
-        if kind == "cuda":
-            self._torch.cuda.synchronize()
-        elif kind == "mps":
-            self._torch.mps.synchronize()
+        torch_common.synchronize(self.load_options.device)
 
     def close(self) -> None:
         self._pipeline = None

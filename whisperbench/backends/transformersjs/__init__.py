@@ -1,4 +1,6 @@
-"""Transformers.js on Node.js: the adapter (`adapter.py`) and its Node worker (`node/`).
+"""Transformers.js on Node.js: the adapter (`adapter.py`), the worker process manager
+(`worker.py`) and the Node worker itself (`node/`). No synthetic-timing primitives (see the
+adapter's notes).
 
 Its version is read from the Node packages (`TransformersJsBackend.runtime_version`), so
 no Python distribution identifies it."""
@@ -15,5 +17,5 @@ SPEC = BackendSpec(
     aliases=("transformers.js", "transformers-js", "tjs"),
     packages=(),
     weight_format="onnx",
-    check="whisperbench.backends.transformersjs.adapter:missing_runtime",
+    check="whisperbench.backends.transformersjs.worker:missing_runtime",
 )

@@ -1,4 +1,5 @@
-"""whisper.cpp through pywhispercpp: the adapter (`adapter.py`)."""
+"""whisper.cpp through pywhispercpp: the adapter (`adapter.py`), its synthetic-timing
+primitives (`synthetic.py`) and the load helpers both share (`load.py`)."""
 
 from whisperbench.backends.registry import BackendSpec
 
@@ -12,4 +13,5 @@ SPEC = BackendSpec(
     aliases=("whisper.cpp", "whisper-cpp", "pywhispercpp"),
     packages=("pywhispercpp",),
     weight_format="ggml",
+    synthetic="whisperbench.backends.whispercpp.synthetic:WhisperCppPrimitives",
 )

@@ -16,11 +16,9 @@ is converted with `whisperbench.conversion.ensure_format(spec, "ggml", type)`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import struct
-import sys
 
 import numpy as np
 
@@ -28,6 +26,7 @@ from whisperbench.audio import SAMPLE_RATE
 from whisperbench.backends import chunking
 from whisperbench.backends.base import Backend, Capabilities, ModelLocation, RawResult, locate_model
 from whisperbench.backends.whispercpp import SPEC
+from whisperbench.backends.whispercpp.load import check_cuda, cuda_build, default_threads, load_model, stderr_to
 from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
 from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment
@@ -91,7 +90,7 @@ class WhisperCppBackend(Backend):
             "sequential": "pywhispercpp.Model.transcribe (whisper_full)",
             "chunked": CHUNKING["vad"],
         },
-        compute_types={"cpu": GGML_TYPES},
+        compute_types={"cpu": GGML_TYPES, "cuda": GGML_TYPES},
         batching=False,
         word_timestamps=False,
         max_new_tokens=False,
@@ -107,9 +106,22 @@ class WhisperCppBackend(Backend):
             "compression_ratio_threshold is not computed by whisper.cpp: with fallback pass "
             "compression_ratio_threshold=None (optionally -O entropy_thold=2.4, whisper.cpp's own criterion)",
             "max_new_tokens, word_timestamps and batch_size > 1 are not supported",
-            "device: CPU only in the PyPI wheel",
+            "device cuda: only with a pywhispercpp built with CUDA (the PyPI wheel is CPU-only)",
         ),
     )
+
+    @classmethod
+    def _device_available(cls, kind: str) -> bool:
+        return kind == "cpu" or (kind == "cuda" and cuda_build())
+
+    @classmethod
+    def _device_problem(cls, kind: str) -> str | None:
+        if kind == "cuda":
+            try:
+                check_cuda()
+            except UnsupportedOptionError as exc:
+                return str(exc)
+        return super()._device_problem(kind)
 
     @classmethod
     def _check_backend_options(cls, options: DecodeOptions) -> None:
@@ -137,7 +149,6 @@ class WhisperCppBackend(Backend):
     def _load(self, model: str, load_options: LoadOptions) -> None:
         import _pywhispercpp as pw
         from pywhispercpp.constants import AVAILABLE_MODELS
-        from pywhispercpp.model import Model
 
         self._pw = pw
         self.chunking = chunking.choose(self, CHUNKING, "vad")
@@ -166,26 +177,8 @@ class WhisperCppBackend(Backend):
             where = name
             self.ggml_type = wanted
         self.location = location
-        self.threads = load_options.threads or min(4, _cpu_count())
-        import tempfile
-
-        # whisper.cpp logs to stderr; keep it quiet but read it back: a failed load still
-        # returns a context object (a null pointer inside) that crashes on first use.
-        with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
-            try:
-                with _stderr_to(log.name):
-                    self.model = Model(
-                        where, redirect_whispercpp_logs_to=False, n_threads=self.threads,
-                        print_progress=False, print_realtime=False, print_timestamps=False,
-                    )
-            except Exception as exc:  # whisper.cpp reports a failed load as a generic error
-                raise ModelError(f"cannot load whisper.cpp model {model!r}: {type(exc).__name__}: {exc}") from None
-            log.seek(0)
-            messages = log.read()
-        if "failed to load model" in messages or self.model._ctx is None:
-            reasons = [ln for ln in messages.splitlines() if "error" in ln.lower() or "wrong" in ln or "failed" in ln]
-            self.model._ctx = None  # never free a null context
-            raise ModelError(f"whisper.cpp cannot load {where}: {'; '.join(reasons) or 'unknown error'}")
+        self.threads = default_threads(load_options.threads)
+        self.model = load_model(where, self.threads, load_options.device, spec=model)
         ctx = self.model._ctx
         self.eot = pw.whisper_token_eot(ctx)
         self.multilingual = bool(pw.whisper_is_multilingual(ctx))
@@ -237,7 +230,7 @@ class WhisperCppBackend(Backend):
         pw = self._pw
         ctx = self.model._ctx
         self.model._set_params(params)  # what Model.transcribe does, which drops whisper_full's status
-        with _stderr_to(os.devnull):  # whisper.cpp may log (e.g. fallback) on fd 2
+        with stderr_to(os.devnull):  # whisper.cpp may log (e.g. fallback) on fd 2
             status = pw.whisper_full(ctx, self.model._params, samples, samples.size)
         if status != 0:  # no segments then: never an empty transcript that looks fine
             raise WhisperbenchError(
@@ -282,29 +275,3 @@ class WhisperCppBackend(Backend):
     def close(self) -> None:
         self.model = None
 
-
-@contextlib.contextmanager
-def _stderr_to(path: str):
-    """Send file descriptor 2 (where whisper.cpp's C code logs) to `path`. pywhispercpp's
-    own redirect falls back to a Python-level one when sys.stderr has no file descriptor
-    (e.g. under pytest's capture), which C code ignores."""
-    try:
-        sys.stderr.flush()
-    except (AttributeError, ValueError):
-        pass
-    saved = os.dup(2)
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        os.dup2(target, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(target)
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1

@@ -2,24 +2,18 @@
 (`python -m whisperbench.bench.cell_process`, in its own session, so a terminal's Ctrl-C
 reaches the runner only).
 
-`cell_events` is the supervision of one child, used here and inside a Ray task: it kills a
-child that reports nothing for `timeout_s` or whose RSS passes `max_memory_mb`, turns a
-crash (signal, exit) into a failure row, and on Ctrl-C kills the child and still hands
-back every event the child had already sent.
+`cell_events` is the supervision of one child, used here and inside a Ray task: the
+child-process spawner (`bench/child.spawn`) kills a child that reports nothing for
+`timeout_s` or whose RSS passes `max_memory_mb`, and on Ctrl-C kills it and still hands
+back every event it had already sent; a crash (signal, exit) becomes a failure row here.
 """
 
 from __future__ import annotations
 
-import json
-import queue
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from typing import Any, Iterator
 
-from whisperbench.bench.child import child_env, describe_exit, stderr_tail
+from whisperbench.bench.child import ChildExit, spawn
 from whisperbench.bench.executors.base import CellJob, Executor, Limits, Progress, failure_row
 
 
@@ -68,123 +62,37 @@ class LocalExecutor(Executor):
 
 
 def cell_events(job: dict[str, Any], limits: Limits, cwd: str | None = None) -> Iterator[dict[str, Any]]:
-    """Run one cell's child process on `job` and yield its events, then a failure row if it
-    died without reporting one (see the module docstring)."""
+    """Run one cell's child process on `job` (through the child-process spawner) and yield
+    its events, then a failure row if it died without reporting one."""
     identity = job["identity"]
-    errfile = tempfile.TemporaryFile(mode="w+b")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "whisperbench.bench.cell_process"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile, env=child_env(), cwd=cwd,
-        start_new_session=True,  # Ctrl-C reaches the runner, which then stops the child
-    )
-    events: queue.Queue = queue.Queue()
-
-    def pump() -> None:
-        for line in proc.stdout:
-            events.put(line)
-        events.put(None)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    try:
-        proc.stdin.write(json.dumps(job).encode())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-
     current: tuple[str | None, int | None] = (None, None)
     finished = False
     reported_failure = False
-    killed_for: str | None = None
-    last = time.monotonic()
-    ps = None
-    if limits.max_memory_mb:
-        import psutil
-
-        try:
-            ps = psutil.Process(proc.pid)
-        except psutil.Error:
-            ps = None
-
-    def parse(line: bytes) -> dict[str, Any] | None:
-        nonlocal current, finished, reported_failure
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError:
-            return None  # a partial line from a killed child
-        kind = ev.get("event")
-        if kind == "begin":
-            current = (ev["utterance_id"], ev["repeat"])
-        elif kind in ("row", "failure"):
-            current = (None, None)
-            reported_failure |= kind == "failure"
-        elif kind == "done":
-            finished = True
-        return ev
-
-    def over_memory() -> bool:
-        """Kill the child when its RSS passes max_memory_mb (sampled while it is quiet
-        and before each of its events is accepted, so a fast child cannot outrun it)."""
-        nonlocal killed_for
-        if ps is None or killed_for is not None:
-            return killed_for is not None
-        try:
-            rss = ps.memory_info().rss / 2**20
-        except Exception:
-            return False
-        if rss > limits.max_memory_mb:
-            killed_for = f"out of memory: RSS {rss:.0f} MB exceeded max_memory_mb={limits.max_memory_mb:g}"
-            proc.kill()
-        return killed_for is not None
-
+    child = spawn("whisperbench.bench.cell_process", job, timeout_s=limits.timeout_s,
+                  max_memory_mb=limits.max_memory_mb or None, cwd=cwd)
     try:
-        try:
-            while True:
-                try:
-                    line = events.get(timeout=0.2 if ps is not None else 1.0)
-                except queue.Empty:
-                    if time.monotonic() - last > limits.timeout_s:
-                        killed_for = f"timeout: no progress for {limits.timeout_s:g} s"
-                        proc.kill()
-                    else:
-                        over_memory()
-                    continue
-                if line is None:
-                    break
-                last = time.monotonic()
-                if over_memory():
-                    continue  # measured in a process over its memory cap: the cell fails instead
-                ev = parse(line)
-                if ev is not None:
-                    yield ev
-        except KeyboardInterrupt:
-            # Stop the child, then hand back every event it had already sent.
-            proc.kill()
-            reader.join(timeout=5)
-            while True:
-                try:
-                    line = events.get_nowait()
-                except queue.Empty:
-                    break
-                ev = parse(line) if line is not None else None
-                if ev is not None:
-                    yield ev
-            raise
-        rc = proc.wait()
-        reader.join(timeout=5)
-        if finished and rc == 0:
-            return
-        if reported_failure and rc == 1 and killed_for is None:
-            return  # the child recorded why it stopped
-        if killed_for:
-            error, etype = killed_for, "Timeout" if killed_for.startswith("timeout") else "OutOfMemory"
-        else:
-            etype, error = "Crash", f"child process {describe_exit(rc)}"
-        utt, rep = current
-        yield {"event": "failure", "row": failure_row(identity, etype, error, utterance_id=utt, repeat=rep,
-                                                       stderr_tail=stderr_tail(errfile), returncode=rc)}
+        while True:
+            try:
+                ev = next(child)
+            except StopIteration as stop:
+                ended: ChildExit = stop.value
+                break
+            kind = ev.get("event")
+            if kind == "begin":
+                current = (ev["utterance_id"], ev["repeat"])
+            elif kind in ("row", "failure"):
+                current = (None, None)
+                reported_failure |= kind == "failure"
+            elif kind == "done":
+                finished = True
+            yield ev
     finally:
-        if proc.poll() is None:  # the caller stopped reading (closed this generator)
-            proc.kill()
-            proc.wait()
-        errfile.close()
+        child.close()  # kills the child when the caller stopped reading
+    if finished and ended.returncode == 0:
+        return
+    if reported_failure and ended.returncode == 1 and ended.killed_for is None:
+        return  # the child recorded why it stopped
+    utt, rep = current
+    yield {"event": "failure", "row": failure_row(identity, ended.error_type, ended.describe(limits.timeout_s),
+                                                   utterance_id=utt, repeat=rep, stderr_tail=ended.stderr_tail,
+                                                   returncode=ended.returncode)}
