@@ -13,15 +13,19 @@ import importlib
 from whisperbench.backends.registry import (
     _ALIASES,
     _REGISTRY,
+    ENV_VAR,
     BackendSpec,
     adapter_class,
     get,
     install_hint,
     is_installed,
     load,
+    mark_builtin,
     missing_modules,
     names,
     register,
+    register_from_env,
+    registered,
     resolve_target,
     runtime_name,
     spec,
@@ -34,9 +38,11 @@ RUNTIMES = ("ctranslate2", "dummy", "openai", "transformers", "transformersjs", 
 
 for _package in RUNTIMES:
     register(importlib.import_module(f"{__name__}.{_package}").SPEC)
+mark_builtin()
+register_from_env()  # entries a parent process registered at run time (registry.ENV_VAR)
 
 __all__ = [
-    "RUNTIMES", "BackendSpec", "_ALIASES", "_REGISTRY", "adapter_class", "get", "install_hint", "is_installed",
-    "load", "missing_modules", "names", "register", "resolve_target", "runtime_name", "spec", "synthetic_class",
+    "ENV_VAR", "RUNTIMES", "BackendSpec", "_ALIASES", "_REGISTRY", "adapter_class", "get", "install_hint", "is_installed",
+    "load", "missing_modules", "names", "register", "registered", "resolve_target", "runtime_name", "spec", "synthetic_class",
     "unregister",
 ]

@@ -8,10 +8,14 @@ imports its runtime only when a model is loaded) after checking the runtime is i
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
+import json
+import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from whisperbench.errors import BackendNotFoundError, BackendNotInstalledError
 
@@ -52,6 +56,13 @@ class BackendSpec:
 
 _REGISTRY: dict[str, BackendSpec] = {}
 _ALIASES: dict[str, str] = {}
+# The entries of `whisperbench.backends.RUNTIMES`, as registered on import (`mark_builtin`).
+_BUILTIN: dict[str, BackendSpec] = {}
+
+# Entries registered at run time (a plugin, a test's toy backend) reach child processes
+# (suite cells, synthetic cells) through this variable, as JSON; importing
+# `whisperbench.backends` there registers them again. Their targets must be importable there.
+ENV_VAR = "WHISPERBENCH_BACKENDS"
 
 
 def register(spec: BackendSpec) -> None:
@@ -62,11 +73,50 @@ def register(spec: BackendSpec) -> None:
 
 
 def unregister(name: str) -> None:
+    """Remove a backend and its aliases (nothing happens for an unknown name)."""
     spec = _REGISTRY.pop(name, None)
     if spec is not None:
         for alias in spec.aliases:
             if _ALIASES.get(alias) == name:
                 del _ALIASES[alias]
+
+
+@contextmanager
+def registered(spec: BackendSpec) -> Iterator[BackendSpec]:
+    """`spec` registered for the duration of a `with` block (whatever it replaced comes back)."""
+    before = _REGISTRY.get(spec.name)
+    register(spec)
+    try:
+        yield spec
+    finally:
+        unregister(spec.name)
+        if before is not None:
+            register(before)
+
+
+def mark_builtin() -> None:
+    """Record the entries registered so far as the built-in ones (not passed to children)."""
+    _BUILTIN.update(_REGISTRY)
+
+
+def added_specs() -> list[BackendSpec]:
+    """Entries registered at run time: not built in, or replacing a built-in one."""
+    return [s for n, s in sorted(_REGISTRY.items()) if _BUILTIN.get(n) is not s]
+
+
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` for a child process, carrying the entries registered at run time (`ENV_VAR`)."""
+    env = {k: v for k, v in env.items() if k != ENV_VAR}
+    added = added_specs()
+    if added:
+        env[ENV_VAR] = json.dumps([dataclasses.asdict(s) for s in added])
+    return env
+
+
+def register_from_env(environ: Mapping[str, str] = os.environ) -> None:
+    """Register the entries a parent process passed in `ENV_VAR`."""
+    for fields in json.loads(environ.get(ENV_VAR) or "[]"):
+        register(BackendSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}))
 
 
 def names() -> list[str]:

@@ -28,13 +28,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Generator, TextIO
 
+from whisperbench.backends import registry
 from whisperbench.memory import RssSampler
 from whisperbench.paths import PROJECT_ROOT
 
 
 def child_env() -> dict[str, str]:
-    """The environment for a child: this checkout importable, output unbuffered."""
-    env = dict(os.environ)
+    """The environment for a child: this checkout importable, output unbuffered, the backends
+    registered at run time passed on."""
+    env = registry.child_env(dict(os.environ))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
