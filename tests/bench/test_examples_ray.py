@@ -51,8 +51,9 @@ def test_laptop_script_runs_a_suite_and_stops_its_head(dummy_toml, write_suite, 
     assert proc.returncode == 0, proc.stderr[-3000:]
     df = read_results(out)
     assert len(df) == 1 and (df["status"] == "ok").all() and (df["executor"] == "ray").all()
-    left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout
-    assert not left.strip(), f"the head outlived the script: {left}"
+    for pattern in (f"--port {port}", f":{port}"):  # `ray start` itself; the head's raylet and GCS name ip:port
+        left = subprocess.run(["pgrep", "-af", "--", pattern], capture_output=True, text=True)
+        assert left.returncode == 1, f"the head outlived the script: {left.stdout}{left.stderr}"
 
 
 def test_rayjob_manifest_runs_the_default_suite_with_a_slot_per_gpu_pod():
