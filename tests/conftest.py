@@ -45,6 +45,19 @@ def pytest_xdist_make_scheduler(config, log):
     return ByModule(config, log)
 
 
+# The third-party libraries that run Whisper (with their native parts): only backends/ and the
+# weight-format modules import them, and only inside the functions that need them.
+RUNTIME_LIBRARIES = ("torch", "transformers", "ctranslate2", "faster_whisper", "pywhispercpp", "_pywhispercpp",
+                     "whisper", "onnxruntime", "onnx")
+
+
+def runtimes_imported(code: str) -> list[str]:
+    """The runtime libraries in sys.modules after `code` ran in a fresh interpreter."""
+    probe = f"{code}\nimport sys\nprint(','.join(m for m in {RUNTIME_LIBRARIES!r} if m in sys.modules))\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
 def require(module: str) -> None:
     """Skip when an optional runtime is genuinely not installed (CI installs them all)."""
     if importlib.util.find_spec(module) is None:

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import pytest
 
 import whisperbench
+from tests.conftest import RUNTIME_LIBRARIES
 
 PACKAGE_ROOT = Path(whisperbench.__file__).parent
 LAYERS = ("core", "conversion", "backends", "bench", "cli")  # each may import only those before it
@@ -158,8 +159,6 @@ def test_downward_imports_pass(tmp_path):
 
 # ----- runtime libraries stay in backends/ and the format modules -------------------------
 
-RUNTIME_LIBRARIES = ("torch", "transformers", "ctranslate2", "faster_whisper", "pywhispercpp", "_pywhispercpp",
-                     "whisper", "onnxruntime", "onnx")
 # Layers that may import a runtime library: the backends and the weight-format modules.
 RUNTIME_LAYERS = ("backends", "conversion")
 

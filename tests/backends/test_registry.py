@@ -9,22 +9,17 @@ import sys
 
 import pytest
 
+from tests.conftest import runtimes_imported
 from whisperbench import backends
 from whisperbench.backends import BackendSpec
 from whisperbench.errors import BackendNotFoundError, BackendNotInstalledError
 
-RUNTIME_MODULES = ("torch", "ctranslate2", "faster_whisper", "whisper", "pywhispercpp", "transformers")
-
-
 def test_importing_package_and_registry_imports_no_runtime():
-    code = (
-        "import sys, whisperbench, whisperbench.backends as b, whisperbench.cli.main as m;"
-        "[b.adapter_class(n).capabilities for n in b.names()];"
-        "m.build_parser();"
-        f"print([x for x in {RUNTIME_MODULES!r} if x in sys.modules])"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert runtimes_imported(
+        "import whisperbench, whisperbench.backends as b, whisperbench.cli.main as m\n"
+        "[b.adapter_class(n).capabilities for n in b.names()]\n"
+        "m.build_parser()"
+    ) == []
 
 
 def test_unknown_backend_lists_valid_names():
