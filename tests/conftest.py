@@ -25,7 +25,7 @@ JFK = speech_dir() / "jfk" / "jfk.flac"
 JFK_WORDS = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
 
 
-# Under pytest-xdist (scripts/test.sh runs `-n 2`), each module's tests stay on one worker, so
+# Under pytest-xdist (scripts/test.sh runs `-n 2`), each module's tests run in one xdist process, so
 # that its module-scoped fixtures (a loaded model, a recorded run) are built once, and modules
 # that share session fixtures are one unit. (xdist's own `xdist_group` mark does not work with
 # pytest 9: it rewrites a node-id attribute pytest no longer reads.)
