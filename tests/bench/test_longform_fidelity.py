@@ -18,10 +18,12 @@ BOUND_POINTS = 1.5  # issue 12: chunked WER <= sequential WER + 1.5 points
 def sonnets_join_run(tmp_path_factory):
     require("faster_whisper")
     require("whisper")
+    require("pywhispercpp")
     suite = build_suite({
         "name": "longform-test", "repeats": 1, "warmups": 0, "timeout_s": 900,
         "engines": [{"backend": "ctranslate2", "model": "fixture:tiny.en"},
-                    {"backend": "openai", "model": "fixture:tiny.en"}],
+                    {"backend": "openai", "model": "fixture:tiny.en"},
+                    {"backend": "whispercpp", "model": "fixture:tiny.en"}],
         "datasets": [{"name": "sonnets-join", "kind": "manifest", "path": "${speech}/sonnets/manifest.jsonl",
                       "longform": {"target_seconds": 10000, "gap_seconds": 0},
                       "algorithms": ["sequential", "chunked"]}],
@@ -33,7 +35,7 @@ def sonnets_join_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["ctranslate2", "openai"])
+@pytest.mark.parametrize("backend", ["ctranslate2", "openai", "whispercpp"])
 def test_chunked_wer_within_bound_of_sequential(sonnets_join_run, backend):
     cells = summarize(sonnets_join_run).set_index(["backend", "algorithm"])
     seq, chunked = cells.loc[(backend, "sequential")], cells.loc[(backend, "chunked")]
@@ -53,3 +55,12 @@ def test_chunked_rows_record_merge_and_boundary_diagnostics(sonnets_join_run):
     assert row["reference_words_dropped"] == 0
     seq = df[(df["backend"] == "openai") & (df["algorithm"] == "sequential")].iloc[0]
     assert seq["implementation"] == "whisper.transcribe"
+
+
+@pytest.mark.slow
+def test_whispercpp_chunked_cuts_in_pauses(sonnets_join_run):
+    df = sonnets_join_run
+    row = df[(df["backend"] == "whispercpp") & (df["algorithm"] == "chunked")].iloc[0]
+    assert "windows cut in pauses found by Silero VAD" in row["implementation"]
+    assert len(row["window_boundaries"]) >= 5  # 158 s in windows of at most 30 s
+    assert 0 <= row["boundary_errors"] <= row["deletions"] + row["insertions"]
