@@ -25,24 +25,32 @@ JFK = speech_dir() / "jfk" / "jfk.flac"
 JFK_WORDS = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
 
 
-# Under pytest-xdist (scripts/test.sh runs `-n 2`), each module's tests run in one xdist process, so
-# that its module-scoped fixtures (a loaded model, a recorded run) are built once, and modules
-# that share session fixtures are one unit. (xdist's own `xdist_group` mark does not work with
-# pytest 9: it rewrites a node-id attribute pytest no longer reads.)
+# Under pytest-xdist (scripts/test.sh runs `-n 2`), a unit of tests runs in one xdist process:
+# by default a module, so that its module-scoped fixtures (a recorded run) are built once;
+# tests/backends/ as a whole, so that `load_backend` loads each model once and two in-process
+# decoding modules do not fight over the cores; and the modules that read tests/bench's
+# recorded runs. (xdist's own `xdist_group` mark does not work with pytest 9: it rewrites a
+# node-id attribute pytest no longer reads.)
 XDIST_UNITS = {f"tests/bench/test_{m}.py": "recorded runs (tests/bench/conftest.py)"
                for m in ("baseline", "compare", "recommend", "report")}
+
+
+def xdist_unit(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0]
+    if module.startswith("tests/backends/"):
+        return "tests/backends/"
+    return XDIST_UNITS.get(module, module)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
-    class ByModule(LoadScopeScheduling):
+    class ByUnit(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return XDIST_UNITS.get(module, module)
+            return xdist_unit(nodeid)
 
-    return ByModule(config, log)
+    return ByUnit(config, log)
 
 
 # The third-party libraries that run Whisper (with their native parts): only backends/ and the
