@@ -43,6 +43,9 @@ class Utterance:
     source: str = ""  # a file path or a description, for error messages
     # Set by load() when the audio decoded incompletely (truncated or damaged file).
     audio_warning: str | None = field(repr=False, default=None)
+    # The language spoken, as the dataset states it (a manifest's `language`, an HF
+    # `language`/`locale` column): scoring normalizes in it, rows carry it (None: not stated).
+    language: str | None = None
 
     def load(self) -> np.ndarray:
         out = self.loader()
@@ -131,13 +134,13 @@ class Dataset:
     def empty_reference_ids(self) -> list[str]:
         """Utterances whose normalized reference is empty: scored apart (no WER; what is
         transcribed there counts as hallucinated words, see bench.metrics)."""
-        return [u.id for u in self.utterances if not normalize(u.reference)]
+        return [u.id for u in self.utterances if not normalize(u.reference, u.language)]
 
     @cached_property
     def reference_words_dropped(self) -> dict[str, int]:
         """Utterance id -> reference words the normalizer deletes beyond punctuation and
         case (bracketed spans; see whisperbench.text.reference_words_dropped), where any."""
-        counts = {u.id: reference_words_dropped(u.reference) for u in self.utterances}
+        counts = {u.id: reference_words_dropped(u.reference, u.language) for u in self.utterances}
         return {uid: n for uid, n in counts.items() if n}
 
 
@@ -215,10 +218,11 @@ def select(items: list[Utterance], spec: DatasetSpec, *, limit_first: bool = Tru
 
 
 def content_hash(items: Iterable[Utterance]) -> str:
-    """sha256 over (id, reference, audio digest) of every utterance, in order."""
+    """sha256 over (id, reference, audio digest, and the language where one is stated) of
+    every utterance, in order (datasets without languages keep the hashes they had)."""
     h = hashlib.sha256()
     for u in items:
-        h.update(json.dumps([u.id, u.reference, u.audio_digest]).encode())
+        h.update(json.dumps([u.id, u.reference, u.audio_digest] + ([u.language] if u.language else [])).encode())
         h.update(b"\n")
     return h.hexdigest()[:16]
 
@@ -231,9 +235,14 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _file_utterance(uid: str, reference: str, path: Path) -> Utterance:
+def _file_utterance(uid: str, reference: str, path: Path, language: str | None = None) -> Utterance:
     input_file(path, "audio file")
-    return Utterance(uid, reference, lambda p=path: read_audio(p), _file_digest(path), str(path))
+    return Utterance(uid, reference, lambda p=path: read_audio(p), _file_digest(path), str(path), language=language)
+
+
+def _language(value: Any) -> str | None:
+    """A stated language code, or None (absent or empty)."""
+    return str(value).strip() or None if value is not None else None
 
 
 def _librispeech(spec: DatasetSpec) -> list[Utterance]:
@@ -275,7 +284,7 @@ def _manifest(spec: DatasetSpec) -> list[Utterance]:
         if not audio.is_absolute():
             audio = path.parent / audio
         uid = str(row.get("id") or row.get("utterance_id") or Path(row["audio_filepath"]).with_suffix("").as_posix())
-        items.append(_file_utterance(uid, _reference(text, uid, f"{path}:{n}"), audio))
+        items.append(_file_utterance(uid, _reference(text, uid, f"{path}:{n}"), audio, _language(row.get("language"))))
     return items
 
 
@@ -334,7 +343,8 @@ def _huggingface(spec: DatasetSpec) -> list[Utterance]:
         samples = _hf_audio(row[spec.audio_column], f"{spec.name}[{uid}]")
         digest = hashlib.sha256(samples.tobytes()).hexdigest()
         reference = _reference(row[text_col], uid, f"dataset {spec.name!r} ({spec.path}, column {text_col!r})")
-        items.append(Utterance(uid, reference, lambda s=samples: s, digest, f"{spec.path}[{uid}]"))
+        language = _language(row.get("language", row.get("locale")))
+        items.append(Utterance(uid, reference, lambda s=samples: s, digest, f"{spec.path}[{uid}]", language=language))
     return items
 
 
@@ -405,7 +415,8 @@ def _perturbed(spec: DatasetSpec) -> list[Utterance]:
             return DecodedAudio(perturb.apply(p, samples, i), u.audio_warning)
 
         digest = hashlib.sha256(json.dumps([u.audio_digest, p.digest(), i]).encode()).hexdigest()
-        out.append(Utterance(f"{u.id}+{p.label()}", u.reference, loader, digest, f"{u.source} ({p.label()})"))
+        out.append(Utterance(f"{u.id}+{p.label()}", u.reference, loader, digest, f"{u.source} ({p.label()})",
+                             language=u.language))
     return out
 
 
@@ -447,5 +458,7 @@ def build_longform(items: list[Utterance], spec: LongformSpec) -> list[Utterance
             warnings = [u.audio_warning for u in parts if u.audio_warning]
             return DecodedAudio(np.concatenate(pieces), "; ".join(warnings) or None)
 
-        out.append(Utterance(uid, ref, loader, digest, " + ".join(u.source for u in parts)))
+        languages = {u.language for u in parts}
+        out.append(Utterance(uid, ref, loader, digest, " + ".join(u.source for u in parts),
+                             language=languages.pop() if len(languages) == 1 else None))
     return out

@@ -1,7 +1,9 @@
 """Accuracy and repetition metrics for one utterance, and corpus-level aggregation.
 
-WER is computed on text normalized by openai-whisper's `EnglishTextNormalizer`
-(`whisperbench.text`), with jiwer's alignment. Per-utterance rows keep the raw edit
+WER is computed on text normalized by openai-whisper's normalizers (`whisperbench.text`:
+English, or the basic one for other languages), with jiwer's alignment; CER on the same
+strings, with whitespace removed for languages written without spaces (for them CER is
+the primary metric). Per-utterance rows keep the raw edit
 counts, so corpus WER is sum(S + D + I) / sum(reference words), exactly jiwer's
 corpus WER over the same normalized strings.
 
@@ -21,7 +23,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from whisperbench.results import Segment
-from whisperbench.text import normalize
+from whisperbench.text import normalize, primary_metric
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,10 @@ class Accuracy:
         return asdict(self)
 
 
-def accuracy(reference: str, hypothesis: str) -> Accuracy:
-    ref = normalize(reference)
-    hyp = normalize(hypothesis)
+def accuracy(reference: str, hypothesis: str, language: str | None = None) -> Accuracy:
+    """Scores of `hypothesis` against `reference`, both in `language` (None: English)."""
+    ref = normalize(reference, language)
+    hyp = normalize(hypothesis, language)
     ref_w, hyp_w = ref.split(), hyp.split()
     if not ref_w:  # nothing to score against: hallucination figures only (module docstring)
         return Accuracy(ref, hyp, 0, 0, 0, 0, 0, None, len(ref), 0, None,
@@ -60,14 +63,18 @@ def accuracy(reference: str, hypothesis: str) -> Accuracy:
     else:
         s, d, i, h = out.substitutions, out.deletions, out.insertions, out.hits
     wer = (s + d + i) / len(ref_w)
-    # CER on the normalized strings, spaces included (jiwer.cer convention).
-    if hyp:
-        c = jiwer.process_characters(ref, hyp)
+    # CER on the normalized strings, spaces included (jiwer.cer convention), except in
+    # languages written without spaces: there the normalizer's spaces (where punctuation
+    # was) are not characters anyone wrote.
+    ref_c, hyp_c = (("".join(ref.split()), "".join(hyp.split())) if primary_metric(language) == "cer"
+                    else (ref, hyp))
+    if hyp_c:
+        c = jiwer.process_characters(ref_c, hyp_c)
         char_edits = c.substitutions + c.deletions + c.insertions
     else:
-        char_edits = len(ref)
-    cer = char_edits / len(ref)
-    return Accuracy(ref, hyp, len(ref_w), h, s, d, i, wer, len(ref), char_edits, cer)
+        char_edits = len(ref_c)
+    cer = char_edits / len(ref_c)
+    return Accuracy(ref, hyp, len(ref_w), h, s, d, i, wer, len(ref_c), char_edits, cer)
 
 
 def corpus_wer(substitutions: Iterable[int], deletions: Iterable[int], insertions: Iterable[int], ref_words: Iterable[int]) -> float | None:
@@ -100,7 +107,7 @@ def hallucinations_per_minute(words: int, audio_seconds: float) -> float:
     return 60.0 * words / audio_seconds if audio_seconds > 0 else 0.0
 
 
-# The `catastrophic` flag: no words at all on speech; WER above 100 %; a repetition loop (a repeated 5-gram
+# The `catastrophic` flag: no words at all on speech; WER (CER where words are not spaced) above 100 %; a repetition loop (a repeated 5-gram
 # share above 0.5 or a compression ratio above Whisper's 2.4); on non-speech, more than
 # this many words per minute (a stray "you" on 30 s of noise is not a catastrophe).
 CATASTROPHIC_WER = 1.0
@@ -109,13 +116,16 @@ LOOP_COMPRESSION_RATIO = 2.4
 SILENCE_WORDS_PER_MINUTE = 10.0
 
 
-def catastrophic(acc: Accuracy, audio_seconds: float) -> list[str]:
-    """Why this output is a catastrophe (empty: it is not), from its accuracy figures."""
+def catastrophic(acc: Accuracy, audio_seconds: float, language: str | None = None) -> list[str]:
+    """Why this output is a catastrophe (empty: it is not), from its accuracy figures (the
+    error rate is the language's primary one: CER where words are not spaced)."""
     reasons = []
     if acc.ref_words and not acc.hypothesis_normalized:  # e.g. VAD found no speech in speech
         reasons.append("no words on speech")
-    if acc.wer is not None and acc.wer > CATASTROPHIC_WER:
-        reasons.append(f"wer {acc.wer:.0%}")
+    metric = primary_metric(language)
+    rate = acc.cer if metric == "cer" else acc.wer
+    if rate is not None and rate > CATASTROPHIC_WER:
+        reasons.append(f"{metric} {rate:.0%}")
     share = repeated_ngram_share(acc.hypothesis_normalized, 5)
     ratio = compression_ratio(acc.hypothesis_normalized)
     if share > LOOP_NGRAM_SHARE or ratio > LOOP_COMPRESSION_RATIO:
