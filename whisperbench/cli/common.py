@@ -8,8 +8,9 @@ import sys
 import traceback
 from typing import Any
 
+from whisperbench.decode_args import add_decode_args, decode_options  # noqa: F401  (declared in core, re-exported)
 from whisperbench.errors import WhisperbenchError
-from whisperbench.options import ALGORITHMS, VADS, DecodeOptions, LoadOptions
+from whisperbench.options import LoadOptions
 
 
 def add_model_args(parser: argparse.ArgumentParser, *, backend_required: bool = True) -> None:
@@ -26,34 +27,6 @@ def add_model_args(parser: argparse.ArgumentParser, *, backend_required: bool = 
         "--backend-option", "-O", action="append", default=[], metavar="KEY=VALUE",
         help="backend-specific load option (repeatable); values are parsed as JSON when possible",
     )
-
-
-def add_decode_args(parser: argparse.ArgumentParser) -> None:
-    d = DecodeOptions()
-    g = parser.add_argument_group("decoding (same meaning in every backend)")
-    g.add_argument("--algorithm", choices=ALGORITHMS, default=d.algorithm)
-    g.add_argument("--language", default=d.language, help="language code; omit to detect")
-    g.add_argument("--task", choices=("transcribe", "translate"), default=d.task)
-    g.add_argument("--beam-size", type=int, default=d.beam_size)
-    g.add_argument("--best-of", type=int, default=d.best_of)
-    g.add_argument(
-        "--temperatures", default=",".join(f"{t:g}" for t in d.temperatures),
-        help="fallback temperatures, comma-separated (e.g. 0,0.2,0.4,0.6,0.8,1)",
-    )
-    g.add_argument("--condition-on-previous-text", action=argparse.BooleanOptionalAction, default=d.condition_on_previous_text)
-    g.add_argument("--compression-ratio-threshold", type=_optional_float, default=d.compression_ratio_threshold)
-    g.add_argument("--logprob-threshold", type=_optional_float, default=d.logprob_threshold)
-    g.add_argument("--no-speech-threshold", type=_optional_float, default=d.no_speech_threshold)
-    g.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=d.timestamps)
-    g.add_argument("--word-timestamps", action=argparse.BooleanOptionalAction, default=d.word_timestamps)
-    g.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
-    g.add_argument("--chunk-length", type=float, default=d.chunk_length_s, dest="chunk_length_s")
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--vad", choices=VADS, default=d.vad,
-                   help="voice-activity detection: silero (whisperbench's, every backend) or runtime (the runtime's own)")
-    g.add_argument("--vad-threshold", type=float, default=d.vad_threshold)
-    g.add_argument("--vad-min-silence-ms", type=int, default=d.vad_min_silence_ms)
-    g.add_argument("--vad-speech-pad-ms", type=int, default=d.vad_speech_pad_ms)
 
 
 def add_gate_args(parser: argparse.ArgumentParser) -> None:
@@ -75,38 +48,6 @@ def add_gate_args(parser: argparse.ArgumentParser) -> None:
 def check_bootstrap(args: argparse.Namespace) -> None:
     if args.bootstrap < 100:
         raise WhisperbenchError("--bootstrap must be at least 100")
-
-
-def _optional_float(value: str) -> float | None:
-    return None if value.lower() in ("none", "off") else float(value)
-
-
-def decode_options(args: argparse.Namespace) -> DecodeOptions:
-    try:
-        temps = tuple(float(t) for t in str(args.temperatures).split(",") if t.strip())
-    except ValueError:
-        raise WhisperbenchError(f"--temperatures must be comma-separated numbers, got {args.temperatures!r}") from None
-    return DecodeOptions(
-        algorithm=args.algorithm,
-        language=args.language,
-        task=args.task,
-        beam_size=args.beam_size,
-        best_of=args.best_of,
-        temperatures=temps,
-        condition_on_previous_text=args.condition_on_previous_text,
-        compression_ratio_threshold=args.compression_ratio_threshold,
-        logprob_threshold=args.logprob_threshold,
-        no_speech_threshold=args.no_speech_threshold,
-        timestamps=args.timestamps,
-        word_timestamps=args.word_timestamps,
-        max_new_tokens=args.max_new_tokens,
-        chunk_length_s=args.chunk_length_s,
-        batch_size=args.batch_size,
-        vad=args.vad,
-        vad_threshold=args.vad_threshold,
-        vad_min_silence_ms=args.vad_min_silence_ms,
-        vad_speech_pad_ms=args.vad_speech_pad_ms,
-    )
 
 
 def parse_key_values(items: list[str]) -> dict[str, Any]:
