@@ -165,12 +165,15 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         except Exception as exc:
             failure(exc, utt.id, repeat, scope="utterance")
             continue
-        acc = accuracy(utt.reference, result.text)
+        # Scored in the language the dataset states, else the one decoding was told.
+        scored_in = utt.language or options.language
+        acc = accuracy(utt.reference, result.text, scored_in)
         boundaries = result.extra.get("window_boundaries")
         t = result.timing
-        disaster = catastrophic(acc, t.audio_seconds)
+        disaster = catastrophic(acc, t.audio_seconds, scored_in)
         chan.send("row", row=Measurement(
-            **{**base, "implementation": result.implementation}, utterance_id=utt.id, repeat=repeat,
+            **{**base, "implementation": result.implementation, "normalizer": normalizer_version(scored_in)},
+            utterance_id=utt.id, repeat=repeat,
             reference=utt.reference, hypothesis=result.text,
             **acc.to_dict(),
             hallucinations_per_minute=hallucinations_per_minute(acc.hallucinated_words, t.audio_seconds)
@@ -185,7 +188,8 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             window_boundaries=boundaries,
             boundary_errors=boundary_errors(utt.reference, result.segments, boundaries)
             if boundaries is not None else None,
-            language=result.language, n_segments=len(result.segments),
+            language=result.language, language_probability=result.language_probability,
+            reference_language=utt.language, n_segments=len(result.segments),
             audio_warning=utt.audio_warning,  # the file decoded incompletely (whisperbench.audio)
             audio_seconds=t.audio_seconds, decode_seconds=t.decode_seconds, call_seconds=call_seconds,
             **load,

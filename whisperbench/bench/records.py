@@ -168,7 +168,7 @@ class Measurement(RowIdentity):
     window_boundaries: list[float] | None = None  # long-form: where the algorithm cut the audio (s)
     boundary_errors: int | None = None  # deleted/inserted words next to a window boundary
     language: str | None = None  # detected, or the one forced by options.language
-    language_probability: float | None = None  # of the detected language (None when forced or not reported)
+    language_probability: float | None = None  # of the detected language (None where not reported)
     reference_language: str | None = None  # the language the dataset states for the utterance
     n_segments: int | None = None
     audio_warning: str | None = None  # the audio decoded incompletely
