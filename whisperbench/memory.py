@@ -6,7 +6,8 @@
   cell samples its own), `whisperbench.gpu.GpuMemoryMonitor` a CUDA device's memory in use.
 - `CellMemory`: what one cell records: process RSS, and on CUDA the device's memory in use
   and the runtime's own allocator peak where it has one (PyTorch), through hooks.
-- `peak_rss_mb(pid)`: the kernel's own high-water mark (VmHWM).
+- `peak_rss_mb(pid)`: the kernel's own high-water mark (VmHWM); `reset_peak_rss()` starts
+  this process's afresh (a scenario cell's child reads one LoadGen run's peak so).
 
 `resource.getrusage(...).ru_maxrss` is the wrong peak for a freshly spawned child on
 Linux: the kernel carries the parent's high-water mark across fork+exec, so a small
@@ -35,6 +36,18 @@ def peak_rss_mb(pid: int | str = "self") -> float | None:
         return None
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc (macOS): best available
     return kb / 2**20 if sys.platform == "darwin" else kb / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Start this process's high-water mark afresh (Linux 4.0+: "5" to /proc/self/clear_refs),
+    so `peak_rss_mb()` then reads the peak since now; False where the kernel does not allow it
+    (the peak then counts from the process's start)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
 
 class PeakSampler:

@@ -19,7 +19,7 @@ import traceback
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from whisperbench.bench.records import CellRecord, Failure, Measurement
+from whisperbench.bench.records import CellRecord, Failure, Measurement, loaded_identity
 from whisperbench.errors import WhisperbenchError
 from whisperbench.gpu import gpu_state
 from whisperbench.memory import CellMemory, peak_rss_mb
@@ -42,6 +42,19 @@ def weights_info(model: str) -> dict[str, Any]:
         return {}
 
 
+def load_dataset(cell: dict[str, Any]):
+    """A job's dataset, refused when its content changed since the suite was planned."""
+    from whisperbench.bench import datasets as ds
+
+    dataset = ds.load(ds.DatasetSpec.from_dict(cell["dataset"]))
+    if dataset.content_hash != cell["dataset_hash"]:
+        raise WhisperbenchError(
+            f"dataset {dataset.name!r} changed since the suite was planned "
+            f"(content hash {dataset.content_hash} != {cell['dataset_hash']})"
+        )
+    return dataset
+
+
 class Channel:
     def __init__(self, fh: TextIO) -> None:
         self.fh = fh
@@ -53,7 +66,6 @@ class Channel:
 
 def run(job: dict[str, Any], chan: Channel) -> int:
     from whisperbench import backends
-    from whisperbench.bench import datasets as ds
     from whisperbench.bench import noise
     from whisperbench.bench.metrics import (accuracy, boundary_errors, catastrophic, compression_ratio,
                                             hallucinations_per_minute, repeated_ngram_share)
@@ -79,12 +91,7 @@ def run(job: dict[str, Any], chan: Channel) -> int:
 
     # 1. Dataset and audio, before anything is timed.
     try:
-        dataset = ds.load(ds.DatasetSpec.from_dict(cell["dataset"]))
-        if dataset.content_hash != cell["dataset_hash"]:
-            raise WhisperbenchError(
-                f"dataset {dataset.name!r} changed since the suite was planned "
-                f"(content hash {dataset.content_hash} != {cell['dataset_hash']})"
-            )
+        dataset = load_dataset(cell)
         todo = [(r, u) for r in range(repeats) for u in dataset.utterances if (u.id, r) not in skip]
         needed = {u.id for _, u in todo}
         audio = {u.id: u.load() for u in dataset.utterances if u.id in needed}
@@ -109,18 +116,8 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         failure(exc)
         return 1
     winfo = weights_info(cell["model"])
-    compute_type = described.get("compute_type")
-    wq = winfo.get("quantization")
-    read_format = described.get("model_format")
     base.update(
-        runtime_version=described.get("runtime_version"),
-        model_format=read_format,
-        source_format=winfo.get("format") if winfo.get("format") not in (None, read_format) else None,
-        weights_quantization=wq,
-        compute_type=compute_type,
-        quantization=wq if compute_type in (None, "default") and wq else compute_type,
-        device=described.get("device", lo.device),
-        threads=described.get("threads", lo.threads),
+        **loaded_identity(described, winfo, lo.device, lo.threads),
         implementation=backend.capabilities.algorithms.get(options.algorithm),
         normalizer=normalizer_version(),
     )

@@ -62,6 +62,23 @@ def identity_key(row: Mapping[str, Any], fields: tuple[str, ...] | list[str] = C
     return tuple(canon(row.get(f)) for f in fields)
 
 
+def loaded_identity(described: Mapping[str, Any], weights: Mapping[str, Any], device: str,
+                    threads: int) -> dict[str, Any]:
+    """The identity fields only a loaded model tells, for every row measured with it (the
+    suite's cell process and a scenario cell's): from the backend's `describe()` and the
+    weights' own format and quantization on disk (`cell_process.weights_info`); `device`
+    and `threads` as asked, where the backend does not say what it chose."""
+    compute_type, wq, read_format = described.get("compute_type"), weights.get("quantization"), described.get("model_format")
+    return dict(
+        runtime_version=described.get("runtime_version"), model_format=read_format,
+        source_format=weights.get("format") if weights.get("format") not in (None, read_format) else None,
+        weights_quantization=wq, compute_type=compute_type,
+        # What ran: the weights' quantization when the runtime was left to choose.
+        quantization=wq if compute_type in (None, "default") and wq else compute_type,
+        device=described.get("device", device), threads=described.get("threads", threads),
+    )
+
+
 # ----- records -----------------------------------------------------------------------------
 
 
