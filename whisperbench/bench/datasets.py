@@ -12,6 +12,7 @@ checks the content hash.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -22,10 +23,11 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE, DecodedAudio, load_audio, read_audio
-from whisperbench.bench import perturb
+from whisperbench.bench import perturb, reference_words
 from whisperbench.bench.perturb import PerturbSpec
 from whisperbench.errors import WhisperbenchError, warn
 from whisperbench.files import input_file
+from whisperbench.results import Word
 from whisperbench.text import normalize, reference_words_dropped
 
 DATASET_KINDS = ("librispeech", "manifest", "hf", "join", "perturb")
@@ -46,6 +48,8 @@ class Utterance:
     # The language spoken, as the dataset states it (a manifest's `language`, an HF
     # `language`/`locale` column): scoring normalizes in it, rows carry it (None: not stated).
     language: str | None = None
+    # Reference word times (forced alignment; bench.reference_words), when the dataset has them.
+    words: tuple[Word, ...] | None = field(repr=False, default=None)
 
     def load(self) -> np.ndarray:
         out = self.loader()
@@ -219,10 +223,14 @@ def select(items: list[Utterance], spec: DatasetSpec, *, limit_first: bool = Tru
 
 def content_hash(items: Iterable[Utterance]) -> str:
     """sha256 over (id, reference, audio digest, and the language where one is stated) of
-    every utterance, in order (datasets without languages keep the hashes they had)."""
+    every utterance, in order, and its reference word times where it has them (datasets
+    without languages or word times keep the hashes they had)."""
     h = hashlib.sha256()
     for u in items:
-        h.update(json.dumps([u.id, u.reference, u.audio_digest] + ([u.language] if u.language else [])).encode())
+        key = [u.id, u.reference, u.audio_digest] + ([u.language] if u.language else [])
+        if u.words is not None:
+            key.append([[w.word, w.start, w.end] for w in u.words])
+        h.update(json.dumps(key).encode())
         h.update(b"\n")
     return h.hexdigest()[:16]
 
@@ -235,9 +243,14 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _file_utterance(uid: str, reference: str, path: Path, language: str | None = None) -> Utterance:
+def _file_utterance(uid: str, reference: str, path: Path, language: str | None = None,
+                    row: dict | None = None, base: Path | None = None) -> Utterance:
+    """An utterance read from a file, with its reference word times when its manifest row
+    or a TextGrid / CTM beside the audio gives them (bench.reference_words)."""
     input_file(path, "audio file")
-    return Utterance(uid, reference, lambda p=path: read_audio(p), _file_digest(path), str(path), language=language)
+    words = reference_words.for_audio(path, uid, row, base)
+    return Utterance(uid, reference, lambda p=path: read_audio(p), _file_digest(path), str(path), language=language,
+                     words=words)
 
 
 def _language(value: Any) -> str | None:
@@ -284,7 +297,8 @@ def _manifest(spec: DatasetSpec) -> list[Utterance]:
         if not audio.is_absolute():
             audio = path.parent / audio
         uid = str(row.get("id") or row.get("utterance_id") or Path(row["audio_filepath"]).with_suffix("").as_posix())
-        items.append(_file_utterance(uid, _reference(text, uid, f"{path}:{n}"), audio, _language(row.get("language"))))
+        items.append(_file_utterance(uid, _reference(text, uid, f"{path}:{n}"), audio, _language(row.get("language")),
+                                     row, path.parent))
     return items
 
 
@@ -416,7 +430,7 @@ def _perturbed(spec: DatasetSpec) -> list[Utterance]:
 
         digest = hashlib.sha256(json.dumps([u.audio_digest, p.digest(), i]).encode()).hexdigest()
         out.append(Utterance(f"{u.id}+{p.label()}", u.reference, loader, digest, f"{u.source} ({p.label()})",
-                             language=u.language))
+                             language=u.language, words=u.words if p.kind in ("snr", "gain") else None))  # times unmoved
     return out
 
 
@@ -460,5 +474,21 @@ def build_longform(items: list[Utterance], spec: LongformSpec) -> list[Utterance
 
         languages = {u.language for u in parts}
         out.append(Utterance(uid, ref, loader, digest, " + ".join(u.source for u in parts),
-                             language=languages.pop() if len(languages) == 1 else None))
+                             language=languages.pop() if len(languages) == 1 else None,
+                             words=_joined_words(g, gap)))
     return out
+
+
+def _joined_words(group: list[tuple[Utterance, int]], gap: int) -> tuple[Word, ...] | None:
+    """The reference words of concatenated utterances, each part's moved by where it starts
+    (None unless every part has word times)."""
+    if any(u.words is None for u, _ in group):
+        return None
+    out: list[Word] = []
+    offset = 0
+    for k, (u, n) in enumerate(group):
+        offset += gap if k else 0
+        t = offset / SAMPLE_RATE
+        out += [dataclasses.replace(w, start=round(w.start + t, 3), end=round(w.end + t, 3)) for w in u.words]
+        offset += n
+    return tuple(out)
