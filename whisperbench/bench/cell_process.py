@@ -67,6 +67,7 @@ class Channel:
 def run(job: dict[str, Any], chan: Channel) -> int:
     from whisperbench import backends
     from whisperbench.bench import noise
+    from whisperbench.bench.word_metrics import word_timing_fields
     from whisperbench.bench.metrics import (accuracy, boundary_errors, catastrophic, compression_ratio,
                                             hallucinations_per_minute, repeated_ngram_share)
     from whisperbench.options import DecodeOptions, LoadOptions
@@ -185,6 +186,7 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             window_boundaries=boundaries,
             boundary_errors=boundary_errors(utt.reference, result.segments, boundaries)
             if boundaries is not None else None,
+            **word_timing_fields(utt.words, result),
             language=result.language, language_probability=result.language_probability,
             reference_language=utt.language, n_segments=len(result.segments),
             audio_warning=utt.audio_warning,  # the file decoded incompletely (whisperbench.audio)

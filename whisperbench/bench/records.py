@@ -184,6 +184,23 @@ class Measurement(RowIdentity):
     reference_words_dropped: int | None = None  # reference words the normalizer deletes
     window_boundaries: list[float] | None = None  # long-form: where the algorithm cut the audio (s)
     boundary_errors: int | None = None  # deleted/inserted words next to a window boundary
+    # Word timestamps against the dataset's reference word times (bench.word_metrics; None
+    # without word_timestamps or reference words): how the times were made (backends.word_timing),
+    # reference words, those matched and their share, shares of the 2 x matched boundaries
+    # within 50/100/250 ms, absolute start/end errors (s), and the signed errors per matched word.
+    word_timing: str | None = None
+    word_reference_words: int | None = None
+    word_matched_words: int | None = None
+    word_matched_share: float | None = None
+    word_within_50ms: float | None = None
+    word_within_100ms: float | None = None
+    word_within_250ms: float | None = None
+    word_start_error_mean_s: float | None = None
+    word_start_error_median_s: float | None = None
+    word_end_error_mean_s: float | None = None
+    word_end_error_median_s: float | None = None
+    word_start_errors_s: list[float] | None = None
+    word_end_errors_s: list[float] | None = None
     language: str | None = None  # detected, or the one forced by options.language
     language_probability: float | None = None  # of the detected language (None where not reported)
     reference_language: str | None = None  # the language the dataset states for the utterance

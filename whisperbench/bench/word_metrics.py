@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from whisperbench.results import Word
+from whisperbench.results import Transcription, Word
 from whisperbench.text import normalize
 
 # Boundary tolerances reported (seconds); the last is the gate (whisperkittools' CI gate:
@@ -110,3 +110,12 @@ def pooled(rows: Iterable[dict]) -> WordTiming | None:
         ends += list(r["word_end_errors_s"])
         ref += int(r.get("word_reference_words") or 0)
     return _summary(starts, ends, ref) if seen else None
+
+
+def word_timing_fields(reference: Sequence[Word] | None, result: Transcription) -> dict[str, Any]:
+    """A measurement row's `word_*` fields: empty unless the utterance has reference word
+    times and the result has word timestamps."""
+    if reference is None or not result.options.word_timestamps:
+        return {}
+    hypothesis = [w for s in result.segments for w in (s.words or ())]
+    return {"word_timing": result.extra.get("word_timing"), **word_timing(reference, hypothesis).to_row()}
