@@ -49,6 +49,9 @@ class Capabilities:
     # of a batch record it as their implementation).
     batch_implementation: str = ""
     word_timestamps: bool = False
+    # How word times are made (backends.word_timing.METHODS), recorded in each result's
+    # extra['word_timing'] when word_timestamps is on.
+    word_timing: str = ""
     beam_search: bool = True
     temperature_fallback: bool = True
     condition_on_previous_text: bool = True
@@ -79,6 +82,7 @@ class Capabilities:
             "batching": self.batching,
             "batch_implementation": self.batch_implementation,
             "word_timestamps": self.word_timestamps,
+            "word_timing": self.word_timing,
             "beam_search": self.beam_search,
             "temperature_fallback": self.temperature_fallback,
             "condition_on_previous_text": self.condition_on_previous_text,
@@ -359,7 +363,8 @@ class Backend(ABC):
             timing=timing,
             backend=self.name,
             implementation=self.capabilities.algorithms[options.algorithm],
-            extra={**raw.extra, **({"audio_warning": audio_warning} if audio_warning else {})},
+            extra={**({"word_timing": self.capabilities.word_timing} if options.word_timestamps else {}),
+                   **raw.extra, **({"audio_warning": audio_warning} if audio_warning else {})},
         )
 
     @abstractmethod

@@ -18,12 +18,13 @@ is bitsandbytes), `-O attn_implementation=eager|sdpa|flash_attention_2`,
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
-from whisperbench.backends import chunking, torch_common
+from whisperbench.backends import chunking, torch_common, word_timing
 from whisperbench.backends.base import Backend, Capabilities, RawResult, device_kind, locate_model
 from whisperbench.backends.transformers import SPEC
 from whisperbench.backends.transformers.load import (
@@ -35,7 +36,7 @@ from whisperbench.backends.transformers.load import (
 )
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
-from whisperbench.results import Segment
+from whisperbench.results import Segment, Word
 
 _DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 CHUNKING = {
@@ -63,7 +64,8 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         batching=True,
         batch_implementation="transformers.WhisperForConditionalGeneration.generate (a batch of short-form windows, "
         "temperatures[0])",
-        word_timestamps=False,
+        word_timestamps=True,
+        word_timing=word_timing.DTW,
         extra_options={
             **OPTION_HELP,
             "assistant_model": "model spec of a smaller Whisper (e.g. a distil student) for speculative decoding; "
@@ -78,7 +80,10 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
             "chunks decode in batches of batch_size",
             "sequential over inputs longer than 30 s needs timestamps=True (transformers' long-form generate)",
             "int8 on CPU = torch dynamic quantization of Linear layers; int8/nf4 on CUDA need bitsandbytes",
-            "word_timestamps are not offered (transformers' token timestamps are a different, DTW-based method)",
+            "word_timestamps: transformers' token timestamps (return_token_timestamps: DTW over the cross-attention "
+            "of generation_config.alignment_heads), tokens grouped into words at leading spaces; chunked "
+            "'pipeline' uses the pipeline's return_timestamps='word'. Token timestamps need the attention weights, "
+            "so generate runs eager attention for those calls",
         ),
     )
 
@@ -274,19 +279,19 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         kwargs = self._generate_kwargs(options)
         if long_form:
             kwargs["condition_on_prev_tokens"] = options.condition_on_previous_text
-        with self._torch.inference_mode():
+        duration = len(samples) / SAMPLE_RATE
+        with self._torch.inference_mode(), self._token_timestamps(options, kwargs):
             out = self.model.generate(
                 features, attention_mask=attention_mask, return_segments=True, **kwargs
             )
-        segments = [self._segment(s) for s in out["segments"][0]]
-        duration = len(samples) / SAMPLE_RATE
+        segments = [self._segment(s, duration) for s in out["segments"][0]]
         segments = [
             s if s.end <= duration else Segment(**{**s.__dict__, "end": max(duration, s.start)}) for s in segments
         ]
         language = options.language or self._language_of(out["sequences"][0])
         return RawResult(segments=segments, language=language)
 
-    def _segment(self, s: dict) -> Segment:
+    def _segment(self, s: dict, duration: float) -> Segment:
         tokens = [int(t) for t in s["tokens"].tolist()]
         eot = self.tokenizer.eos_token_id
         text_tokens = tuple(t for t in tokens if t < eot)
@@ -298,7 +303,40 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
             text=self.tokenizer.decode(list(text_tokens), skip_special_tokens=True),
             tokens=text_tokens,
             avg_logprob=avg_logprob if result is None else avg_logprob,
+            words=self._words(tokens, s, duration) if "token_timestamps" in s else None,
         )
+
+    def _words(self, tokens: list[int], s: dict, duration: float) -> tuple[Word, ...]:
+        """A segment's words from generate's token timestamps: token k starts at its own
+        time and ends where the next token (the closing timestamp token, for the last) starts."""
+        times = [float(t) for t in s["token_timestamps"].tolist()]
+        eot = self.tokenizer.eos_token_id
+        idx = [j for j, t in enumerate(tokens) if t < eot]
+        words = word_timing.words_from_tokens(
+            [tokens[j] for j in idx], [times[j] for j in idx],
+            [times[j + 1] if j + 1 < len(times) else float(s["end"]) for j in idx],
+            lambda t: self.tokenizer.decode(t, skip_special_tokens=True))
+        return word_timing.monotonic(words, 0.0, duration)
+
+    @contextlib.contextmanager
+    def _token_timestamps(self, options: DecodeOptions, kwargs: dict):
+        """With word_timestamps, ask generate for token timestamps (cross-attention DTW over
+        the alignment heads). generate switches the model to eager attention for them and
+        leaves it so; the attention implementation is restored after the call."""
+        if not options.word_timestamps:
+            yield
+            return
+        if not getattr(self.model.generation_config, "alignment_heads", None):
+            raise UnsupportedOptionError(
+                f"backend 'transformers' cannot honour word_timestamps=True with {self.model_spec!r}: its "
+                "generation_config has no alignment_heads (the cross-attention heads that time the words)")
+        kwargs["return_token_timestamps"] = True
+        configs = {id(c): (c, c._attn_implementation) for c in (self.model.config, self.model.model.config)}
+        try:
+            yield
+        finally:
+            for config, attn in configs.values():
+                config._attn_implementation = attn
 
     def _language_of(self, sequence) -> str | None:
         lang_to_id = getattr(self.model.generation_config, "lang_to_id", None) or {}
@@ -330,15 +368,18 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
                 id_to_lang = {v: k.strip("<|>") for k, v in self.model.generation_config.lang_to_id.items()}
                 languages = [id_to_lang.get(int(i)) for i in lang_ids]
                 kwargs["language"] = languages
-            out = self.model.generate(
-                features, attention_mask=inputs.attention_mask.to(self.model.device), **kwargs
-            )
+            with self._token_timestamps(options, kwargs):  # word_timestamps: segments with token times
+                out = self.model.generate(features, attention_mask=inputs.attention_mask.to(self.model.device),
+                                          **kwargs, **({"return_segments": True} if options.word_timestamps else {}))
+        timed = None  # word_timestamps: each window's segments as generate split them, with words
+        if options.word_timestamps:
+            timed = [[self._segment(s, len(w) / SAMPLE_RATE) for s in segs] for w, segs in zip(windows, out["segments"])]
         sequences = out["sequences"] if isinstance(out, dict) else out
         tb = self.model.generation_config.no_timestamps_token_id + 1
         eot = self.tokenizer.eos_token_id
         results = []
         for w, seq, lang in zip(windows, sequences.tolist(), languages):
-            segments = chunking.segments_from_tokens(
+            segments = timed.pop(0) if timed is not None else chunking.segments_from_tokens(
                 seq, tb, eot, lambda t: self.tokenizer.decode(t, skip_special_tokens=True), len(w) / SAMPLE_RATE
             )
             results.append(chunking.WindowResult(segments, language=lang))
@@ -368,13 +409,16 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
                 {"raw": samples, "sampling_rate": SAMPLE_RATE},
                 chunk_length_s=options.chunk_length_s,
                 batch_size=options.batch_size,
-                return_timestamps=options.timestamps,
+                return_timestamps="word" if options.word_timestamps else options.timestamps,
                 generate_kwargs=kwargs,
             )
         duration = len(samples) / SAMPLE_RATE
         segments = []
         chunks = out.get("chunks") if options.timestamps else None
-        if not chunks:
+        if options.word_timestamps:
+            segments = self._word_chunks(chunks or [], duration)
+            chunks = []  # (the segments are made of the words)
+        elif not chunks:
             chunks = [{"timestamp": (0.0, duration), "text": out["text"]}]
         prev_start = 0.0
         for c in chunks:
@@ -395,6 +439,27 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
                 "window_boundaries": self._pipeline_boundaries(len(samples), options.chunk_length_s),
             },
         )
+
+    def _word_chunks(self, chunks: list[dict], duration: float) -> list[Segment]:
+        """Segments from the pipeline's word chunks (return_timestamps='word', which gives no
+        segment times): the words of each sentence, a segment ending after '.', '?' or '!'."""
+        groups: list[list[Word]] = [[]]
+        for c in chunks:
+            start, end = c["timestamp"]
+            start = 0.0 if start is None else float(start)
+            end = duration if end is None else float(end)
+            groups[-1].append(Word(start=start, end=end, word=c["text"]))
+            if c["text"].rstrip().endswith((".", "?", "!")):
+                groups.append([])
+        segments = []
+        for g in groups:
+            if not g:
+                continue
+            words = word_timing.monotonic(g, segments[-1].start if segments else 0.0, duration)
+            text = "".join(w.word if w.word.startswith(" ") else " " + w.word for w in words)
+            tokens = tuple(self.tokenizer.encode(text, add_special_tokens=False))
+            segments.append(Segment(start=words[0].start, end=words[-1].end, text=text, tokens=tokens, words=words))
+        return segments
 
     @staticmethod
     def _pipeline_boundaries(n_samples: int, chunk_length_s: float) -> list[float]:

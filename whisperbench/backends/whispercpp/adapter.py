@@ -23,13 +23,13 @@ import struct
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
-from whisperbench.backends import chunking
+from whisperbench.backends import chunking, word_timing
 from whisperbench.backends.base import Backend, Capabilities, ModelLocation, RawResult, locate_model
 from whisperbench.backends.whispercpp import SPEC
 from whisperbench.backends.whispercpp.load import check_cuda, cuda_build, default_threads, load_model, stderr_to
 from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
 from whisperbench.options import DecodeOptions, LoadOptions
-from whisperbench.results import Segment
+from whisperbench.results import Segment, Word
 
 GGML_TYPES = ("f16", "q8_0", "q5_0", "q5_1", "q4_0")
 # whisper.cpp's fixed decoder pool (WHISPER_MAX_DECODERS in src/whisper.cpp, 8 in 1.8.5):
@@ -92,7 +92,8 @@ class WhisperCppBackend(Backend):
         },
         compute_types={"cpu": GGML_TYPES, "cuda": GGML_TYPES},
         batching=False,
-        word_timestamps=False,
+        word_timestamps=True,
+        word_timing=word_timing.TOKEN_TIMESTAMPS,
         max_new_tokens=False,
         extra_options={
             "chunking": "chunked windows: 'vad' (default; cut in pauses found by Silero VAD, overlapping "
@@ -105,7 +106,9 @@ class WhisperCppBackend(Backend):
             "e.g. 0,0.2,0.4,0.6,0.8,1.0",
             "compression_ratio_threshold is not computed by whisper.cpp: with fallback pass "
             "compression_ratio_threshold=None (optionally -O entropy_thold=2.4, whisper.cpp's own criterion)",
-            "max_new_tokens, word_timestamps and batch_size > 1 are not supported",
+            "max_new_tokens and batch_size > 1 are not supported",
+            "word_timestamps: whisper.cpp's token timestamps (token_timestamps, t0/t1 of each token from the "
+            "timestamp-token probabilities), tokens grouped into words at leading spaces",
             "device cuda: only with a pywhispercpp built with CUDA (the PyPI wheel is CPU-only)",
         ),
     )
@@ -209,7 +212,7 @@ class WhisperCppBackend(Backend):
             no_context=not options.condition_on_previous_text,
             no_timestamps=not options.timestamps,
             single_segment=False,
-            token_timestamps=False,
+            token_timestamps=options.word_timestamps,
             temperature=temperature,
             temperature_inc=inc,
             logprob_thold=options.logprob_threshold if options.logprob_threshold is not None else -math.inf,
@@ -249,10 +252,25 @@ class WhisperCppBackend(Backend):
                     end=pw.whisper_full_get_segment_t1(ctx, i) / 100.0,
                     text=text,
                     tokens=tokens,
+                    words=self._words(i) if params["token_timestamps"] else None,
                 )
             )
         language = pw.whisper_lang_str(pw.whisper_full_lang_id(ctx))
         return chunking.WindowResult(segments, language=language)
+
+    def _words(self, segment: int) -> tuple[Word, ...]:
+        """A segment's words from whisper.cpp's token timestamps (t0/t1, in 10 ms units)."""
+        pw = self._pw
+        ctx = self.model._ctx
+        data = [pw.whisper_full_get_token_data(ctx, segment, j) for j in range(pw.whisper_full_n_tokens(ctx, segment))]
+        data = [d for d in data if d.id < self.eot]
+
+        def decode(tokens: list[int]) -> str:
+            return b"".join(pw.whisper_token_to_bytes(ctx, t) for t in tokens).decode("utf-8", errors="replace")
+
+        return word_timing.words_from_tokens(
+            [d.id for d in data], [d.t0 / 100.0 for d in data], [d.t1 / 100.0 for d in data], decode,
+            probabilities=[d.p for d in data])
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
         params = self.params(options)
