@@ -38,14 +38,16 @@ def test_fallback_thresholds_beams_and_no_timestamps(load_backend, jfk):
     assert len(res.segments) == 1 and normalize(res.text) == JFK_WORDS
 
 
-def test_word_timestamps_sequential(load_backend, jfk):
+@pytest.mark.parametrize("algorithm", ["sequential", "short"])
+def test_word_timestamps(load_backend, jfk, algorithm):
+    """whisper.transcribe aligns words itself; short (and chunked) align each decoded window
+    with the same whisper.timing.add_word_timestamps."""
     b = load_backend("openai")
-    res = b.transcribe(jfk, DecodeOptions(algorithm="sequential", language="en", word_timestamps=True))
+    res = b.transcribe(jfk, DecodeOptions(algorithm=algorithm, language="en", word_timestamps=True))
     words = [w for s in res.segments for w in s.words]
     assert normalize(" ".join(w.word for w in words)) == JFK_WORDS
     assert all(0 <= w.start <= w.end <= 11.1 for w in words)
-    with pytest.raises(UnsupportedOptionError, match="word_timestamps"):
-        b.transcribe(jfk, DecodeOptions(language="en", word_timestamps=True))
+    assert res.extra["word_timing"] == "dtw-cross-attention"
 
 
 def test_chunked_batches_windows(load_backend, sonnet):

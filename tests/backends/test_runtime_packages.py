@@ -19,14 +19,19 @@ def test_every_runtime_package_is_listed_once_and_registered():
     each entry is named after its package."""
     declared = sorted(p.name for p in BACKENDS_DIR.iterdir()
                       if (p / "__init__.py").exists() and "SPEC =" in (p / "__init__.py").read_text())
-    assert declared == sorted(backends.RUNTIMES) == backends.names()
-    for name in backends.RUNTIMES:
-        spec = importlib.import_module(f"whisperbench.backends.{name}").SPEC
-        assert spec.name == name and backends.spec(name) is spec
-        assert spec.target.startswith(f"whisperbench.backends.{name}.")
+    assert declared == sorted(backends.RUNTIMES) == sorted(map(package_of, backends.names()))
+    for package in backends.RUNTIMES:
+        spec = importlib.import_module(f"whisperbench.backends.{package}").SPEC
+        assert package_of(spec.name) == package and backends.spec(spec.name) is spec
+        assert spec.target.startswith(f"whisperbench.backends.{package}.")
 
 
-@pytest.mark.parametrize("name", backends.RUNTIMES)
+def package_of(name: str) -> str:
+    """The package a backend name lives in ('openai-api' in openai_api: a package name has no '-')."""
+    return name.replace("-", "_")
+
+
+@pytest.mark.parametrize("name", backends.names())
 def test_the_entry_is_what_the_adapter_and_its_consumers_use(name):
     from whisperbench.bench import environment, verify
     from whisperbench.conversion import formats
@@ -58,7 +63,7 @@ def test_a_registered_backend_is_found_and_unregistered_is_gone():
     assert backends.runtime_name("whispercpp") == "whisper.cpp"
 
 
-@pytest.mark.parametrize("name", backends.RUNTIMES)
+@pytest.mark.parametrize("name", backends.names())
 def test_synthetic_primitives_belong_to_their_runtime(name):
     """A runtime's synthetic primitives are in its package and time only what its adapter
     accepts; one without them says so in its capabilities."""
@@ -67,7 +72,7 @@ def test_synthetic_primitives_belong_to_their_runtime(name):
     if primitives is None:
         assert any("no synthetic timing" in note for note in cls.capabilities.notes)
         return
-    assert primitives.backend == name and primitives.__module__ == f"whisperbench.backends.{name}.synthetic"
+    assert primitives.backend == name and primitives.__module__ == f"whisperbench.backends.{package_of(name)}.synthetic"
     accepted = {ct for types in cls.capabilities.compute_types.values() for ct in types}
     assert set(primitives.compute_types) <= accepted
     for key in set(primitives.option_help) & set(cls.capabilities.extra_options):

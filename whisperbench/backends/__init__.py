@@ -34,7 +34,7 @@ from whisperbench.backends.registry import (
 )
 
 # The runtime packages under whisperbench/backends/ (each defines SPEC).
-RUNTIMES = ("ctranslate2", "dummy", "openai", "transformers", "transformersjs", "whispercpp")
+RUNTIMES = ("ctranslate2", "dummy", "openai", "openai_api", "transformers", "transformersjs", "whispercpp")
 
 for _package in RUNTIMES:
     register(importlib.import_module(f"{__name__}.{_package}").SPEC)

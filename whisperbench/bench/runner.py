@@ -89,6 +89,17 @@ def cell_identity(cell: Cell, suite: Suite, run_id: str, env: dict[str, Any]) ->
     )
 
 
+def cell_payload(cell: Cell) -> dict[str, Any]:
+    """What a child process needs to rebuild a cell: engine, load options, dataset (and the
+    content hash it must still have), decoding options."""
+    return {
+        "backend": cell.engine.backend, "model": cell.engine.model,
+        "load_options": cell.engine.load_options.to_dict(),
+        "dataset": cell.dataset.spec.to_dict(), "dataset_hash": cell.dataset.content_hash,
+        "options": cell.options.to_dict(), "variant": cell.variant,
+    }
+
+
 def run_suite(
     suite: Suite,
     output: str | Path | None = None,
@@ -170,12 +181,7 @@ def run_suite(
                 continue
             lo = cell.engine.load_options
             jobs.append(CellJob(cell.cell_id, cell.label, {
-                "cell": {
-                    "backend": cell.engine.backend, "model": cell.engine.model,
-                    "load_options": lo.to_dict(),
-                    "dataset": cell.dataset.spec.to_dict(), "dataset_hash": cell.dataset.content_hash,
-                    "options": cell.options.to_dict(), "variant": cell.variant,
-                },
+                "cell": cell_payload(cell),
                 "identity": cell_identity(cell, suite, run_id, env).identity(),
                 "repeats": suite.repeats, "warmups": suite.warmups, "skip": skip,
             }, len(expected), cell_resources(lo.device, lo.threads, suite.max_memory_mb, suite.cluster)))

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "whisperbench.cli.transcribe_cmd",
     "whisperbench.cli.bench_cmd",
     "whisperbench.cli.scenarios_cmd",
+    "whisperbench.cli.serve_cmd",
     "whisperbench.cli.report_cmd",
     "whisperbench.cli.history_cmd",
     "whisperbench.cli.compare_cmd",

@@ -12,12 +12,13 @@ for chunked long-form, one of three implementations chosen by `-O chunking=`:
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
-from whisperbench.backends import chunking
+from whisperbench.backends import chunking, word_timing
 from whisperbench.backends.base import Backend, Capabilities, RawResult, locate_model
 from whisperbench.backends.ctranslate2 import SPEC
 from whisperbench.backends.ctranslate2.load import check_cuda, cuda_devices, load_model
@@ -121,6 +122,7 @@ class CTranslate2Backend(Backend):
         batching=True,
         batch_implementation="ctranslate2.models.Whisper.generate (a batch of short-form windows, temperatures[0])",
         word_timestamps=True,
+        word_timing=word_timing.DTW,
         runtime_vad="faster_whisper vad_filter (Silero VAD, onnxruntime)",
         extra_options={
             "chunking": "chunked algorithm: 'vad' (default; faster-whisper's BatchedInferencePipeline, its "
@@ -313,7 +315,34 @@ class CTranslate2Backend(Backend):
                 compression_ratio=get_compression_ratio(tok.decode(tokens)), temperature=temperature,
             )
             out.append(chunking.WindowResult(segments, language=lang, language_probability=prob))
+        if options.word_timestamps:
+            self._add_words(out, features, encoder_output, windows, tokenizers[0])
         return out
+
+    def _add_words(self, results: list[chunking.WindowResult], features: np.ndarray, encoder_output,
+                   windows: list[np.ndarray], tokenizer) -> None:
+        """Time the words of each window's segments with faster-whisper's own alignment
+        (`WhisperModel.add_word_timestamps`: DTW over the alignment heads' cross-attention,
+        as its transcribe does), all windows in one batch. Windows without speech have no
+        tokens to align: the others are encoded again without them."""
+        import inspect
+
+        fw = self.model
+        have = [i for i, r in enumerate(results) if r.segments]
+        if not have:
+            return
+        enc = encoder_output if len(have) == len(results) else fw.encode(features[have])
+        dicts = [[{"seek": 0, "start": s.start, "end": s.end, "tokens": list(s.tokens)} for s in results[i].segments]
+                 for i in have]
+        defaults = inspect.signature(fw.transcribe).parameters
+        fw.add_word_timestamps(dicts, tokenizer, enc, [len(windows[i]) // fw.feature_extractor.hop_length for i in have],
+                               defaults["prepend_punctuations"].default, defaults["append_punctuations"].default, 0.0)
+        for i, segs in zip(have, dicts):
+            results[i].segments = [
+                dataclasses.replace(s, start=float(d["start"]), end=float(d["end"]), words=tuple(
+                    Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
+                    for w in d.get("words", [])))
+                for s, d in zip(results[i].segments, segs)]
 
     def _segment(self, s) -> Segment:
         words = None

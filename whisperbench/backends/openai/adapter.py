@@ -11,10 +11,11 @@ Audio is passed as 16 kHz float32 arrays, so openai-whisper never needs ffmpeg.
 
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 
-from whisperbench.backends import chunking, torch_common
+from whisperbench.backends import chunking, torch_common, word_timing
 from whisperbench.backends.base import Backend, Capabilities, RawResult, locate_model
 from whisperbench.backends.openai import SPEC
 from whisperbench.backends.openai.load import load_model
@@ -40,12 +41,14 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
         compute_types={"cpu": ("float32",), "cuda": ("float16", "float32")},
         batching=False,
         word_timestamps=True,
+        word_timing=word_timing.DTW,
         extra_options={
             "chunking": "chunked windows: 'overlap' (default; fixed overlapping windows, all stitched) or "
             "'vad' (cut in pauses found by Silero VAD, overlapping and stitched where there is none)",
         },
         notes=(
-            "word_timestamps with algorithm='sequential' only (whisper.transcribe aligns words)",
+            "word_timestamps: openai-whisper's own alignment (cross-attention DTW, whisper.timing); short and "
+            "chunked call whisper.timing.add_word_timestamps on each decoded window",
             "language_probability is not reported (whisper.transcribe does not return it)",
         ),
     )
@@ -53,14 +56,6 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
     @classmethod
     def _device_available(cls, kind: str) -> bool:
         return torch_common.device_available(kind)
-
-    @classmethod
-    def _check_backend_options(cls, options: DecodeOptions) -> None:
-        if options.word_timestamps and options.algorithm != "sequential":
-            raise UnsupportedOptionError(
-                f"backend 'openai' cannot honour word_timestamps=True with algorithm={options.algorithm!r}: "
-                "openai-whisper aligns words inside whisper.transcribe only (use algorithm='sequential')"
-            )
 
     def _load(self, model: str, load_options: LoadOptions) -> None:
         import torch
@@ -195,7 +190,7 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
                 break
         out = []
         tb = self.tokenizer.timestamp_begin
-        for w, r in zip(windows, results):
+        for k, (w, r) in enumerate(zip(windows, results)):
             skip = nst is not None and r.no_speech_prob > nst and not (lpt is not None and r.avg_logprob > lpt)
             segments = []
             if not skip:
@@ -204,8 +199,28 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
                     avg_logprob=float(r.avg_logprob), no_speech_prob=float(r.no_speech_prob),
                     compression_ratio=float(r.compression_ratio), temperature=float(r.temperature),
                 )
+                if options.word_timestamps and segments:
+                    segments = self._add_words(segments, mel[k], len(w), r.language, options.task)
             out.append(chunking.WindowResult(segments, language=r.language))
         return out
+
+    def _add_words(self, segments: list[Segment], mel, n_samples: int, language: str | None,
+                   task: str) -> list[Segment]:
+        """One window's segments with words timed by openai-whisper's own alignment
+        (`whisper.timing.add_word_timestamps`, as whisper.transcribe calls it on each window;
+        it may move a segment's start/end to its words', as there)."""
+        from whisper.audio import HOP_LENGTH
+        from whisper.timing import add_word_timestamps
+        from whisper.tokenizer import get_tokenizer
+
+        tokenizer = get_tokenizer(self.model.is_multilingual, num_languages=self.model.num_languages,
+                                  language=language, task=task)
+        dicts = [{"seek": 0, "start": s.start, "end": s.end, "tokens": list(s.tokens)} for s in segments]
+        add_word_timestamps(segments=dicts, model=self.model, tokenizer=tokenizer, mel=mel,
+                            num_frames=n_samples // HOP_LENGTH, last_speech_timestamp=0.0)
+        return [dataclasses.replace(s, start=float(d["start"]), end=float(d["end"]), words=tuple(
+            Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"])) for w in d.get("words", [])))
+            for s, d in zip(segments, dicts)]
 
     def _synchronize(self) -> None:
         torch_common.synchronize(self.load_options.device)

@@ -1,0 +1,54 @@
+"""Load a backend into a worker pool and serve it with uvicorn (`whisperbench serve`)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from whisperbench import backends
+from whisperbench.errors import WhisperbenchError
+from whisperbench.options import LoadOptions
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1  # worker threads, each with its own loaded model
+    queue_size: int = 8  # requests that may wait for a worker; more are answered 503
+    max_upload_mb: float = 25.0  # OpenAI's own limit
+
+    def check(self) -> None:
+        if self.workers < 1:
+            raise WhisperbenchError(f"--workers must be >= 1, got {self.workers}")
+        if self.queue_size < 0:
+            raise WhisperbenchError(f"--queue-size must be >= 0, got {self.queue_size}")
+        if not self.max_upload_mb > 0:
+            raise WhisperbenchError(f"--max-upload-mb must be > 0, got {self.max_upload_mb:g}")
+        if not 0 <= self.port <= 65535:
+            raise WhisperbenchError(f"--port must be in 0..65535, got {self.port}")
+
+
+def serve(backend: str, model: str, load_options: LoadOptions, settings: ServeSettings, *,
+          model_id: str | None = None, quiet: bool = False) -> None:
+    """Load `settings.workers` copies of the model, then serve until interrupted."""
+    import uvicorn
+
+    from whisperbench.serve.app import ServedModel, create_app
+    from whisperbench.serve.pool import WorkerPool
+
+    settings.check()
+    cls = backends.get(backend)
+    lo = cls.resolve_load_options(load_options)  # refuse bad options before any load
+    pool = WorkerPool(lambda: cls(model, lo), settings.workers, settings.queue_size)
+    try:
+        served = ServedModel(model_id or model, {**pool.backends[0].describe(),
+                                                  "algorithms": dict(cls.capabilities.algorithms)})
+        app = create_app(pool, served, max_upload_bytes=int(settings.max_upload_mb * 2**20))
+        if not quiet:
+            print(f"whisperbench: serving {cls.name} {model} ({settings.workers} worker(s), queue {settings.queue_size}) "
+                  f"on http://{settings.host}:{settings.port}/v1", file=sys.stderr, flush=True)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning" if quiet else "info",
+                    access_log=not quiet, timeout_graceful_shutdown=5)
+    finally:
+        pool.close()
