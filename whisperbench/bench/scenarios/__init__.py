@@ -7,6 +7,7 @@ per-utterance measurement, unchanged.
 Modules: `spec` (the `[[scenarios]]` section and its validation), `loadgen_sut` (the
 LoadGen SUT/QSL around model instances), `offline` / `server` (their LoadGen settings, the
 knee and the rate search), `energy` (RAPL / NVML counters), `measure` (one run's row
-fields), `records` (the "scenario" record kind), `run` (a suite's scenarios, written to
-the results store), `summary` (report table and plot, compare gates, recommend).
+fields), `records` (the "scenario" record kind), `cell_process` (one cell's scenarios in a
+child process), `run` (a suite's scenarios, one child per cell, written to the results
+store), `summary` (report table and plot, compare gates, recommend).
 """

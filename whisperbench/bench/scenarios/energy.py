@@ -7,10 +7,11 @@
 - NVIDIA GPU: NVML's total energy counter (`nvmlDeviceGetTotalEnergyConsumption`, mJ,
   Volta and later), through nvidia-ml-py, as `whisperbench.gpu` uses for memory.
 
-Where a counter cannot be read (no powercap folder, permission denied, a GPU without the
-counter) the reading says why and carries no joules: no figure is estimated. (codecarbon
-reads the same RAPL files but falls back to a TDP-based estimate where they are not
-readable, which is the made-up figure rows must not hold; hence these few readers.)
+Where a counter cannot be read (no powercap folder, as on most VMs; permission denied; a
+GPU without the counter) the reading carries no joules and its note says "not readable
+here: <why>": no figure is estimated. (codecarbon was declined: it reads the same RAPL
+files, but where they are not readable it estimates from the CPU's rated TDP, which is
+the made-up figure rows must not hold; hence these few readers.)
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ class _Counter:
 def rapl_counters(root: Path = POWERCAP) -> tuple[list[_Counter], str | None]:
     """The readable RAPL package counters, and why none (or some) could not be read."""
     if not root.is_dir():
-        return [], f"RAPL not available: {root} does not exist"
+        return [], f"RAPL: {root} does not exist"
     domains = sorted(p for p in root.glob("intel-rapl:*") if p.name.count(":") == 1)
     if not domains:
-        return [], f"RAPL not available: no package domain under {root}"
+        return [], f"RAPL: no package domain under {root}"
     counters, problems = [], []
     for d in domains:
         energy = d / "energy_uj"
@@ -54,7 +55,7 @@ def rapl_counters(root: Path = POWERCAP) -> tuple[list[_Counter], str | None]:
             continue
         label = (d / "name").read_text().strip() if (d / "name").is_file() else d.name
         counters.append(_Counter(f"rapl:{label}", lambda e=energy: float(e.read_text()) / 1e6, wrap))
-    note = f"RAPL not readable ({'; '.join(problems)})" if problems else None
+    note = f"RAPL: {'; '.join(problems)}" if problems else None
     return counters, note
 
 
@@ -64,7 +65,7 @@ def nvml_counter(device: str) -> tuple[list[_Counter], str | None]:
     try:
         ident, read = nvml_energy_reader(device)
     except Exception as exc:  # no library, no driver, or no energy counter on this GPU
-        return [], f"NVML energy not readable for {device}: {type(exc).__name__}: {exc}"
+        return [], f"NVML energy of {device}: {type(exc).__name__}: {exc}"
     return [_Counter(f"nvml:{ident}", read)], None
 
 
@@ -86,7 +87,9 @@ class EnergyMeter:
         return self
 
     def stop(self) -> EnergyReading:
-        note = "; ".join(self.notes) or None
+        """Joules since `start()`; the note says which counters were not readable here and why
+        (with some read, the joules are theirs alone)."""
+        note = f"not readable here: {'; '.join(self.notes)}" if self.notes else None
         if not self.counters:
             return EnergyReading(None, [], note)
         total = 0.0

@@ -1,10 +1,10 @@
 """One measured LoadGen run over loaded model instances, and the row fields it yields:
 LoadGen's statistics, queue wait and service time from the SUT's clock, accuracy of what
-was transcribed, sampled peak memory, energy, and the machine's load meanwhile."""
+was transcribed, peak memory (the process's high-water mark, reset before the run: the
+scenario cell's child process is alone in it), energy, and the machine's load meanwhile."""
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -16,6 +16,7 @@ from whisperbench.bench import noise
 from whisperbench.bench.metrics import accuracy, corpus_wer, percentile
 from whisperbench.bench.scenarios.energy import EnergyMeter
 from whisperbench.bench.scenarios.loadgen_sut import DecodeBatch, LoadGenRun, run_loadgen
+from whisperbench.memory import peak_rss_mb, reset_peak_rss
 from whisperbench.options import DecodeOptions
 
 
@@ -59,38 +60,6 @@ class Workload:
         return slowest
 
 
-class RssMonitor:
-    """The process's peak resident memory during a run, sampled every `interval` seconds
-    (the kernel's VmHWM only ever grows, so it cannot tell one run's peak from an earlier one)."""
-
-    def __init__(self, interval: float = 0.02) -> None:
-        import psutil
-
-        self._proc = psutil.Process()
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> "RssMonitor":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    @property
-    def peak_mb(self) -> float:
-        return round(self.peak / 2**20, 1)
-
-
 def _seconds(ns: float | None) -> float | None:
     return None if ns is None else ns / 1e9
 
@@ -111,20 +80,22 @@ def measure(work: Workload, settings: Any, *, max_batch: int, batch_timeout_s: f
 
         gpu = GpuMemoryMonitor(work.device)
     before = noise.snapshot()
-    with RssMonitor() as rss:
-        if gpu:
-            gpu.start()
-        meter.start()
-        run = run_loadgen(settings, len(work.samples), decoders, max_batch=max_batch,
-                          batch_timeout_s=batch_timeout_s)
-        energy = meter.stop()
-        gpu_peak = gpu.stop().get("gpu_peak_mb") if gpu else None
+    run_peak = reset_peak_rss()  # else the peak counts from the process's start
+    if gpu:
+        gpu.start()
+    meter.start()
+    run = run_loadgen(settings, len(work.samples), decoders, max_batch=max_batch,
+                      batch_timeout_s=batch_timeout_s)
+    energy = meter.stop()
+    gpu_peak = gpu.stop().get("gpu_peak_mb") if gpu else None
+    peak = peak_rss_mb()
     after = noise.snapshot()
     return {
         **_loadgen_fields(run, target_percentile),
         **_sut_fields(run, work),
         "implementation": work.implementation(batched),
-        "peak_rss_mb": rss.peak_mb,
+        "peak_rss_mb": round(peak, 1) if peak is not None else None,
+        **({} if run_peak else {"peak_rss_note": "the process's peak since it started (this kernel cannot reset it)"}),
         "gpu_peak_mb": gpu_peak,
         **_energy_fields(energy, run, work, price_per_hour),
         **noise.load_fields(before, after),

@@ -68,7 +68,7 @@ class ScenarioRow(RowIdentity):
     wer: float | None = None
     ref_words: int | None = None
     # Memory and energy over the run.
-    peak_rss_mb: float | None = None  # sampled peak of the process's RSS during the run
+    peak_rss_mb: float | None = None  # the scenario child's own peak RSS over the run (VmHWM, reset before it)
     gpu_peak_mb: float | None = None
     energy_joules: float | None = None  # None: not readable here (energy_note says why)
     energy_sources: list[str] = field(default_factory=list)

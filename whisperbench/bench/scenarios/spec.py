@@ -68,6 +68,21 @@ class ScenarioSpec:
         d["batch_sizes"], d["rates"] = list(self.batch_sizes), list(self.rates)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ScenarioSpec":
+        """A spec back from `to_dict()` (a child process's job)."""
+        return cls(**{**d, "batch_sizes": tuple(d["batch_sizes"]), "rates": tuple(d["rates"])})
+
+    def row_fields(self) -> dict[str, Any]:
+        """The fields every row of this scenario carries (with the cell's identity): which
+        scenario, its instances and batch timeout; for Server also its batch size and target."""
+        fields = {"scenario": self.kind, "scenario_name": self.label, "instances": self.instances,
+                  "batch_timeout_ms": self.batch_timeout_ms}
+        if self.kind == "server":
+            fields.update(batch_size=self.batch_sizes[0], target_latency_s=self.target_latency_s,
+                          latency_percentile=self.percentile)
+        return fields
+
 
 def _positive_ints(value: Any) -> tuple[int, ...] | None:
     values = value if isinstance(value, (list, tuple)) else [value]

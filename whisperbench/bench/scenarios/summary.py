@@ -83,7 +83,7 @@ def table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]], l
             notes.append(f"{config_label(group[0])}: throughput stops rising at batch {knee(pts)} "
                          f"(sizes {', '.join(str(b) for b, _ in sorted(pts))})")
     energy = {r.get("energy_note") for r in rows if r.get("energy_joules") is None and r.get("energy_note")}
-    notes += [f"energy not measured: {n}" for n in sorted(energy)]
+    notes += [f"energy {n}" for n in sorted(energy)]  # "energy not readable here: <why>"
     return TABLE_HEADERS, lines, notes
 
 
