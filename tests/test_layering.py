@@ -1,4 +1,4 @@
-"""Layers only look down: core <- conversion <- backends <- bench <- cli.
+"""Layers only look down: core <- conversion <- backends <- serve <- bench <- cli.
 
 Every module's imports are read with `ast`, including imports inside functions (the ones
 that hid the conversion <-> backends cycle), relative imports, and `from whisperbench
@@ -17,7 +17,7 @@ import whisperbench
 from tests.conftest import RUNTIME_LIBRARIES
 
 PACKAGE_ROOT = Path(whisperbench.__file__).parent
-LAYERS = ("core", "conversion", "backends", "bench", "cli")  # each may import only those before it
+LAYERS = ("core", "conversion", "backends", "serve", "bench", "cli")  # each may import only those before it
 SUBPACKAGES = LAYERS[1:]
 
 
@@ -105,7 +105,7 @@ def test_the_graph_is_read(graph):
     assert any(e.importer == "whisperbench.cli.backends_cmd" and layer_of(e.imported) == "backends" for e in graph)
 
 
-@pytest.mark.parametrize("layer", ["conversion", "backends", "bench", "core"])
+@pytest.mark.parametrize("layer", ["conversion", "backends", "serve", "bench", "core"])
 def test_layer_imports_nothing_above_it(graph, layer):
     bad = upward(graph, layer)
     assert not bad, f"{layer} imports from a layer above it:\n" + "\n".join(map(str, bad))

@@ -441,24 +441,16 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         )
 
     def _word_chunks(self, chunks: list[dict], duration: float) -> list[Segment]:
-        """Segments from the pipeline's word chunks (return_timestamps='word', which gives no
-        segment times): the words of each sentence, a segment ending after '.', '?' or '!'."""
-        groups: list[list[Word]] = [[]]
-        for c in chunks:
-            start, end = c["timestamp"]
-            start = 0.0 if start is None else float(start)
-            end = duration if end is None else float(end)
-            groups[-1].append(Word(start=start, end=end, word=c["text"]))
-            if c["text"].rstrip().endswith((".", "?", "!")):
-                groups.append([])
+        """Segments from the pipeline's word chunks (return_timestamps='word' gives no segment
+        times): one per sentence (word_timing.sentences)."""
+        words = [Word(start=0.0 if c["timestamp"][0] is None else float(c["timestamp"][0]),
+                      end=duration if c["timestamp"][1] is None else float(c["timestamp"][1]), word=c["text"])
+                 for c in chunks]
         segments = []
-        for g in groups:
-            if not g:
-                continue
-            words = word_timing.monotonic(g, segments[-1].start if segments else 0.0, duration)
-            text = "".join(w.word if w.word.startswith(" ") else " " + w.word for w in words)
+        for group in word_timing.sentences(word_timing.monotonic(words, 0.0, duration)):
+            text = word_timing.joined(group)
             tokens = tuple(self.tokenizer.encode(text, add_special_tokens=False))
-            segments.append(Segment(start=words[0].start, end=words[-1].end, text=text, tokens=tokens, words=words))
+            segments.append(Segment(start=group[0].start, end=group[-1].end, text=text, tokens=tokens, words=group))
         return segments
 
     @staticmethod

@@ -8,6 +8,7 @@
 //   {"id":N,"op":"transcribe","audio_path":F,"offset":S,"length":S,"options":{..}}
 //       audio: raw little-endian float32 16 kHz mono samples in file F (samples
 //       [offset, offset+length)), or "audio_b64" with the same bytes base64-encoded.
+//       options.return_timestamps: true | false | "word" (then each chunk is one word)
 //       -> {"id":N,"ok":true,"text":..,"chunks":[{"timestamp":[s,e|null],"text":..,"tokens":[..]}],
 //           "infer_ms":..,"max_rss_kb":..}
 //   {"id":N,"op":"ping"} -> {"id":N,"ok":true}
@@ -98,7 +99,9 @@ function readAudio(req) {
 async function transcribe(req) {
   const audio = readAudio(req);
   const o = req.options || {};
-  const kwargs = { return_timestamps: !!o.return_timestamps };
+  // "word": the pipeline's word-level timestamps (cross-attention DTW over the model's
+  // alignment_heads); its chunks are then words.
+  const kwargs = { return_timestamps: o.return_timestamps === 'word' ? 'word' : !!o.return_timestamps };
   if (o.chunk_length_s) {
     kwargs.chunk_length_s = o.chunk_length_s;
     if (o.stride_length_s !== undefined && o.stride_length_s !== null) kwargs.stride_length_s = o.stride_length_s;
