@@ -41,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--resume", action="store_true",
                    help="continue --output (default: the newest results file of this suite), skipping what is measured")
     r.add_argument("--retry-failed", action="store_true", help="with --resume: run failed cells again")
+    r.add_argument("--no-scenarios", action="store_true",
+                   help="skip the suite's [[scenarios]] (by default they run after its cells, on this machine, into "
+                        "the same results file; see `whisperbench scenarios`)")
+    r.add_argument("--price-per-hour", type=float, metavar="USD",
+                   help="the machine's price per hour: scenario rows then say dollars per audio hour")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table (CI)")
     r.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="where cells run: local (one at a time here, the default) or ray (each cell a Ray task on a "
@@ -109,9 +114,19 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         output_file(args.output, "results file")  # before the datasets are read and hashed
     suite = build(args)
+    from whisperbench.cli import scenarios_cmd
+
+    scenarios_cmd.check_price(args.price_per_hour)
+    scenario_specs = [] if args.no_scenarios else scenarios_cmd.suite_specs(suite)
     try:
         report = run_suite(suite, args.output, resume=args.resume, retry_failed=args.retry_failed, quiet=args.quiet,
                            executor=executor)
+        scenarios = None
+        if scenario_specs:  # after the cells: the same file and run, resumed point by point
+            from whisperbench.bench.scenarios.run import run_scenarios
+
+            scenarios = run_scenarios(suite, scenario_specs, report.output, price_per_hour=args.price_per_hour,
+                                      quiet=args.quiet, resume=True, retry_failed=args.retry_failed)
     except KeyboardInterrupt:
         print("whisperbench: interrupted; measured rows are saved (continue with --resume)", file=sys.stderr)
         return 130
@@ -128,4 +143,6 @@ def run(args: argparse.Namespace) -> int:
             print(summary[cols].to_string(index=False))
     print(f"{report.rows_written} rows, {report.failures} failures, {report.cells_run} cells run, "
           f"{report.cells_skipped} skipped, {report.wall_seconds:.1f} s -> {report.output}")
-    return 1 if report.failures else 0
+    if scenarios is not None:
+        scenarios_cmd.print_report(scenarios, args.quiet)
+    return 1 if report.failures or (scenarios and scenarios.failures) else 0

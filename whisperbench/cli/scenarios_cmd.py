@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from whisperbench.cli.common import add_decode_args, add_model_args
 from whisperbench.errors import WhisperbenchError
@@ -57,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--price-per-hour", type=float, metavar="USD",
                    help="the machine's price per hour: rows then say dollars per audio hour")
     r.add_argument("--output", "-o", help="results file (JSON Lines); default under results/")
+    r.add_argument("--resume", action="store_true",
+                   help="continue --output (its run), skipping the points it holds (as `bench --resume`)")
+    r.add_argument("--retry-failed", action="store_true", help="with --resume: run failed scenarios again")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
     p.set_defaults(func=run)
 
@@ -81,34 +85,60 @@ def quick_specs(args: argparse.Namespace):
     return parse_all(tables)
 
 
-def build(args: argparse.Namespace):
+def suite_specs(suite) -> list:
+    """A suite's `[[scenarios]]`, parsed and checked against its cells (exit 2 before anything runs)."""
+    from whisperbench.bench.scenarios.run import validate
     from whisperbench.bench.scenarios.spec import parse_all
+
+    specs = parse_all(suite.definition["scenarios"]) if suite.definition.get("scenarios") else []
+    validate(suite, specs)
+    return specs
+
+
+def check_price(price: float | None) -> None:
+    if price is not None and price < 0:
+        raise WhisperbenchError("--price-per-hour must be >= 0")
+
+
+def build(args: argparse.Namespace):
     from whisperbench.cli.bench_cmd import build as build_suite
 
     # The suite's engines, datasets and decoding options; its repeats and limits are the suite runner's.
     suite = build_suite(argparse.Namespace(**{**vars(args), "repeats": None, "warmups": None, "timeout_s": None,
                                               "max_memory_mb": None, "longform_seconds": None}))
-    specs = parse_all(suite.definition["scenarios"]) if suite.definition.get("scenarios") else []
-    if args.scenario:
-        specs = quick_specs(args)
+    specs = quick_specs(args) if args.scenario else suite_specs(suite)
     if not specs:
         raise WhisperbenchError("no scenarios: give --scenario offline|server, or a suite with [[scenarios]]")
     return suite, specs
 
 
-def run(args: argparse.Namespace) -> int:
+def print_report(report, quiet: bool) -> None:
+    """The run's scenario table (unless `quiet`) and one summary line."""
     from whisperbench.bench.scenarios.records import read_scenario_rows
-    from whisperbench.bench.scenarios.run import run_scenarios
     from whisperbench.bench.scenarios.summary import markdown
 
-    if args.output:
-        output_file(args.output, "results file")
-    if args.price_per_hour is not None and args.price_per_hour < 0:
-        raise WhisperbenchError("--price-per-hour must be >= 0")
-    suite, specs = build(args)
-    report = run_scenarios(suite, specs, args.output, price_per_hour=args.price_per_hour, quiet=args.quiet)
-    if not args.quiet:
+    if not quiet:
         rows = [r for r in read_scenario_rows(report.output) if r.get("run_id") == report.run_id]
         print(markdown(rows))
     print(f"{report.rows} scenario rows, {report.failures} failed, {report.wall_seconds:.1f} s -> {report.output}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from whisperbench.bench.scenarios.run import run_scenarios
+
+    if args.output:
+        output_file(args.output, "results file")
+    if args.resume and not args.output:
+        raise WhisperbenchError("--resume continues the results file given with --output")
+    if args.retry_failed and not args.resume:
+        raise WhisperbenchError("--retry-failed goes with --resume")
+    check_price(args.price_per_hour)
+    suite, specs = build(args)
+    try:
+        report = run_scenarios(suite, specs, args.output, price_per_hour=args.price_per_hour, quiet=args.quiet,
+                               resume=args.resume, retry_failed=args.retry_failed)
+    except KeyboardInterrupt:
+        print("whisperbench: interrupted; measured rows are saved (continue with --resume)", file=sys.stderr)
+        return 130
+    print_report(report, args.quiet)
     return 1 if report.failures else 0
