@@ -45,6 +45,7 @@ def test_default_suite_rows_and_speed(default_run, short_sets, sonnets):
         ("jfk", "short"): len(short_sets["jfk"]),
         ("sonnets", "sequential"): len(sonnets),
         ("sonnets", "chunked"): len(sonnets),
+        ("wordtimes", "sequential"): 11,
     }
     assert suite.repeats == 3 and len(suite.cells) == len(expected_utts)
     assert len(df) == sum(expected_utts.values()) * suite.repeats
@@ -109,7 +110,28 @@ def test_default_suite_identity_and_metrics(default_run):
     # Warm-ups are recorded in cell records, never as measurements.
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     cell_recs = [r for r in recs if r["record"] == "cell"]
-    assert len(cell_recs) == 5 and all(len(r["warmup_seconds"]) == 1 for r in cell_recs)
+    assert len(cell_recs) == 6 and all(len(r["warmup_seconds"]) == 1 for r in cell_recs)
+
+
+@pytest.mark.slow
+def test_default_suite_times_words(default_run):
+    """The word-timestamp cell: its rows score their word times against the MFA reference
+    (recomputed here from the row's own per-word errors), the cell summary and the report
+    pool them, and CTranslate2 tiny.en keeps at least 80 % of boundaries within 250 ms."""
+    from whisperbench.bench.report import build_report
+
+    _, _, out, _ = default_run
+    df = read_results(out)
+    words = df[df["dataset"] == "wordtimes"]
+    assert len(words) == 33 and (words["word_timing"] == "dtw-cross-attention").all()
+    assert df.loc[df["dataset"] != "wordtimes", "word_timing"].isna().all()
+    for _, r in words.iterrows():
+        errors = [abs(e) for e in r["word_start_errors_s"] + r["word_end_errors_s"]]
+        assert r["word_matched_words"] == len(r["word_start_errors_s"]) <= r["word_reference_words"]
+        assert r["word_within_250ms"] == pytest.approx(sum(e <= 0.25 + 1e-6 for e in errors) / len(errors))
+    cell = summarize(df).set_index("dataset").loc["wordtimes"]
+    assert cell["word_within_250ms"] >= 0.8 and cell["word_matched_share"] >= 0.9
+    assert "### Word timestamps" in build_report(out).markdown()
 
 
 OTHER_BACKENDS = [n for n in ("openai", "transformers", "whispercpp")]

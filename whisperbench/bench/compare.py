@@ -57,6 +57,9 @@ from whisperbench.errors import WhisperbenchError
 
 DEFAULT_MAX_WER_INCREASE = 1.0  # absolute WER points
 DEFAULT_MAX_SLOWDOWN = 1.5  # latency ratio candidate / baseline
+# Word timestamps: allowed drop of the share of word boundaries within 250 ms of the
+# reference (bench.word_metrics), in absolute points.
+DEFAULT_MAX_WORD_TIMING_DROP = 5.0
 DEFAULT_BOOTSTRAP = 2000
 # A candidate cell that measured fewer than this share of the baseline cell's utterances is
 # incomplete: gating it on the few it has would pass an interrupted run.
@@ -130,6 +133,10 @@ class CellComparison:
     speed_basis: str = ""  # how the latency interval was made
     resolution: float | None = None  # smallest slowdown these data tell from noise
     speed_notes: list[str] = field(default_factory=list)  # why speed is not gated / load notes
+    # Word timestamps (cells with reference word times): share of boundaries within 250 ms.
+    word_within_baseline: float | None = None
+    word_within_candidate: float | None = None
+    word_within_delta_points: Interval | None = None
     regressions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -156,6 +163,7 @@ class Comparison:
     problems: list[str] = field(default_factory=list)  # other reasons the input is unusable
     warnings: list[str] = field(default_factory=list)
     allow_missing: bool = False
+    max_word_timing_drop: float = DEFAULT_MAX_WORD_TIMING_DROP
 
     @property
     def unusable(self) -> bool:
@@ -219,10 +227,16 @@ def wer_delta(base_rows, cand_rows, n_boot: int = DEFAULT_BOOTSTRAP, seed: int =
     w = wb[[ib[u] for u in common]]
     if not common or w.sum() <= 0:
         return None, None, Interval(None, None, None)
-    wer_b = eb.sum() / w.sum()
-    wer_c = ec.sum() / w.sum()
-    delta = 100.0 * (wer_c - wer_b)
-    n = len(common)
+    return float(eb.sum() / w.sum()), float(ec.sum() / w.sum()), ratio_delta(eb, w, ec, w, n_boot, seed)
+
+
+def ratio_delta(nb: np.ndarray, db: np.ndarray, nc: np.ndarray, dc: np.ndarray, n_boot: int = DEFAULT_BOOTSTRAP,
+                seed: int = 0) -> Interval:
+    """The change in points of a pooled ratio, sum(numerators) / sum(denominators), from the
+    baseline (nb / db) to the candidate (nc / dc), both per utterance and paired, with the
+    95% bootstrap interval over utterances."""
+    delta = 100.0 * (nc.sum() / dc.sum() - nb.sum() / db.sum())
+    n = len(nb)
     rng = np.random.default_rng(seed)
     deltas = []
     chunk = max(1, min(n_boot, 2_000_000 // max(n, 1)))
@@ -230,16 +244,47 @@ def wer_delta(base_rows, cand_rows, n_boot: int = DEFAULT_BOOTSTRAP, seed: int =
     while done < n_boot:
         b = min(chunk, n_boot - done)
         idx = rng.integers(0, n, size=(b, n))
-        words = w[idx].sum(axis=1)
-        ok = words > 0
+        sb, sc = db[idx].sum(axis=1), dc[idx].sum(axis=1)
+        ok = (sb > 0) & (sc > 0)
         d = np.full(b, np.nan)
-        d[ok] = 100.0 * (ec[idx].sum(axis=1)[ok] - eb[idx].sum(axis=1)[ok]) / words[ok]
+        d[ok] = 100.0 * (nc[idx].sum(axis=1)[ok] / sc[ok] - nb[idx].sum(axis=1)[ok] / sb[ok])
         deltas.append(d)
         done += b
     deltas = np.concatenate(deltas)
     deltas = deltas[np.isfinite(deltas)]
     low, high = (np.percentile(deltas, [2.5, 97.5]) if len(deltas) else (None, None))
-    return float(wer_b), float(wer_c), Interval(float(delta), _f(low), _f(high))
+    return Interval(float(delta), _f(low), _f(high))
+
+
+def _per_utterance_word_timing(rows) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per utterance: boundaries within 250 ms and boundaries compared, means over repeats
+    (rows without word times left out)."""
+    rows = rows[rows["word_within_250ms"].notna()] if "word_within_250ms" in rows else rows.iloc[0:0]
+    bounds = 2 * rows["word_matched_words"].astype(float)
+    g = rows.assign(_hit=rows["word_within_250ms"].astype(float) * bounds, _n=bounds).groupby("utterance_id", sort=True)
+    agg = g.agg(hit=("_hit", "mean"), n=("_n", "mean"))
+    return agg["hit"].to_numpy(float), agg["n"].to_numpy(float), list(agg.index)
+
+
+def word_timing_verdict(cc: CellComparison, base, cand, max_drop: float, n_boot: int) -> None:
+    """The share of word boundaries within 250 ms on each side and its change; a regression
+    when it drops by more than `max_drop` points and the interval excludes no change (the
+    WER gate's rule, mirrored). Cells without word times are left alone."""
+    hb, nb, ub = _per_utterance_word_timing(base)
+    hc, nc, uc = _per_utterance_word_timing(cand)
+    common = sorted(set(ub) & set(uc))
+    if not common:
+        return
+    ib, ic = {u: i for i, u in enumerate(ub)}, {u: i for i, u in enumerate(uc)}
+    hb, nb = hb[[ib[u] for u in common]], nb[[ib[u] for u in common]]
+    hc, nc = hc[[ic[u] for u in common]], nc[[ic[u] for u in common]]
+    if nb.sum() <= 0 or nc.sum() <= 0:
+        return
+    cc.word_within_baseline, cc.word_within_candidate = float(hb.sum() / nb.sum()), float(hc.sum() / nc.sum())
+    d = cc.word_within_delta_points = ratio_delta(hb, nb, hc, nc, n_boot)
+    if d.value is not None and -d.value > max_drop and (d.high is None or d.high < 0):
+        cc.regressions.append(f"word boundaries within 250 ms {d.value:.2f} points < -{max_drop:g} "
+                              f"({100 * cc.word_within_baseline:.1f}% → {100 * cc.word_within_candidate:.1f}%)")
 
 
 def _f(x) -> float | None:
@@ -396,6 +441,7 @@ def compare(
     max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
     ignore: Iterable[str] = (),
     bootstrap: int = DEFAULT_BOOTSTRAP,
+    max_word_timing_drop: float = DEFAULT_MAX_WORD_TIMING_DROP,
     allow_missing: bool = False,
     baseline_name: str | None = None,
     candidate_name: str | None = None,
@@ -418,7 +464,8 @@ def compare(
     bdf, bname = _load_side(baseline, baseline_name)
     cdf, cname = _load_side(candidate, candidate_name)
     result = Comparison(bname, cname, max_wer_increase, max_slowdown, bootstrap, ignore, run_noise=run_noise,
-                        gate_loaded=gate_loaded, allow_missing=allow_missing)
+                        gate_loaded=gate_loaded, allow_missing=allow_missing,
+                        max_word_timing_drop=max_word_timing_drop)
     if bdf.empty:
         result.problems.append(f"baseline {bname} has no measurement rows")
     if cdf.empty:
@@ -447,6 +494,7 @@ def compare(
         bc = bok[bok["utterance_id"].isin(common)]
         ccr = cok[cok["utterance_id"].isin(common)]
         accuracy_verdict(cc, bc, ccr, max_wer_increase, bootstrap)
+        word_timing_verdict(cc, bc, ccr, max_word_timing_drop, bootstrap)
         speed_verdict(cc, bc, ccr, max_slowdown, bootstrap, run_noise, gate_loaded)
         if cc.failures_candidate > cc.failures_baseline:
             cc.regressions.append(f"{cc.failures_candidate} failed row(s) (baseline {cc.failures_baseline})")
@@ -607,6 +655,9 @@ def comparison_markdown(c: Comparison) -> str:
                  f"(`baseline save NAME r1 r2 r3`), else assumed {100 * c.run_noise:.0f}% per run (--run-noise); "
                  "a cell's resolution is the smallest slowdown it can tell from noise. Timings from a loaded "
                  "machine are " + ("gated anyway (--gate-loaded)" if c.gate_loaded else "not gated"))
+    if any(cc.word_within_delta_points is not None for cc in c.cells):
+        lines.append(f"- Word timestamps: gated when the share of word boundaries within 250 ms of the reference "
+                     f"drops by more than {c.max_word_timing_drop:g} points (and its 95% interval excludes no change)")
     if c.ignore:
         lines.append(f"- Matched ignoring: {', '.join(c.ignore)}")
     lines.append(f"- Intervals: 95% paired bootstrap ({c.bootstrap} resamples) over utterances for WER; "
@@ -649,8 +700,13 @@ def comparison_markdown(c: Comparison) -> str:
             res = "❌ " + "; ".join(cc.regressions) if cc.regressions else "✅ ok"
             if cc.speed_notes:
                 res += " ⚠️ " + "; ".join(cc.speed_notes)
-            if cc.notes:
-                res += " (" + "; ".join(cc.notes) + ")"
+            notes = list(cc.notes)
+            if cc.word_within_delta_points is not None:
+                notes.append(f"words within 250 ms {100 * cc.word_within_baseline:.1f}% → "
+                             f"{100 * cc.word_within_candidate:.1f}%, "
+                             f"{cc.word_within_delta_points.fmt('.2f', ' points', signed=True)}")
+            if notes:
+                res += " (" + "; ".join(notes) + ")"
             lines.append(f"| {_md(cc.label)} | {cc.n_utterances} | {cc.runs_baseline}+{cc.runs_candidate} | {wb} | {wc} | "
                          f"{cc.wer_delta_points.fmt('.2f', signed=True)} | {ratio} | {res_s} | {rtfx} | {_md(res)} |")
         lines.append("")

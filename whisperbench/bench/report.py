@@ -28,6 +28,7 @@ from whisperbench.bench.aggregate import (
     reference_warnings,
     repeated_runs_notes,
 )
+from whisperbench.bench import word_metrics
 from whisperbench.errors import WhisperbenchError
 
 
@@ -303,6 +304,10 @@ class Report:
         lh, lr = longform_rows(self.cells)
         if lr:
             out += ["### Long-form", "", LONGFORM_NOTE, "", markdown_table(lh, lr, ["---"] * 4 + ["---:"] * 4), ""]
+        wh, wr = word_metrics.word_timing_rows(self.cells)
+        if wr:
+            out += ["### Word timestamps", "", word_metrics.WORD_TIMING_NOTE, "",
+                    markdown_table(wh, wr, ["---"] * 4 + ["---:"] * 6), ""]
         if image_links and self.images:
             for name, path in self.images.items():
                 out.append(f"![{name}]({path.name})")
@@ -319,6 +324,13 @@ class Report:
         out.append(markdown_table(ENV_HEADERS, _env_rows(self.environment)))
         out.append("")
         return "\n".join(out)
+
+    def _word_timing_html(self) -> str:
+        wh, wr = word_metrics.word_timing_rows(self.cells)
+        if not wr:
+            return ""
+        return (f'<h2>Word timestamps</h2><p class="note">{html_page.esc(word_metrics.WORD_TIMING_NOTE)}</p>'
+                f'{html_page.table(wh, wr, "wordtiming", text_columns=(0, 1, 2, 3))}')
 
     def html(self) -> str:
         """The interactive page: sortable, filterable tables and Plotly charts, all inline."""
@@ -355,6 +367,7 @@ Click a column header to sort; type in the box above a table to filter its rows.
 <h2>Plots</h2>
 {"".join(plots)}
 {longform}
+{self._word_timing_html()}
 <h2>Per-cell results</h2>
 {t(ch, cr, "cells", text_columns=(0, 1, 2, 11, 12, 13))}
 <h2>Environment</h2>

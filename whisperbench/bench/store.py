@@ -326,6 +326,8 @@ def summarize(df):
     import numpy as np
     import pandas as pd
 
+    from whisperbench.bench import word_metrics
+
     if df.empty:
         return pd.DataFrame()
     lat = utterance_latency(df) if (df["status"] == "ok").any() else None
@@ -374,6 +376,7 @@ def summarize(df):
         row["window_boundaries"] = (
             sum(len(b) for b in ok["window_boundaries"] if isinstance(b, list)) / passes if has_be else None
         )
+        row.update(word_metrics.cell_fields(ok))  # word timestamps against reference times, where measured
         has_rd = "reference_words_dropped" in ok and ok["reference_words_dropped"].notna().any()
         row["reference_words_dropped"] = (
             int(ok.drop_duplicates("utterance_id")["reference_words_dropped"].fillna(0).sum()) if has_rd else None

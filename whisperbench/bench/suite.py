@@ -38,6 +38,7 @@ Suite file format::
     kind = "librispeech"           # librispeech | manifest | hf
     path = "${speech}/librispeech/LibriSpeech"   # ${speech}: whisperbench.paths.speech_dir()
     algorithms = ["short"]
+    # decode = { word_timestamps = true }   # optional: DecodeOptions for this dataset's cells only
     # optional: limit, subset = [ids], split, config, streaming, audio_column,
     # text_column, id_column, longform = { target_seconds = 60, min_seconds = 0, gap_seconds = 0 }
     # kind = "perturb": perturb = { kind = "snr", snr_db = 10, noise = "pink", seed = 0 } (bench.perturb)
@@ -66,7 +67,7 @@ SUITE_KEYS = {"name", "repeats", "warmups", "timeout_s", "max_memory_mb", "decod
 CLUSTER_KEYS = {"resources", "share_nodes"}
 ENGINE_KEYS = {"backend", "model", "compute_type", "device", "threads", "extra"}
 DATASET_KEYS = {"name", "kind", "path", "algorithms", "limit", "subset", "split", "config", "streaming",
-                "audio_column", "text_column", "id_column", "longform", "parts", "perturb", "source"}
+                "audio_column", "text_column", "id_column", "longform", "parts", "perturb", "source", "decode"}
 
 
 @dataclass(frozen=True)
@@ -215,10 +216,10 @@ def build_suite(data: dict[str, Any], *, base_dir: Path | None = None, source: s
 
     cells: list[Cell] = []
     if not problems:
-        for engine, (dset, algorithms), (vname, vopts) in itertools.product(engines, datasets, variants):
+        for engine, (dset, algorithms, dopts), (vname, vopts) in itertools.product(engines, datasets, variants):
             for alg in algorithms:
                 try:
-                    opts = DecodeOptions.from_dict({**vopts, **per_alg.get(alg, {}), "algorithm": alg})
+                    opts = DecodeOptions.from_dict({**vopts, **per_alg.get(alg, {}), **dopts, "algorithm": alg})
                 except (WhisperbenchError, TypeError) as exc:
                     problems.append(f"variant {vname!r}, algorithm {alg!r}: {exc}")
                     continue
@@ -331,7 +332,8 @@ def expand_path(value: str, base_dir: Path) -> str:
     return str(p)
 
 
-def _datasets(raw: Any, base_dir: Path, problems: list[str]) -> list[tuple[ds.Dataset, list[str]]]:
+def _datasets(raw: Any, base_dir: Path, problems: list[str]) -> list[tuple[ds.Dataset, list[str], dict[str, Any]]]:
+    """(dataset, its algorithms, its own decoding options) of each [[datasets]] entry."""
     if not raw or not isinstance(raw, list):
         problems.append("the suite needs at least one [[datasets]] entry (name, kind, path, algorithms)")
         return []
@@ -361,18 +363,22 @@ def _datasets(raw: Any, base_dir: Path, problems: list[str]) -> list[tuple[ds.Da
         if bad or not algorithms:
             problems.append(f"{where}: algorithms must be a list from {', '.join(ALGORITHMS)}, got {algorithms!r}")
             continue
+        decode = d.get("decode", {})
+        if not isinstance(decode, dict) or "algorithm" in decode:
+            problems.append(f"{where}: decode must be a table of decoding options (not algorithm: use algorithms)")
+            continue
         try:
             spec = dataset_spec(d, base_dir)
             dataset = ds.load(spec)
         except (WhisperbenchError, TypeError, ValueError) as exc:
             problems.append(f"{where}: {exc}")
             continue
-        out.append((dataset, algorithms))
+        out.append((dataset, algorithms, decode))
     return out
 
 
 def dataset_spec(d: dict[str, Any], base_dir: Path) -> ds.DatasetSpec:
-    d = {k: v for k, v in d.items() if k != "algorithms"}
+    d = {k: v for k, v in d.items() if k not in ("algorithms", "decode")}
     kind = d["kind"]
     if kind not in ds.DATASET_KINDS:
         raise WhisperbenchError(f"unknown kind {kind!r}; valid: {', '.join(ds.DATASET_KINDS)}")

@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("baseline", help="baseline results file or folder, or a baseline name (see `whisperbench baseline`)")
     p.add_argument("candidate", nargs="+", help="candidate results files or folders")
     add_gate_args(p)
+    from whisperbench.bench.compare import DEFAULT_MAX_WORD_TIMING_DROP
+
+    p.add_argument("--max-word-timing-drop", type=float, default=DEFAULT_MAX_WORD_TIMING_DROP, metavar="POINTS",
+                   help="allowed drop of the share of word boundaries within 250 ms of the reference word times, "
+                        f"in absolute points (cells with word timestamps; default {DEFAULT_MAX_WORD_TIMING_DROP:g})")
     p.add_argument("--ignore", action="append", default=[], metavar="FIELD",
                    help=f"identity field allowed to differ when matching (repeatable or comma-separated): "
                         f"{', '.join(CELL_IDENTITY)}")
@@ -76,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         base_df, cand_df,
         max_wer_increase=args.max_wer_increase, max_slowdown=args.max_slowdown, ignore=ignore,
         bootstrap=args.bootstrap, allow_missing=args.allow_missing, hardware=args.hardware,
-        run_noise=args.run_noise, gate_loaded=args.gate_loaded,
+        run_noise=args.run_noise, gate_loaded=args.gate_loaded, max_word_timing_drop=args.max_word_timing_drop,
         baseline_name=base_name, candidate_name=", ".join(n for _, n in cand),
     )
     md = result.markdown() + ("\n\n" + scen.markdown() if scen is not None else "")
