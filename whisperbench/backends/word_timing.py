@@ -67,3 +67,19 @@ def monotonic(words: Sequence[Word], lo: float, hi: float) -> tuple[Word, ...]:
         end = min(max(w.end, start), hi)
         out.append(Word(start=start, end=end, word=w.word, probability=w.probability))
     return tuple(out)
+
+
+def sentences(words: Sequence[Word]) -> list[tuple[Word, ...]]:
+    """Words given without segments (a runtime's word chunks) grouped into segments: a
+    segment ends after a word ending in '.', '?' or '!'."""
+    groups: list[list[Word]] = [[]]
+    for w in words:
+        groups[-1].append(w)
+        if w.word.rstrip().endswith((".", "?", "!")):
+            groups.append([])
+    return [tuple(g) for g in groups if g]
+
+
+def joined(words: Sequence[Word]) -> str:
+    """The text of words as a segment holds it (each word with its leading space)."""
+    return "".join(w.word if w.word.startswith(" ") else " " + w.word for w in words)

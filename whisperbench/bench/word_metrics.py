@@ -119,3 +119,57 @@ def word_timing_fields(reference: Sequence[Word] | None, result: Transcription) 
         return {}
     hypothesis = [w for s in result.segments for w in (s.words or ())]
     return {"word_timing": result.extra.get("word_timing"), **word_timing(reference, hypothesis).to_row()}
+
+
+# ----- cells and reports ------------------------------------------------------------------
+
+CELL_FIELDS = ("word_matched_share", "word_within_50ms", "word_within_100ms", "word_within_250ms",
+               "word_start_error_mean_s", "word_start_error_median_s", "word_end_error_mean_s", "word_end_error_median_s")
+
+
+def cell_fields(ok) -> dict[str, Any]:
+    """A cell's word-timing figures pooled over its measured rows (a DataFrame), for the
+    store's cell summary: {} when no row has word times."""
+    if "word_start_errors_s" not in ok:
+        return {}
+    rows = [r for r in ok.to_dict("records") if isinstance(r.get("word_start_errors_s"), list)]
+    p = pooled(rows)
+    if p is None:
+        return {}
+    methods = sorted({str(r["word_timing"]) for r in rows if r.get("word_timing")})
+    d = p.to_row()
+    return {"word_timing": ", ".join(methods) or None, **{k: d[k] for k in CELL_FIELDS}}
+
+
+WORD_TIMING_NOTE = (
+    "Word timestamps against the datasets' reference word times (forced alignment). Matched: the share of reference "
+    "words the transcript has too (timings are compared on those only); within 50 / 100 / 250 ms: the share of their "
+    "start and end boundaries that close to the reference; errors: absolute start / end errors, mean and median, "
+    "in seconds. Method: how the runtime timed the words.")
+WORD_TIMING_COLUMNS = (("configuration", "configuration"), ("dataset", "dataset"), ("algorithm", "algorithm"),
+                       ("word_timing", "method"), ("word_matched_share", "matched"),
+                       ("word_within_50ms", "≤ 50 ms"), ("word_within_100ms", "≤ 100 ms"),
+                       ("word_within_250ms", "≤ 250 ms"), ("start", "start error mean / median (s)"),
+                       ("end", "end error mean / median (s)"))
+
+
+def word_timing_rows(cells) -> tuple[list[str], list[list[str]]]:
+    """The report's word-timestamp table: a row per cell that measured word times."""
+    headers = [h for _, h in WORD_TIMING_COLUMNS]
+    if cells is None or cells.empty or "word_within_250ms" not in cells:
+        return headers, []
+    timed = cells[cells["word_within_250ms"].notna()]
+
+    def pct(v) -> str:
+        return "–" if v is None or v != v else f"{100 * v:.1f}%"
+
+    def pair(r, side: str) -> str:
+        m, md = r.get(f"word_{side}_error_mean_s"), r.get(f"word_{side}_error_median_s")
+        return "–" if m is None or m != m else f"{m:.3f} / {md:.3f}"
+
+    rows = []
+    for _, r in timed.sort_values(["dataset", "configuration", "algorithm"], kind="stable").iterrows():
+        rows.append([str(r["configuration"]), str(r["dataset"]), str(r["algorithm"]), str(r.get("word_timing") or "–"),
+                     pct(r["word_matched_share"]), pct(r["word_within_50ms"]), pct(r["word_within_100ms"]),
+                     pct(r["word_within_250ms"]), pair(r, "start"), pair(r, "end")])
+    return headers, rows
