@@ -42,7 +42,8 @@ CELL_IDENTITY = ENGINE_FIELDS + WORKLOAD_FIELDS
 # algorithm, options) and less compute_type, which `quantization` (what ran) already says.
 CONFIGURATION_FIELDS = tuple(f for f in CELL_IDENTITY if f not in ("compute_type", "dataset", "algorithm", "options_hash"))
 # What describes a cell in a summary row: its identity and what may differ between runs of it.
-CELL_COLUMNS = ("suite",) + CELL_IDENTITY + ("runtime_version", "dataset_hash", "source_format", "weights_quantization")
+CELL_COLUMNS = ("suite",) + CELL_IDENTITY + ("runtime_version", "dataset_hash", "source_format", "weights_quantization",
+                                             "perturbation")
 # Which hardware a row was measured on ("same hardware" for speed comparisons).
 HARDWARE_FIELDS = ("cpu_model", "cpus_logical", "gpu_name")
 
@@ -130,6 +131,7 @@ class RowIdentity(Record):
     dataset_kind: str | None = None
     dataset_path: str | None = None
     dataset_hash: str | None = None
+    perturbation: dict[str, Any] = field(default_factory=dict)  # kind 'perturb': bench.perturb.PerturbSpec fields
     algorithm: str | None = None
     variant: str | None = None
     implementation: str | None = None

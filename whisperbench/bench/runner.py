@@ -82,6 +82,7 @@ def cell_identity(cell: Cell, suite: Suite, run_id: str, env: dict[str, Any]) ->
         device=lo.device, threads=lo.threads, load_extra=dict(lo.extra),
         dataset=cell.dataset.name, dataset_kind=cell.dataset.spec.kind, dataset_path=cell.dataset.spec.path,
         dataset_hash=cell.dataset.content_hash, algorithm=cell.options.algorithm, variant=cell.variant,
+        perturbation=cell.dataset.spec.perturb.to_dict() if cell.dataset.spec.perturb else {},
         implementation=cls.capabilities.algorithms.get(cell.options.algorithm),
         options_hash=cell.options.hash(), options=cell.options.to_dict(), normalizer=normalizer_version(),
         **environment.machine_fields(env["machine"]), packages=env["packages"],

@@ -52,6 +52,8 @@ SyntheticRow), which also defines cell identity and migrates older records on re
                compute_type, quantization (what ran: compute_type, or the weights'
                quantization when compute_type is "default"), device, threads,
                load_extra {..}, dataset, dataset_kind, dataset_path, dataset_hash,
+               perturbation {..} (dataset kind 'perturb': what was generated or done to
+               the source, bench.perturb.PerturbSpec; {} otherwise),
                algorithm, implementation, options_hash (DecodeOptions.hash()),
                options {all DecodeOptions fields}, normalizer
   machine      hostname, cpu_model, cpus_logical (the machine's logical CPUs; version 1
