@@ -265,6 +265,37 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
     return table, str(table.at[ref_i, "configuration"])
 
 
+SNR_COLUMNS = ("_row", "configuration", "backend", "algorithm", "noise", "snr_db", "wer", "ref_words")
+
+
+def wer_by_snr(cells, table):
+    """WER against SNR: of the cells of speech mixed with noise (dataset kind 'perturb',
+    perturbation 'snr'), corpus WER (%) pooled per configuration, algorithm, noise colour and
+    SNR; `_row` is the configuration's row in `table`. Sorted by row, algorithm, noise, SNR."""
+    import pandas as pd
+
+    empty = pd.DataFrame(columns=list(SNR_COLUMNS))
+    if cells.empty or "perturbation" not in cells:
+        return empty
+    spec = cells["perturbation"].map(lambda p: p if isinstance(p, dict) else {})
+    mixed = cells[spec.map(lambda p: p.get("kind") == "snr")]
+    if mixed.empty:
+        return empty
+    mixed = mixed.assign(noise=spec[mixed.index].map(lambda p: p.get("noise")),
+                         snr_db=spec[mixed.index].map(lambda p: float(p.get("snr_db"))))
+    row_of = {key: i for i, key in enumerate(table["config_key"], 1)}
+    out = []
+    for (key, alg, colour, snr), g in mixed.groupby(["config_key", "algorithm", "noise", "snr_db"], sort=False):
+        wer = _pooled_wer(g)
+        if wer is not None:
+            out.append({"_row": row_of.get(key), "configuration": g["configuration"].iloc[0],
+                        "backend": g["backend"].iloc[0], "algorithm": alg, "noise": colour, "snr_db": snr,
+                        "wer": 100 * wer, "ref_words": int(g["ref_words"].sum())})
+    if not out:
+        return empty
+    return pd.DataFrame(out).sort_values(["_row", "algorithm", "noise", "snr_db"], kind="stable").reset_index(drop=True)
+
+
 def _nz(x: Any) -> float:
     return 0.0 if x is None or x != x else float(x)
 

@@ -27,6 +27,7 @@ from whisperbench.bench.aggregate import (
     quantization_label,
     reference_warnings,
     repeated_runs_notes,
+    wer_by_snr,
 )
 from whisperbench.bench import word_metrics
 from whisperbench.errors import WhisperbenchError
@@ -135,13 +136,16 @@ def table_columns(table) -> list[tuple[str, str]]:
     cols = list(TABLE_COLUMNS)
     if table["gpu_peak_mb"].notna().any():
         cols.append(("gpu_peak_mb", "GPU peak (MB)"))
-    if "empty_references" in table and (table["empty_references"] > 0).any():
+    non_speech = "empty_references" in table and (table["empty_references"] > 0).any()
+    if non_speech:
         cols.append(("hallucinated_words", "words on empty refs"))
         cols.append(("hallucinations_per_minute", "hallucinated words/min"))
     if "ins_rate" in table and table["ins_rate"].notna().any():
         cols.insert([c for c, _ in cols].index("relative_latency"), ("ins_rate", "insertion rate"))
     if "catastrophic" in table and (table["catastrophic"].fillna(0) > 0).any():
         cols.insert(0, ("catastrophic", "catastrophic"))  # first, where any row is flagged: it is the news
+    elif non_speech and "catastrophic" in table and table["catastrophic"].notna().any():
+        cols.append(("catastrophic", "catastrophic"))  # non-speech measured: a zero is news too
     extra = []
     if (table["threads"].astype(str) != "0").any():
         extra.append(("threads", "threads"))
@@ -256,6 +260,23 @@ def longform_rows(cells) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+SNR_NOTE = ("Speech mixed with noise at a set signal-to-noise ratio (dataset kind 'perturb'): corpus WER per "
+            "configuration (numbered as the table rows), algorithm and noise colour.")
+
+
+def snr_rows(points) -> tuple[list[str], list[list[str]]]:
+    """`aggregate.wer_by_snr` as a table: a row per configuration, algorithm and noise colour,
+    a WER column per SNR (cleanest first)."""
+    levels = sorted(points["snr_db"].unique(), reverse=True) if len(points) else []
+    headers = ["configuration", "algorithm", "noise"] + [f"SNR {x:g} dB" for x in levels]
+    rows = []
+    for (row, alg, colour), g in points.groupby(["_row", "algorithm", "noise"], sort=False):
+        wer = dict(zip(g["snr_db"], g["wer"]))
+        rows.append([f"{row}. {g['configuration'].iloc[0]}", str(alg), str(colour)]
+                    + [f"{wer[x]:.2f}%" if x in wer else "–" for x in levels])
+    return headers, rows
+
+
 # ---------------------------------------------------------------------------------------
 # the report
 
@@ -274,6 +295,7 @@ class Report:
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # runs kept apart (`aggregate.repeated_runs_notes`)
+    snr: Any = None  # aggregate.wer_by_snr() rows (speech mixed with noise)
 
     def markdown(self, image_links: bool = True) -> str:
         headers, rows = table_rows(self.table)
@@ -304,6 +326,10 @@ class Report:
         lh, lr = longform_rows(self.cells)
         if lr:
             out += ["### Long-form", "", LONGFORM_NOTE, "", markdown_table(lh, lr, ["---"] * 4 + ["---:"] * 4), ""]
+        if self.snr is not None and len(self.snr):
+            sh, sr = snr_rows(self.snr)
+            out += ["### WER against SNR", "", SNR_NOTE, "",
+                    markdown_table(sh, sr, ["---"] * 3 + ["---:"] * (len(sh) - 3)), ""]
         wh, wr = word_metrics.word_timing_rows(self.cells)
         if wr:
             out += ["### Word timestamps", "", word_metrics.WORD_TIMING_NOTE, "",
@@ -347,6 +373,12 @@ class Report:
         plots = [html_page.chart(charts.wer_vs_rtfx(self.table), "chart-wer-rtfx")]
         if lr:
             plots.append(html_page.chart(charts.longform(self.table), "chart-longform"))
+        snr = ""
+        if self.snr is not None and len(self.snr):
+            plots.append(html_page.chart(charts.wer_vs_snr(self.snr), "chart-wer-snr"))
+            sh, sr = snr_rows(self.snr)
+            snr = (f'<h2>WER against SNR</h2><p class="note">{html_page.esc(SNR_NOTE)}</p>'
+                   f'{t(sh, sr, "snr", text_columns=(0, 1, 2))}')
         if self.latency is not None and len(self.latency):
             plots.append(html_page.chart(charts.latency(self.latency, self.table, self.latency_short_only),
                                          "chart-latency"))
@@ -368,6 +400,7 @@ Click a column header to sort; type in the box above a table to filter its rows.
 {"".join(plots)}
 {longform}
 {self._word_timing_html()}
+{snr}
 <h2>Per-cell results</h2>
 {t(ch, cr, "cells", text_columns=(0, 1, 2, 11, 12, 13))}
 <h2>Environment</h2>
@@ -400,7 +433,7 @@ def build_report(paths, *, reference: str | int | None = None, title: str | None
     return Report(table=table, cells=cells, environment=environment_summary(paths, df), reference=ref,
                   title=title or f"whisperbench report: {', '.join(suites)}", sources=[str(p) for p in paths],
                   latency=lat, latency_short_only=short_only, failures=failures, warnings=reference_warnings(df),
-                  notes=repeated_runs_notes(cells))
+                  notes=repeated_runs_notes(cells), snr=wer_by_snr(cells, table))
 
 
 def write_report(paths, output_dir: str | Path, *, reference: str | int | None = None, title: str | None = None,
@@ -420,6 +453,9 @@ def write_report(paths, output_dir: str | Path, *, reference: str | int | None =
         if len(plotting.longform_pairs(report.table)):
             pngs.append(("longform", "Sequential against chunked long-form",
                          lambda p: plotting.longform_comparison(report.table, p)))
+        if report.snr is not None and len(report.snr):
+            pngs.append(("wer_vs_snr", "WER against SNR per configuration",
+                         lambda p: plotting.wer_vs_snr(report.snr, p)))
         pngs.append(("latency", "Per-utterance latency by configuration",
                      lambda p: plotting.latency_distributions(report.latency, report.latency_short_only, p,
                                                               table=report.table)))
