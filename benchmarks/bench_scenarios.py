@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report-dir", default="results/reports/scenarios-figures")
     args = ap.parse_args(argv)
     default = load_suite(default_suite_path())
-    short = [c.dataset.spec for c in default.cells if c.options.algorithm == "short"]
+    # The short-form speech (not the generated non-speech cell, which has no WER to trade).
+    short = [c.dataset.spec for c in default.cells if c.options.algorithm == "short" and c.dataset.spec.perturb is None]
     datasets = {s.name: {"name": s.name, "kind": s.kind, "path": s.path, "algorithms": ["short"]} for s in short
                 if not args.dataset or s.name in args.dataset}
     suite = build_suite({"name": "scenario-figures", "decode": {"language": "en"}, "engines": ENGINES,

@@ -43,6 +43,7 @@ def test_default_suite_rows_and_speed(default_run, short_sets, sonnets):
         ("librispeech", "short"): len(short_sets["librispeech"]),
         ("librivox", "short"): len(short_sets["librivox"]),
         ("jfk", "short"): len(short_sets["jfk"]),
+        ("pink-10s", "short"): 1,
         ("sonnets", "sequential"): len(sonnets),
         ("sonnets", "chunked"): len(sonnets),
         ("wordtimes", "sequential"): 11,
@@ -93,7 +94,8 @@ def test_default_suite_identity_and_metrics(default_run):
     # Timings: the decode timer sits inside the call timer; both are positive.
     assert (df["decode_seconds"] > 0).all() and (df["call_seconds"] >= df["decode_seconds"]).all()
     assert ((df["rtfx"] - df["audio_seconds"] / df["decode_seconds"]).abs() < 1e-6).all()
-    assert (df["tokens"] > 0).all() and (df["peak_rss_mb"] > 50).all() and (df["load_seconds"] > 0).all()
+    assert (df.loc[df["ref_words"] > 0, "tokens"] > 0).all()  # speech; the non-speech cell may rightly say nothing
+    assert (df["peak_rss_mb"] > 50).all() and (df["load_seconds"] > 0).all()
     summary = summarize(df)
     for col in ("latency_p50_s", "latency_p90_s", "latency_p99_s", "rtfx", "tokens_per_second", "load_seconds",
                 "peak_rss_mb", "repeated_5gram_share"):
@@ -110,7 +112,32 @@ def test_default_suite_identity_and_metrics(default_run):
     # Warm-ups are recorded in cell records, never as measurements.
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     cell_recs = [r for r in recs if r["record"] == "cell"]
-    assert len(cell_recs) == 6 and all(len(r["warmup_seconds"]) == 1 for r in cell_recs)
+    assert len(cell_recs) == 7 and all(len(r["warmup_seconds"]) == 1 for r in cell_recs)
+
+
+@pytest.mark.slow
+def test_default_suite_tracks_hallucination(default_run):
+    """The non-speech cell (10 s of pink noise, empty reference): no WER; every word is counted as
+    hallucinated, per minute, and the report shows words/min and the catastrophic count."""
+    from whisperbench.bench.report import build_report, table_rows
+
+    _, _, out, _ = default_run
+    df = read_results(out)
+    pink = df[df["dataset"] == "pink-10s"]
+    assert len(pink) == 3 and pink["empty_reference"].all() and pink["wer"].isna().all()
+    assert (pink["ref_words"] == 0).all() and (pink["audio_seconds"].round(6) == 10).all()
+    words = pink["hypothesis_normalized"].fillna("").str.split().str.len()
+    assert (pink["hallucinated_words"] == words).all()
+    assert ((pink["hallucinations_per_minute"] - 6 * words).abs() < 1e-6).all()
+    assert (pink["catastrophic"] | ~(6 * words > 10)).all()  # past 10 words/min is catastrophic
+    report = build_report(out)
+    row = report.table.iloc[0]
+    assert row["hallucinated_words"] == words.sum()
+    assert abs(row["hallucinations_per_minute"] - 60 * words.sum() / 30) < 1e-6
+    assert row["catastrophic"] == int(df["catastrophic"].sum())
+    headers, rows = table_rows(report.table)
+    for header in ("hallucinated words/min", "catastrophic"):
+        assert header in headers and rows[0][headers.index(header)] != "–", header
 
 
 @pytest.mark.slow

@@ -88,11 +88,45 @@ def test_all_problems_reported_together(dummy_toml, write_suite):
 def test_default_suite_is_valid_and_lists_the_shared_sets():
     suite = load_suite("default")
     assert [(c.dataset.name, c.options.algorithm) for c in suite.cells] == [
-        ("librispeech", "short"), ("librivox", "short"), ("jfk", "short"),
-        ("sonnets", "sequential"), ("sonnets", "chunked"),
+        ("librispeech", "short"), ("librivox", "short"), ("jfk", "short"), ("pink-10s", "short"),
+        ("sonnets", "sequential"), ("sonnets", "chunked"), ("wordtimes", "sequential"),
     ]
+    # The non-speech cell: 10 s of generated pink noise with an empty reference (hallucination tracking).
+    pink = next(c.dataset for c in suite.cells if c.dataset.name == "pink-10s")
+    assert pink.spec.perturb.kind == "pink" and pink.spec.perturb.seconds == 10
+    assert [u.reference for u in pink] == [""] and pink.empty_reference_ids == [pink.ids[0]]
+    assert all(c.options.vad == "none" for c in suite.cells)
     assert {c.engine.backend for c in suite.cells} == {"ctranslate2"}
     assert all(c.engine.model == "fixture:tiny.en" for c in suite.cells)
+
+
+def test_robustness_suite_is_valid_and_dry_run_lists_its_cells(capsys):
+    for runtime in ("faster_whisper", "transformers", "whisper", "pywhispercpp"):
+        require(runtime)
+    assert main(["bench", "robustness", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    suite = load_suite("robustness")
+    assert out[0].startswith(f"suite robustness: {len(suite.cells)} cells") and len(out) == 1 + len(suite.cells)
+    assert {c.engine.backend for c in suite.cells} == {"ctranslate2", "transformers", "openai", "whispercpp"}
+    assert {c.engine.model for c in suite.cells} == {"fixture:tiny.en"}
+    kinds = {}
+    for c in suite.cells:
+        p = c.dataset.spec.perturb
+        kinds.setdefault((p.kind, p.snr_db if p.kind == "snr" else None), set()).add((c.options.algorithm, c.options.vad))
+    both = {(a, v) for a in ("sequential", "chunked") for v in ("none", "silero")}
+    assert kinds == {**{(k, None): both for k in ("silence", "white", "pink", "brown", "insert_silence")},
+                     **{("snr", db): {("short", "none"), ("short", "silero")} for db in (20, 10, 5, 0)}}
+    assert len(suite.cells) == 4 * 2 * (5 * 2 + 4)  # engines x VAD x (datasets x algorithms)
+    default_short = sum(len(c.dataset) for c in load_suite("default").cells
+                        if c.options.algorithm == "short" and c.dataset.spec.perturb is None)
+    for c in suite.cells:
+        p, items = c.dataset.spec.perturb, c.dataset.utterances
+        if p.non_speech:
+            assert p.seconds == 30 and [u.reference for u in items] == [""]
+        elif p.kind == "snr":  # the default suite's short-form speech
+            assert len(items) == default_short and all(u.reference for u in items)
+        else:  # the sonnets with 30 s of silence inserted
+            assert p.silence_seconds == 30 and len(items) == 3
 
 
 def test_speech_dir_env_override(monkeypatch, tmp_path):

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from whisperbench.bench.plots import ALGORITHM_NAMES, COLORS, algorithm_points, backend_colors, longform_pairs
+from whisperbench.bench.plots import (
+    ALGORITHM_NAMES,
+    COLORS,
+    algorithm_points,
+    backend_colors,
+    longform_pairs,
+    snr_curves,
+)
 
 def _fmt(x: Any, spec: str) -> str:
     return "–" if x is None or x != x else format(float(x), spec)
@@ -77,6 +84,24 @@ def longform(table):
     fig.update_layout(title="Sequential against chunked long-form (hatched: noisy timing)", barmode="group",
                       height=max(300, 120 + 60 * len(data)), margin=dict(l=20, t=80))
     fig.update_yaxes(autorange="reversed", automargin=True)
+    return fig
+
+
+def wer_vs_snr(points):
+    """WER against SNR, one line per configuration, algorithm and noise colour (`plots.snr_curves`)."""
+    import plotly.graph_objects as go
+
+    curves = snr_curves(points)
+    colors = backend_colors([b for _, b, _ in curves])
+    fig = go.Figure()
+    for k, (label, backend, g) in enumerate(curves):
+        fig.add_trace(go.Scatter(
+            x=g["snr_db"], y=g["wer"], mode="lines+markers", name=label,
+            line=dict(color=colors[backend], dash="solid" if k % 2 == 0 else "dash"),
+            hovertext=[f"<b>{label}</b><br>SNR {s:g} dB: WER {w:.2f}% ({n} words)"
+                       for s, w, n in zip(g["snr_db"], g["wer"], g["ref_words"])], hoverinfo="text"))
+    fig.update_layout(title="WER against SNR of the mixed-in noise (numbers: table rows)", height=450,
+                      xaxis_title="SNR (dB; higher is cleaner)", yaxis_title="WER (%)", margin=dict(t=80))
     return fig
 
 

@@ -162,6 +162,42 @@ def longform_comparison(table, path: str | Path) -> Path:
     return _save(fig, path)
 
 
+def snr_curves(points):
+    """The curves of `aggregate.wer_by_snr` rows: per (configuration row, algorithm, noise), a
+    label and its points sorted by SNR (the HTML chart draws the same curves)."""
+    out = []
+    for (row, alg, colour), g in points.groupby(["_row", "algorithm", "noise"], sort=False):
+        g = g.sort_values("snr_db")
+        label = f"{row}. {_short(str(g['configuration'].iloc[0]), 40)} ({alg}, {colour} noise)"
+        out.append((label, g["backend"].iloc[0], g))
+    return out
+
+
+def wer_vs_snr(points, path: str | Path) -> Path:
+    """WER against the SNR of the noise mixed into the speech, one curve per configuration
+    (numbered as the table rows), algorithm and noise colour; cleaner audio to the right."""
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    if points.empty:
+        ax.text(0.5, 0.5, "no speech-in-noise result", ha="center", va="center", transform=ax.transAxes)
+        return _save(fig, path)
+    curves = snr_curves(points)
+    colors = backend_colors([b for _, b, _ in curves])
+    markers = "osD^vP*X"
+    for k, (label, backend, g) in enumerate(curves):
+        ax.plot(g["snr_db"], g["wer"], marker=markers[k % len(markers)], color=colors[backend], linewidth=1.5,
+                label=label, linestyle="-" if k % 2 == 0 else "--")
+    ax.set_xticks(sorted(points["snr_db"].unique()))
+    ax.set_xlabel("SNR (dB; higher is cleaner)", fontsize=8)
+    ax.set_ylabel("WER (%)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, alpha=0.3)
+    ax.set_title("WER against SNR of the mixed-in noise (numbers: table rows)", fontsize=10)
+    ax.legend(fontsize=6, loc="upper right")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _short(text: str, width: int = 34) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 

@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--price-per-hour", type=float, metavar="USD",
                    help="the machine's price per hour: scenario rows then say dollars per audio hour")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table (CI)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="validate the suite (datasets indexed, every cell checked) and list its cells; run nothing")
     r.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="where cells run: local (one at a time here, the default) or ray (each cell a Ray task on a "
                         "cluster; see examples/ray)")
@@ -118,6 +120,12 @@ def run(args: argparse.Namespace) -> int:
 
     scenarios_cmd.check_price(args.price_per_hour)
     scenario_specs = [] if args.no_scenarios else scenarios_cmd.suite_specs(suite)
+    if args.dry_run:
+        print(f"suite {suite.name}: {len(suite.cells)} cells, {suite.repeats} repeat(s), {suite.warmups} warm-up(s) "
+              f"({suite.source})")
+        for cell in suite.cells:
+            print(f"  {cell.label}: {len(cell.dataset)} item(s)")
+        return 0
     try:
         report = run_suite(suite, args.output, resume=args.resume, retry_failed=args.retry_failed, quiet=args.quiet,
                            executor=executor)
