@@ -8,6 +8,8 @@ import os
 from whisperbench import backends
 from whisperbench.backends.base import VERBOSE_ENV
 from whisperbench.cli.common import add_model_args, load_options
+from whisperbench.errors import WhisperbenchError
+from whisperbench.serve import INSTALL_HINT, missing_modules
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,20 +41,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.verbose:
         os.environ[VERBOSE_ENV] = "1"
-    missing = [m for m in ("starlette", "uvicorn", "multipart") if not _importable(m)]
+    missing = missing_modules()
     if missing:
-        from whisperbench.errors import WhisperbenchError
-
-        raise WhisperbenchError(f"whisperbench serve needs {', '.join(missing)}; install it with: "
-                                "pip install 'whisperbench[serve]'")
+        raise WhisperbenchError(f"whisperbench serve needs {', '.join(missing)}, which is not installed; "
+                                f"install it with: {INSTALL_HINT}")
     backends.get(args.backend)  # unknown or not installed: one line, before anything loads
     settings = ServeSettings(host=args.host, port=args.port, workers=args.workers, queue_size=args.queue_size,
                              max_upload_mb=args.max_upload_mb)
     serve(args.backend, args.model, load_options(args), settings, model_id=args.model_id, quiet=args.quiet)
     return 0
 
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None

@@ -4,3 +4,20 @@ uvicorn. `app` builds the ASGI application, `pool` decodes off the event loop in
 worker pool, `errors` shapes error answers as OpenAI does, `main` loads and runs it.
 
 Layer: above backends, below bench (it imports only core, conversion and backends)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+INSTALL_HINT = "pip install 'whisperbench[serve]'"
+
+
+def missing_modules() -> list[str]:
+    """The packages `whisperbench serve` (and a `serve = true` suite engine) needs but does
+    not find, by their pip names."""
+    found = importlib.util.find_spec
+    need = {"starlette": "starlette", "uvicorn": "uvicorn", "httpx": "httpx"}
+    missing = [pip for module, pip in need.items() if found(module) is None]
+    if found("python_multipart") is None and found("multipart") is None:
+        missing.append("python-multipart")
+    return missing

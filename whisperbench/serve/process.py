@@ -42,6 +42,21 @@ def serve_command(backend: str, model: str, load_options: LoadOptions, *, port: 
     return cmd + list(extra_args)
 
 
+def _parent_death_signal() -> Any:
+    """A function for `preexec_fn` that makes the child get SIGTERM when the thread that
+    started it ends (Linux prctl PR_SET_PDEATHSIG): a cell process killed on a timeout leaves
+    no server behind. None elsewhere. (libc is looked up here, before the fork.)"""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
 class ServerProcess:
     """A running `whisperbench serve`; `url` is its API base (ending in /v1)."""
 
@@ -57,7 +72,7 @@ class ServerProcess:
         cmd = serve_command(backend, model, load_options or LoadOptions(), port=self.port, workers=workers,
                             queue_size=queue_size, extra_args=extra_args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=child_env(dict(os.environ)))
+                                     env=child_env(dict(os.environ)), preexec_fn=_parent_death_signal())
         self._ps = psutil.Process(self.proc.pid)
         self.peak_rss_mb: float | None = None
         try:

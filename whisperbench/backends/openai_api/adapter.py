@@ -81,6 +81,9 @@ class OpenAIApiBackend(Backend):
         except EndpointError as exc:
             self._client.close()
             raise ModelError(f"backend 'openai-api': {exc}") from None
+        if answer.status_code >= 400:
+            self._client.close()
+            raise ModelError(f"backend 'openai-api': {self._refusal(answer)}")
         try:
             self.models_answer = answer.json()
             listed = [m["id"] for m in self.models_answer.get("data", [])]
@@ -227,7 +230,7 @@ def field_text(value: Any) -> str:
     if value is None:
         return "none"
     if isinstance(value, tuple):
-        return ",".join(f"{v:g}" for v in value)
+        return ",".join(str(v) for v in value)  # (str: the shortest text that reads back as the same float)
     return str(value)
 
 
