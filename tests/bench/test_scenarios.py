@@ -20,7 +20,7 @@ from whisperbench.bench.scenarios.records import SCENARIO_KIND, read_scenario_ro
 from whisperbench.bench.scenarios.run import run_scenarios
 from whisperbench.bench.scenarios.server import GROWTH, search_rate
 from whisperbench.bench.scenarios.spec import parse_all
-from whisperbench.bench.suite import build_suite, quick_dataset
+from whisperbench.bench.suite import build_suite, load_suite, quick_dataset
 from whisperbench.errors import WhisperbenchError
 
 pytest.importorskip("mlperf_loadgen")
@@ -192,3 +192,53 @@ def test_cli_quick_form_and_bad_input(tmp_path):
     bad = run_cli("scenarios", "-b", "whispercpp", "-m", "fixture:tiny.en", "-d", "jfk", "--scenario", "offline",
                   "--batch-sizes", "1,2", cwd=tmp_path)
     assert bad.rc == 2 and "decodes one input per call" in bad.stderr
+
+
+def _suite_toml(path: Path, engines: str, scenarios: str) -> Path:
+    d = quick_dataset("jfk")
+    path.write_text(f'name = "scen-bench"\nrepeats = 1\nwarmups = 0\n[decode]\nlanguage = "en"\n{engines}\n'
+                    f'[[datasets]]\nname = "{d["name"]}"\nkind = "{d["kind"]}"\npath = "{d["path"]}"\n'
+                    f'algorithms = ["short"]\n{scenarios}\n')
+    return path
+
+
+def test_bench_runs_the_suites_scenarios_into_its_file_and_resumes(tmp_path):
+    suite = _suite_toml(tmp_path / "s.toml", '[[engines]]\nbackend = "dummy"\nmodel = "x"\n'
+                        'extra = { service_time_s = 0.002 }',
+                        '[[scenarios]]\nkind = "offline"\nbatch_sizes = [1, 2]\nqueries = 4')
+    out = tmp_path / "r.jsonl"
+    r = run_cli("bench", suite, "-o", out, "-q", cwd=tmp_path)
+    assert r.rc == 0, r.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    (run,) = [x for x in records if x["record"] == "run"]
+    rows = [x for x in records if x["record"] == SCENARIO_KIND]
+    assert {x["run_id"] for x in records if x["record"] in ("measurement", SCENARIO_KIND)} == {run["run_id"]}
+    assert [(x["point"], x["batch_size"], x["status"]) for x in rows] == [("batch", 1, "ok"), ("batch", 2, "ok")]
+    assert all(x["peak_rss_mb"] > 0 and x["backend"] == "dummy" for x in rows)
+    assert "2 scenario rows, 0 failed" in r.stdout
+    # --resume: the cells and the scenario points already in the file are skipped, nothing is added twice.
+    again = run_cli("bench", suite, "-o", out, "--resume", "-q", cwd=tmp_path)
+    assert again.rc == 0, again.stderr
+    assert "0 scenario rows" in again.stdout
+    assert len(read_scenario_rows(out)) == 2
+    skipped = run_cli("bench", suite, "-o", tmp_path / "n.jsonl", "-q", "--no-scenarios", cwd=tmp_path)
+    assert skipped.rc == 0 and not read_scenario_rows(tmp_path / "n.jsonl")
+
+
+def test_a_crashing_child_leaves_failed_rows_and_the_run_goes_on(tmp_path):
+    suite = load_suite(str(_suite_toml(
+        tmp_path / "s.toml",
+        '[[engines]]\nbackend = "dummy"\nmodel = "crashes"\nextra = { crash = "abort" }\n'
+        '[[engines]]\nbackend = "dummy"\nmodel = "x"\nextra = { service_time_s = 0.002 }', "")))
+    specs = parse_all([{"kind": "offline", "batch_sizes": [1], "queries": 4},
+                       {"kind": "server", "rates": [50.0], "find_max_rate": False, "queries": 8}])
+    report = run_scenarios(suite, specs, tmp_path / "r.jsonl", quiet=True)
+    rows = read_scenario_rows(tmp_path / "r.jsonl")
+    crashed = [r for r in rows if r["model"] == "crashes"]
+    # Each scenario of the crashing cell failed in its own child (the second ran in a fresh one).
+    assert [(r["scenario"], r["status"], r["error_type"]) for r in crashed] == [
+        ("offline", "failed", "Crash"), ("server", "failed", "Crash")]
+    assert all("SIGABRT" in r["error"] and r["returncode"] == -6 for r in crashed)
+    fine = [r for r in rows if r["model"] == "x"]
+    assert [(r["scenario"], r["status"]) for r in fine] == [("offline", "ok"), ("server", "ok")]
+    assert report.failures == 2 and report.rows == 4

@@ -1,7 +1,7 @@
 """Child processes: the one spawner of suite cells and synthetic cells, and what a child
 does first.
 
-Parent side, `spawn`: start `python -m MODULE` in its own session (a terminal's Ctrl-C
+Parent side, `spawn` (or `Child`, which keeps how it ended): start `python -m MODULE` in its own session (a terminal's Ctrl-C
 reaches the parent only), give it its job as JSON on stdin, yield each JSON line it writes
 as it arrives, and kill it when it sends nothing for `timeout_s` or its RSS passes
 `max_memory_mb`. The suite runner's executors (`executors/local.py`, also inside a Ray task)
@@ -203,12 +203,27 @@ def spawn(module: str, job: dict[str, Any], *, timeout_s: float | None = None, m
         errfile.close()
 
 
+class Child:
+    """`spawn` as a caller reads it: iterate the messages (once); `exit` is how the child
+    ended once they are all read. Leaving the `with` block kills a child still running (a
+    caller that stopped reading)."""
+
+    def __init__(self, module: str, job: dict[str, Any], **limits: Any) -> None:
+        self._messages = spawn(module, job, **limits)
+        self.exit: ChildExit | None = None
+
+    def __iter__(self) -> Generator[dict[str, Any], None, None]:
+        self.exit = yield from self._messages
+
+    def __enter__(self) -> "Child":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._messages.close()
+
+
 def run_child(module: str, job: dict[str, Any], **limits: Any) -> tuple[list[dict[str, Any]], ChildExit]:
     """`spawn` for a caller that needs no streaming: every message, and how it ended."""
-    child = spawn(module, job, **limits)
-    messages = []
-    while True:
-        try:
-            messages.append(next(child))
-        except StopIteration as stop:
-            return messages, stop.value
+    with Child(module, job, **limits) as child:
+        messages = list(child)
+    return messages, child.exit

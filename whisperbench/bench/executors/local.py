@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any, Iterator
 
-from whisperbench.bench.child import ChildExit, spawn
+from whisperbench.bench.child import Child
 from whisperbench.bench.executors.base import CellJob, Executor, Limits, Progress, failure_row
 
 
@@ -68,15 +68,9 @@ def cell_events(job: dict[str, Any], limits: Limits, cwd: str | None = None) -> 
     current: tuple[str | None, int | None] = (None, None)
     finished = False
     reported_failure = False
-    child = spawn("whisperbench.bench.cell_process", job, timeout_s=limits.timeout_s,
-                  max_memory_mb=limits.max_memory_mb or None, cwd=cwd)
-    try:
-        while True:
-            try:
-                ev = next(child)
-            except StopIteration as stop:
-                ended: ChildExit = stop.value
-                break
+    with Child("whisperbench.bench.cell_process", job, timeout_s=limits.timeout_s,
+               max_memory_mb=limits.max_memory_mb or None, cwd=cwd) as child:
+        for ev in child:
             kind = ev.get("event")
             if kind == "begin":
                 current = (ev["utterance_id"], ev["repeat"])
@@ -86,8 +80,7 @@ def cell_events(job: dict[str, Any], limits: Limits, cwd: str | None = None) -> 
             elif kind == "done":
                 finished = True
             yield ev
-    finally:
-        child.close()  # kills the child when the caller stopped reading
+    ended = child.exit
     if finished and ended.returncode == 0:
         return
     if reported_failure and ended.returncode == 1 and ended.killed_for is None:

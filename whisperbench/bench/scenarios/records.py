@@ -6,6 +6,10 @@ Scenario identity (`SCENARIO_IDENTITY`): the engine and workload fields of a cel
 the scenario's own: which scenario and point, batch size, instances, batch timeout, and
 for Server points the rate (a "rate" row) or the latency target (a "max_rate" row).
 Units are in field names; latencies are LoadGen's (issue to completion, queueing included).
+
+Where they are written: `whisperbench scenarios` starts a file with a `run` record listing
+the scenarios and price; `whisperbench bench` appends its suite's scenario rows to its own
+file and run (`run_id`), after a `session` record with `part: "scenarios"` that lists them.
 """
 
 from __future__ import annotations

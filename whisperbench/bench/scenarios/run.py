@@ -124,7 +124,7 @@ def run_scenarios(suite: Suite, specs: list[ScenarioSpec], output: str | Path | 
         report = ScenarioReport(out, runs[0]["run_id"] if runs else uuid.uuid4().hex[:16])
         part = {"scenarios": [s.to_dict() for s in specs], "price_per_hour": price_per_hour}
         if runs:  # this run's scenarios part
-            writer.write({"record": "session", "run_id": report.run_id, "started": _now(), "resume": True,
+            writer.write({"record": "session", "run_id": report.run_id, "started": _now(), "part": "scenarios",
                           "pid": os.getpid(), "git_commit": env["git_commit"], "git_dirty": env["git_dirty"], **part})
         else:
             writer.write({"record": "run", "run_id": report.run_id, "suite": suite.name, "suite_hash": suite.suite_hash,
@@ -154,7 +154,7 @@ def cell_rows(cell: Cell, suite: Suite, identity: dict[str, Any], todo: list[tup
     """One cell's scenario rows, measured in child processes: the first runs every scenario
     of `todo` ((index, spec, measured)); after a crash, a failed row for the scenario it was
     running and a fresh child for the rest."""
-    from whisperbench.bench.child import ChildExit, spawn
+    from whisperbench.bench.child import Child
     from whisperbench.bench.runner import cell_payload
     from whisperbench.bench.scenarios.cell_process import failed_row
 
@@ -162,14 +162,8 @@ def cell_rows(cell: Cell, suite: Suite, identity: dict[str, Any], todo: list[tup
         job = {"cell": cell_payload(cell), "identity": identity, "price_per_hour": price_per_hour,
                "specs": [{"index": i, "spec": s.to_dict(), "done": d} for i, s, d in todo]}
         current, finished = None, set()
-        child = spawn(CHILD, job, timeout_s=suite.timeout_s, max_memory_mb=suite.max_memory_mb or None)
-        try:
-            while True:
-                try:
-                    ev = next(child)
-                except StopIteration as stop:
-                    ended: ChildExit = stop.value
-                    break
+        with Child(CHILD, job, timeout_s=suite.timeout_s, max_memory_mb=suite.max_memory_mb or None) as child:
+            for ev in child:
                 kind = ev.get("event")
                 if kind == "begin":
                     current = ev["index"]
@@ -182,8 +176,7 @@ def cell_rows(cell: Cell, suite: Suite, identity: dict[str, Any], todo: list[tup
                     yield ev["row"]
                 elif kind == "rows":
                     yield from ev["rows"]
-        finally:
-            child.close()  # kills the child when the caller stopped reading
+        ended = child.exit
         left = [t for t in todo if t[0] not in finished]
         if not left:
             return
