@@ -167,6 +167,8 @@ def test_energy_from_rapl_counters_with_wrap(tmp_path):
 def test_summary_compare_and_recommend(dummy_rows):
     md = summary.markdown(dummy_rows)
     assert "batch 4" in md and "throughput stops rising at batch 4" in md
+    for note in {r["energy_note"] for r in dummy_rows if r["energy_joules"] is None}:  # e.g. no RAPL on a VM
+        assert note.startswith("not readable here: ") and f"energy {note}" in md
     same = summary.compare_scenarios(dummy_rows, dummy_rows, max_slowdown=1.2, gate_loaded=True)
     assert same.exit_code == 0 and same.cells
     slower = [dict(r, throughput_rtfx=r["throughput_rtfx"] / 3) if r["point"] == "batch" else r for r in dummy_rows]
