@@ -109,6 +109,8 @@ def config_label(row, runs: str = "") -> str:
     if row.get("load_extra"):
         extra = json.loads(row["load_extra"]) if isinstance(row["load_extra"], str) else row["load_extra"]
         parts.append(",".join(f"{k}={_short(v)}" for k, v in sorted(extra.items())))
+    if canon(row.get("served")) == "True":  # behind whisperbench serve (bench.served)
+        parts.append("served")
     if row.get("variant") not in (None, "", "default"):
         parts.append(f"[{row['variant']}]")
     if runs:

@@ -66,7 +66,7 @@ class Channel:
 
 def run(job: dict[str, Any], chan: Channel) -> int:
     from whisperbench import backends
-    from whisperbench.bench import noise
+    from whisperbench.bench import noise, served
     from whisperbench.bench.word_metrics import word_timing_fields
     from whisperbench.bench.metrics import (accuracy, boundary_errors, catastrophic, compression_ratio,
                                             hallucinations_per_minute, repeated_ngram_share)
@@ -106,13 +106,18 @@ def run(job: dict[str, Any], chan: Channel) -> int:
 
     # 2. Model.
     memory = None
+    server = None
     try:
         cls = backends.get(cell["backend"])
         if lo.device.startswith("cuda") or lo.device == "auto":  # device memory from before the load
             memory = CellMemory(lo.device if lo.device != "auto" else "cuda",
                                 allocator=(cls.reset_allocator_peak, cls.allocator_peak_mb), sample_rss=False)
-        backend = cls(cell["model"], lo)
-        described = backend.describe()
+        if cell.get("served"):  # behind whisperbench serve, measured through the openai-api client
+            server, backend = served.start(cell["backend"], cell["model"], lo)
+            described = served.describe(backend)
+        else:
+            backend = cls(cell["model"], lo)
+            described = backend.describe()
     except Exception as exc:
         failure(exc)
         return 1
@@ -156,10 +161,12 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         samples = audio[utt.id]
         try:
             before = noise.snapshot()  # outside the timed region
+            server_before = server.sample() if server else {}
             t0 = time.perf_counter()
             result = backend.transcribe(samples, options)
             call_seconds = time.perf_counter() - t0
             load = noise.load_fields(before, noise.snapshot())
+            load.update(served.row_fields(server, server_before, result, load) if server else {})
         except Exception as exc:
             failure(exc, utt.id, repeat, scope="utterance")
             continue
@@ -199,6 +206,8 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             timestamp=datetime.now(timezone.utc).isoformat(),
         ).to_dict())
     backend.close()
+    if server:
+        server.stop()
     if memory:
         memory.stop()
     chan.send("done")

@@ -32,7 +32,10 @@ SCHEMA_VERSION = 3
 # ----- cell identity ---------------------------------------------------------------------
 
 # What ran: runtime, weights, quantization, hardware placement, backend options.
-ENGINE_FIELDS = ("backend", "model", "model_format", "quantization", "compute_type", "device", "threads", "load_extra")
+# served: True when the engine ran behind `whisperbench serve` (suite engine `serve = true`),
+# measured through the openai-api client; in-process rows leave it None (their identity is unchanged).
+ENGINE_FIELDS = ("backend", "model", "model_format", "quantization", "compute_type", "device", "threads", "load_extra",
+                 "served")
 # On what and how: the dataset by name, the long-form algorithm, the decoding variant and options.
 WORKLOAD_FIELDS = ("dataset", "algorithm", "variant", "options_hash")
 # Two rows are of the same cell when these are equal (by `canon`). The dataset's content
@@ -127,6 +130,7 @@ class RowIdentity(Record):
     device: str | None = None
     threads: int | None = None  # 0: the runtime's default
     load_extra: dict[str, Any] = field(default_factory=dict)  # backend-specific load options
+    served: bool | None = None  # True: decoded by `whisperbench serve`, timed by the openai-api client
     dataset: str | None = None
     dataset_kind: str | None = None
     dataset_path: str | None = None
@@ -211,6 +215,11 @@ class Measurement(RowIdentity):
     audio_seconds: float | None = None
     decode_seconds: float | None = None  # the backend's timer around the whole decode (audio pre-decoded)
     call_seconds: float | None = None  # the child process's timer around Backend.transcribe
+    # Served cells: the server's own decode time for the request (decode_seconds is the client's),
+    # the server process's peak RSS so far and the CPU seconds it spent on this request.
+    server_decode_seconds: float | None = None
+    server_peak_rss_mb: float | None = None
+    server_cpu_seconds: float | None = None
     loadavg_before: list[float] | None = None  # [1, 5, 15] min
     loadavg_after: list[float] | None = None
     load_cpus: int | None = None  # CPUs usable by the process (its affinity) while timed

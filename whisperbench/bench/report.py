@@ -236,6 +236,16 @@ LONGFORM_NOTE = (
 )
 
 
+def serving_html(serving, table) -> str:
+    """The serving-overhead table for the HTML page ('' without served cells)."""
+    if not serving or not serving[1]:
+        return ""
+    from whisperbench.bench.served import OVERHEAD_NOTE
+
+    return (f'<h2>Serving overhead</h2><p class="note">{html_page.esc(OVERHEAD_NOTE)}</p>'
+            f'{table(*serving, "serving", text_columns=(0, 1))}')
+
+
 def longform_rows(cells) -> tuple[list[str], list[list[str]]]:
     """Sequential and chunked cells side by side: WER with its substitutions, deletions and
     insertions per pass, and how many deleted or inserted words lie within
@@ -295,6 +305,7 @@ class Report:
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # runs kept apart (`aggregate.repeated_runs_notes`)
+    serving: Any = None  # (headers, rows): served cells beside their in-process twins (`served.overhead_rows`)
     snr: Any = None  # aggregate.wer_by_snr() rows (speech mixed with noise)
 
     def markdown(self, image_links: bool = True) -> str:
@@ -326,6 +337,11 @@ class Report:
         lh, lr = longform_rows(self.cells)
         if lr:
             out += ["### Long-form", "", LONGFORM_NOTE, "", markdown_table(lh, lr, ["---"] * 4 + ["---:"] * 4), ""]
+        if self.serving and self.serving[1]:
+            from whisperbench.bench.served import OVERHEAD_NOTE
+
+            out += ["### Serving overhead", "", OVERHEAD_NOTE, "",
+                    markdown_table(*self.serving, ["---"] * 2 + ["---:"] * 7), ""]
         if self.snr is not None and len(self.snr):
             sh, sr = snr_rows(self.snr)
             out += ["### WER against SNR", "", SNR_NOTE, "",
@@ -399,6 +415,7 @@ Click a column header to sort; type in the box above a table to filter its rows.
 <h2>Plots</h2>
 {"".join(plots)}
 {longform}
+{serving_html(self.serving, t)}
 {self._word_timing_html()}
 {snr}
 <h2>Per-cell results</h2>
@@ -419,6 +436,8 @@ def build_report(paths, *, reference: str | int | None = None, title: str | None
     df = read_results(paths)
     if df.empty:
         raise WhisperbenchError(f"no measurement rows in {', '.join(map(str, paths))}")
+    from whisperbench.bench.served import overhead_rows
+
     cells = cell_summary(df)
     table, ref = configuration_table(df, reference, cells=cells)
     failures = []
@@ -432,6 +451,7 @@ def build_report(paths, *, reference: str | int | None = None, title: str | None
     lat, short_only = latency_groups(df, cells)
     return Report(table=table, cells=cells, environment=environment_summary(paths, df), reference=ref,
                   title=title or f"whisperbench report: {', '.join(suites)}", sources=[str(p) for p in paths],
+                  serving=overhead_rows(df),
                   latency=lat, latency_short_only=short_only, failures=failures, warnings=reference_warnings(df),
                   notes=repeated_runs_notes(cells), snr=wer_by_snr(cells, table))
 

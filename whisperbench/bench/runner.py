@@ -79,7 +79,7 @@ def cell_identity(cell: Cell, suite: Suite, run_id: str, env: dict[str, Any]) ->
         backend=cell.engine.backend, runtime_version=cls.runtime_version(),
         model=cell.engine.model, model_format=cls.capabilities.model_format,
         weights_quantization=None, compute_type=lo.compute_type, quantization=lo.compute_type,
-        device=lo.device, threads=lo.threads, load_extra=dict(lo.extra),
+        device=lo.device, threads=lo.threads, load_extra=dict(lo.extra), served=True if cell.engine.served else None,
         dataset=cell.dataset.name, dataset_kind=cell.dataset.spec.kind, dataset_path=cell.dataset.spec.path,
         dataset_hash=cell.dataset.content_hash, algorithm=cell.options.algorithm, variant=cell.variant,
         perturbation=cell.dataset.spec.perturb.to_dict() if cell.dataset.spec.perturb else {},
@@ -95,7 +95,7 @@ def cell_payload(cell: Cell) -> dict[str, Any]:
     content hash it must still have), decoding options."""
     return {
         "backend": cell.engine.backend, "model": cell.engine.model,
-        "load_options": cell.engine.load_options.to_dict(),
+        "load_options": cell.engine.load_options.to_dict(), "served": cell.engine.served,
         "dataset": cell.dataset.spec.to_dict(), "dataset_hash": cell.dataset.content_hash,
         "options": cell.options.to_dict(), "variant": cell.variant,
     }

@@ -51,7 +51,8 @@ SyntheticRow), which also defines cell identity and migrates older records on re
                from whisperbench.conversion when available),
                compute_type, quantization (what ran: compute_type, or the weights'
                quantization when compute_type is "default"), device, threads,
-               load_extra {..}, dataset, dataset_kind, dataset_path, dataset_hash,
+               load_extra {..}, served (true: behind `whisperbench serve`), dataset, dataset_kind,
+               dataset_path, dataset_hash,
                perturbation {..} (dataset kind 'perturb': what was generated or done to
                the source, bench.perturb.PerturbSpec; {} otherwise),
                algorithm, implementation, options_hash (DecodeOptions.hash()),
@@ -74,7 +75,10 @@ SyntheticRow), which also defines cell identity and migrates older records on re
                peak device memory in use above the reading before the model loaded,
                from NVML or nvidia-smi, the same measure for every runtime),
                gpu_allocated_peak_mb (PyTorch's allocator peak, torch runtimes only),
-               vad_seconds (vad='silero': the detection, also inside decode_seconds), timestamp
+               vad_seconds (vad='silero': the detection, also inside decode_seconds), timestamp;
+               served cells: server_decode_seconds (the server's own decode time; decode_seconds
+               is the client's), server_peak_rss_mb, server_cpu_seconds (the server process's
+               CPU time during the request)
   load         loadavg_before, loadavg_after ([1, 5, 15] min), load_cpus (usable CPUs),
                others_cpu_seconds (CPU time other processes took on them during the call),
                load_wall_seconds (see whisperbench.bench.noise; absent in older files)
@@ -102,6 +106,7 @@ TIMING_COLUMNS = (
     "decode_seconds", "call_seconds", "rtfx", "tokens_per_second", "load_seconds",
     "peak_rss_mb", "gpu_peak_mb", "gpu_allocated_peak_mb", "timestamp",
     "loadavg_before", "loadavg_after", "others_cpu_seconds", "load_wall_seconds", "vad_seconds",
+    "server_decode_seconds", "server_peak_rss_mb", "server_cpu_seconds",
 )
 
 PathLike = Union[str, os.PathLike]

@@ -28,6 +28,8 @@ Suite file format::
     device = "cpu"                 # a value or a list
     threads = 0                    # a value or a list
     extra = {}                     # backend-specific LoadOptions.extra
+    serve = false                  # true: run it behind `whisperbench serve` (a child process on a free
+                                   # loopback port per cell), measured through the openai-api client
 
     [cluster]            # optional: where cells may run with `--executor ray` (not part of the suite's hash)
     resources = { H100 = 1 }   # custom Ray resources every cell asks for (a node pool)
@@ -65,7 +67,7 @@ from whisperbench.paths import speech_dir
 SUITE_KEYS = {"name", "repeats", "warmups", "timeout_s", "max_memory_mb", "decode", "algorithm_options", "scenarios",
               "variants", "engines", "datasets", "description", "cluster"}
 CLUSTER_KEYS = {"resources", "share_nodes"}
-ENGINE_KEYS = {"backend", "model", "compute_type", "device", "threads", "extra"}
+ENGINE_KEYS = {"backend", "model", "compute_type", "device", "threads", "extra", "serve"}
 DATASET_KEYS = {"name", "kind", "path", "algorithms", "limit", "subset", "split", "config", "streaming",
                 "audio_column", "text_column", "id_column", "longform", "parts", "perturb", "source", "decode"}
 
@@ -75,9 +77,13 @@ class Engine:
     backend: str  # canonical registry name
     model: str
     load_options: LoadOptions
+    # Behind `whisperbench serve`, measured through the openai-api client (engine `serve = true`).
+    served: bool = False
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": self.backend, "model": self.model, **self.load_options.to_dict()}
+        # (served only when true: the identity, and so the cell ids, of in-process engines are unchanged)
+        return {"backend": self.backend, "model": self.model, **self.load_options.to_dict(),
+                **({"served": True} if self.served else {})}
 
 
 @dataclass
@@ -110,6 +116,8 @@ class Cell:
         parts = [self.engine.backend, self.engine.model, lo.compute_type, lo.device]
         if lo.threads:
             parts.append(f"{lo.threads}t")
+        if self.engine.served:
+            parts.append("served")
         parts += [self.dataset.name, self.options.algorithm]
         if self.variant != "default":
             parts.append(self.variant)
@@ -301,7 +309,8 @@ def _engines(raw: Any, problems: list[str], devices_here: bool = True) -> list[E
             problems.append(f"{where}: {exc}")
             continue
         try:
-            models.resolve(str(e["model"]))
+            if cls.capabilities.model_format != "none":  # not the dummy's name or an endpoint's URL
+                models.resolve(str(e["model"]))
         except WhisperbenchError as exc:
             problems.append(f"{where}: {exc}")
             continue
@@ -309,6 +318,21 @@ def _engines(raw: Any, problems: list[str], devices_here: bool = True) -> list[E
         if not isinstance(extra, dict):
             problems.append(f"{where}: extra must be a table")
             continue
+        serve = e.get("serve", False)
+        if serve not in (True, False):
+            problems.append(f"{where}: serve must be true or false, got {serve!r}")
+            continue
+        if serve and cls.name == "openai-api":
+            problems.append(f"{where}: serve = true starts whisperbench serve for a backend; openai-api is already "
+                            "a client of an endpoint")
+            continue
+        if serve:
+            from whisperbench import serve as serving
+
+            if serving.missing_modules():
+                problems.append(f"{where}: serve = true needs {', '.join(serving.missing_modules())}, which is not "
+                                f"installed; install it with: {serving.INSTALL_HINT}")
+                continue
         for ct, dev, th in itertools.product(
             _listify(e.get("compute_type", "default")), _listify(e.get("device", "cpu")), _listify(e.get("threads", 0))
         ):
@@ -318,7 +342,7 @@ def _engines(raw: Any, problems: list[str], devices_here: bool = True) -> list[E
             except WhisperbenchError as exc:
                 problems.append(f"{where}: {exc}")
                 continue
-            out.append(Engine(cls.name, str(e["model"]), lo))
+            out.append(Engine(cls.name, str(e["model"]), lo, served=serve))
     return out
 
 

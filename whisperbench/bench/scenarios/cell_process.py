@@ -61,6 +61,7 @@ def _row(base: dict[str, Any], fields: dict[str, Any], **more: Any) -> dict[str,
 def run(job: dict[str, Any], chan: Channel) -> int:
     from whisperbench import backends
     from whisperbench.audio import duration_seconds
+    from whisperbench.bench import served
     from whisperbench.bench.scenarios.measure import Workload
     from whisperbench.options import DecodeOptions, LoadOptions
 
@@ -71,11 +72,17 @@ def run(job: dict[str, Any], chan: Channel) -> int:
     options = DecodeOptions.from_dict(cell["options"])
     plans = [(p["index"], ScenarioSpec.from_dict(p["spec"]), p["done"]) for p in job["specs"]]
     instances = []
+    server = None
     try:
         dataset = load_dataset(cell)
         samples = [u.load() for u in dataset.utterances]
         cls = backends.get(cell["backend"])
-        instances = [cls(cell["model"], lo) for _ in range(max(spec.instances for _, spec, _ in plans))]
+        n = max(spec.instances for _, spec, _ in plans)
+        if cell.get("served"):  # behind whisperbench serve: a worker and an openai-api client per instance
+            server, first = served.start(cell["backend"], cell["model"], lo, workers=n)
+            instances = [first] + [served.client(server) for _ in range(n - 1)]
+        else:
+            instances = [cls(cell["model"], lo) for _ in range(n)]
     except Exception as exc:
         for index, spec, _ in plans:
             chan.send("row", row=failed_row(identity, spec, type(exc).__name__, str(exc)))
@@ -84,7 +91,8 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             b.close()
         chan.send("done")
         return 1
-    identity.update(loaded_identity(instances[0].describe(), weights_info(cell["model"]), lo.device, lo.threads))
+    described = served.describe(instances[0]) if server else instances[0].describe()
+    identity.update(loaded_identity(described, weights_info(cell["model"]), lo.device, lo.threads))
     work = Workload(instances=[], samples=samples, references=[u.reference for u in dataset.utterances],
                     audio_seconds=[duration_seconds(s) for s in samples], options=options, device=lo.device)
     try:
@@ -92,7 +100,7 @@ def run(job: dict[str, Any], chan: Channel) -> int:
             chan.send("begin", index=index)
             work.instances = instances[: spec.instances]
             base = dict(identity, **spec.row_fields(), load_seconds=instances[0].load_seconds, price_per_hour=price)
-            use_batch = batched(cell["backend"], spec)
+            use_batch = batched("openai-api" if server else cell["backend"], spec)
             points = _offline if spec.kind == "offline" else _server
             try:
                 points(work, spec, base, price, use_batch, done, chan.send)
@@ -103,6 +111,8 @@ def run(job: dict[str, Any], chan: Channel) -> int:
     finally:
         for b in instances:
             b.close()
+        if server:
+            server.stop()
     chan.send("done")
     return 0
 
