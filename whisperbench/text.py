@@ -86,7 +86,9 @@ def _normalizers():
 
 def normalize(text: str, language: str | None = None) -> str:
     """`text` normalized for scoring in `language` (None: English; module docstring)."""
-    return (english_normalizer() if is_english(language) else basic_normalizer())(text)
+    if is_english(language):
+        return english_normalizer()(text)
+    return basic_normalizer()(text).strip()  # it leaves the space a final punctuation mark became
 
 
 _BRACKETS = str.maketrans({c: " " for c in "()[]<>"})

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from whisperbench.bench import html_page, noise
+from whisperbench.bench import html_page, languages, noise
 from whisperbench.bench.aggregate import (
     _nz,
     _short,
@@ -305,6 +305,8 @@ class Report:
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # runs kept apart (`aggregate.repeated_runs_notes`)
+    languages: Any = None  # languages.language_table() (datasets that state each utterance's language)
+    confusions: Any = None  # languages.confusion_table()
     serving: Any = None  # (headers, rows): served cells beside their in-process twins (`served.overhead_rows`)
     snr: Any = None  # aggregate.wer_by_snr() rows (speech mixed with noise)
 
@@ -337,6 +339,14 @@ class Report:
         lh, lr = longform_rows(self.cells)
         if lr:
             out += ["### Long-form", "", LONGFORM_NOTE, "", markdown_table(lh, lr, ["---"] * 4 + ["---:"] * 4), ""]
+        if self.languages is not None and len(self.languages):
+            gh, gr = languages.language_rows(self.languages)
+            out += ["### Languages", "", languages.LANGUAGES_NOTE, "",
+                    markdown_table(gh, gr, ["---"] * 2 + ["---:"] * 3 + ["---"] + ["---:"] * 3), ""]
+            if self.confusions is not None and len(self.confusions):
+                ch, cr = languages.confusion_rows(self.confusions)
+                out += ["Language confusions (rows decoded with no language):", "",
+                        markdown_table(ch, cr, ["---"] * 3 + ["---:"]), ""]
         if self.serving and self.serving[1]:
             from whisperbench.bench.served import OVERHEAD_NOTE
 
@@ -398,6 +408,14 @@ class Report:
         if self.latency is not None and len(self.latency):
             plots.append(html_page.chart(charts.latency(self.latency, self.table, self.latency_short_only),
                                          "chart-latency"))
+        langs = ""
+        if self.languages is not None and len(self.languages):
+            gh, gr = languages.language_rows(self.languages)
+            langs = (f'<h2>Languages</h2><p class="note">{html_page.esc(languages.LANGUAGES_NOTE)}</p>'
+                     f'{t(gh, gr, "languages", text_columns=(0, 1, 5))}')
+            if self.confusions is not None and len(self.confusions):
+                fh, fr = languages.confusion_rows(self.confusions)
+                langs += f'<h3>Language confusions</h3>{t(fh, fr, "confusions", text_columns=(0, 1, 2))}'
         ch, cr = cell_rows(self.cells)
         text_cols = [0] + [i + 1 for i, (c, _) in enumerate(table_columns(self.table)) if c not in NUMERIC_COLUMNS]
         body = f"""<h1>{html_page.esc(self.title)}</h1>
@@ -415,6 +433,7 @@ Click a column header to sort; type in the box above a table to filter its rows.
 <h2>Plots</h2>
 {"".join(plots)}
 {longform}
+{langs}
 {serving_html(self.serving, t)}
 {self._word_timing_html()}
 {snr}
@@ -449,10 +468,12 @@ def build_report(paths, *, reference: str | int | None = None, title: str | None
             failures.append(f"{name}: {len(g)} failed row(s), last: {g['error'].iloc[-1]}")
     suites = sorted({str(s) for s in df["suite"].dropna().unique()})
     lat, short_only = latency_groups(df, cells)
+    langs, confused = languages.language_table(df, cells), languages.confusion_table(df, cells)
     return Report(table=table, cells=cells, environment=environment_summary(paths, df), reference=ref,
                   title=title or f"whisperbench report: {', '.join(suites)}", sources=[str(p) for p in paths],
                   serving=overhead_rows(df),
-                  latency=lat, latency_short_only=short_only, failures=failures, warnings=reference_warnings(df),
+                  latency=lat, latency_short_only=short_only, languages=langs, confusions=confused,
+                  failures=failures, warnings=reference_warnings(df),
                   notes=repeated_runs_notes(cells), snr=wer_by_snr(cells, table))
 
 

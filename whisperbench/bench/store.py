@@ -56,11 +56,14 @@ SyntheticRow), which also defines cell identity and migrates older records on re
                perturbation {..} (dataset kind 'perturb': what was generated or done to
                the source, bench.perturb.PerturbSpec; {} otherwise),
                algorithm, implementation, options_hash (DecodeOptions.hash()),
-               options {all DecodeOptions fields}, normalizer
+               options {all DecodeOptions fields}, normalizer (per measurement row: the one
+               its language was scored with, English or basic; whisperbench.text)
   machine      hostname, cpu_model, cpus_logical (the machine's logical CPUs; version 1
                called it cpu_count), gpu_name, gpu_driver, packages {..}, git_commit, git_dirty
   utterance    utterance_id, repeat (0-based), reference, hypothesis,
-               reference_normalized, hypothesis_normalized, language, n_segments
+               reference_normalized, hypothesis_normalized, language (detected, or the
+               one given), language_probability (of the detected one, where the runtime
+               reports it), reference_language (what the dataset states), n_segments
   accuracy     ref_words, hits, substitutions, deletions, insertions, wer (per utterance;
                None if the normalized reference is empty), ref_chars, char_edits, cer,
                empty_reference, hallucinated_words (words transcribed on an empty

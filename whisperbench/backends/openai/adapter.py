@@ -28,6 +28,25 @@ _CALL = "whisper.Whisper.decode, batched"
 CHUNKING = {placement: chunking.implementation(_CALL, placement) for placement in chunking.PLACEMENTS}
 
 
+class LanguageProbabilities:
+    """Wraps a loaded model's `detect_language` and keeps the probabilities of its last call:
+    whisper.transcribe and Whisper.decode detect the language with it but return only the
+    winner. Nothing is computed twice; `last` is one {language: probability} per input."""
+
+    def __init__(self, detect) -> None:
+        self.detect = detect
+        self.last: list[dict[str, float]] | None = None
+
+    def __call__(self, *args, **kwargs):
+        tokens, probs = self.detect(*args, **kwargs)
+        self.last = probs if isinstance(probs, list) else [probs]
+        return tokens, probs
+
+    def take(self) -> list[dict[str, float]] | None:
+        last, self.last = self.last, None
+        return last
+
+
 class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
     name = "openai"
     runtime_packages = SPEC.packages
@@ -49,7 +68,6 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
         notes=(
             "word_timestamps: openai-whisper's own alignment (cross-attention DTW, whisper.timing); short and "
             "chunked call whisper.timing.add_word_timestamps on each decoded window",
-            "language_probability is not reported (whisper.transcribe does not return it)",
         ),
     )
 
@@ -75,6 +93,8 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
         self.model = load_model(name, load_options.device, model)
         self.fp16 = load_options.compute_type == "float16"
         self.multilingual = self.model.is_multilingual
+        self.detected = LanguageProbabilities(self.model.detect_language)
+        self.model.detect_language = self.detected
         from whisper.tokenizer import get_tokenizer
 
         self.tokenizer = get_tokenizer(
@@ -107,11 +127,12 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
             return self._sequential(samples, options)
         if options.algorithm == "short":
             (res,) = self._decode_windows([samples], options)
-            return RawResult(segments=res.segments, language=res.language)
+            return RawResult(segments=res.segments, language=res.language, language_probability=res.language_probability)
         segments, first, extra = chunking.transcribe_chunked(
             samples, options, self._decode_windows, placement=self.chunking
         )
-        return RawResult(segments=segments, language=first.language, extra=extra)
+        return RawResult(segments=segments, language=first.language, language_probability=first.language_probability,
+                         extra=extra)
 
     def _sequential_kwargs(self, options: DecodeOptions) -> dict:
         """Every keyword `whisper.transcribe` gets for `options` (the benchmark reuses it)."""
@@ -127,7 +148,9 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
         )
 
     def _sequential(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
+        self.detected.take()
         result = self._whisper.transcribe(self.model, samples, **self._sequential_kwargs(options))
+        probs = self.detected.take()  # transcribe detects from the first 30 s when no language is given
         eot = self.tokenizer.eot
         segments = []
         for s in result["segments"]:
@@ -153,7 +176,9 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
         # Each segment names the 30 s window it came from by its start ("seek", in 10 ms
         # mel frames): where one window ends and the next begins.
         seeks = sorted({round(s["seek"] / 100, 3) for s in result["segments"] if s["seek"] > 0})
-        return RawResult(segments=segments, language=result.get("language"), text=result["text"],
+        language = result.get("language")
+        return RawResult(segments=segments, language=language, text=result["text"],
+                         language_probability=probs[0].get(language) if probs else None,
                          extra={"window_boundaries": seeks})
 
     def _decode_windows(self, windows: list[np.ndarray], options: DecodeOptions) -> list[chunking.WindowResult]:
@@ -170,6 +195,8 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
         crt, lpt, nst = options.compression_ratio_threshold, options.logprob_threshold, options.no_speech_threshold
         results: list = [None] * len(windows)
         todo = list(range(len(windows)))
+        probs = None  # per window, from the first pass (fallback passes detect the same again)
+        self.detected.take()
         for t in options.temperatures:
             kwargs = dict(base)
             if t > 0:
@@ -177,6 +204,8 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
             else:
                 kwargs.pop("best_of")
             decoded = self.model.decode(mel[todo], whisper.DecodingOptions(**kwargs, temperature=t))
+            if probs is None:
+                probs = self.detected.take()
             retry = []
             for i, r in zip(todo, decoded):
                 results[i] = r
@@ -201,7 +230,8 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
                 )
                 if options.word_timestamps and segments:
                     segments = self._add_words(segments, mel[k], len(w), r.language, options.task)
-            out.append(chunking.WindowResult(segments, language=r.language))
+            out.append(chunking.WindowResult(segments, language=r.language,
+                                             language_probability=probs[k].get(r.language) if probs else None))
         return out
 
     def _add_words(self, segments: list[Segment], mel, n_samples: int, language: str | None,

@@ -10,6 +10,10 @@
 - chunked, `-O chunking=whisperbench`: the shared chunking layer, each batch of windows
   decoded by one `generate` call (`_decode_windows`).
 
+With no language given, a multilingual model's language is detected from the first 30 s
+(`_detect_languages`: transformers' `detect_language`, keeping the probability it discards)
+and passed to `generate` / the pipeline, which then detect nothing themselves.
+
 Load options: dtype via the compute type (float32 / float16 / bfloat16; `int8` on CPU
 is `torch.ao.quantization.quantize_dynamic` of the Linear layers; `int8` / `nf4` on CUDA
 is bitsandbytes), `-O attn_implementation=eager|sdpa|flash_attention_2`,
@@ -267,7 +271,8 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         if options.algorithm == "chunked":
             if self.chunking == "whisperbench":
                 segments, first, extra = chunking.transcribe_chunked(samples, options, self._decode_windows)
-                return RawResult(segments=segments, language=first.language, extra=extra)
+                return RawResult(segments=segments, language=first.language,
+                                 language_probability=first.language_probability, extra=extra)
             return self._chunked(samples, options)
         long_form = options.algorithm == "sequential"
         if long_form and len(samples) > 30 * SAMPLE_RATE and not options.timestamps:
@@ -277,6 +282,9 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
             )
         features, attention_mask = self._features(samples, long_form)
         kwargs = self._generate_kwargs(options)
+        probability = None
+        if self.multilingual and options.language is None:
+            (kwargs["language"],), (probability,) = self._detect_languages(features)
         if long_form:
             kwargs["condition_on_prev_tokens"] = options.condition_on_previous_text
         duration = len(samples) / SAMPLE_RATE
@@ -288,8 +296,8 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         segments = [
             s if s.end <= duration else Segment(**{**s.__dict__, "end": max(duration, s.start)}) for s in segments
         ]
-        language = options.language or self._language_of(out["sequences"][0])
-        return RawResult(segments=segments, language=language)
+        language = kwargs.get("language") or options.language or self._language_of(out["sequences"][0])
+        return RawResult(segments=segments, language=language, language_probability=probability)
 
     def _segment(self, s: dict, duration: float) -> Segment:
         tokens = [int(t) for t in s["tokens"].tolist()]
@@ -338,6 +346,25 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
             for config, attn in configs.values():
                 config._attn_implementation = attn
 
+    def _detect_languages(self, features) -> tuple[list[str], list[float]]:
+        """The language of each input's first 30 s and its probability: transformers'
+        `WhisperForConditionalGeneration.detect_language` (the decoder's first step after
+        the start token, restricted to the language tokens), whose argmax it returns; here
+        softmaxed over the language tokens, as openai-whisper reports it."""
+        torch = self._torch
+        gen = self.model.generation_config
+        codes = [k.strip("<|>") for k in gen.lang_to_id]
+        ids = list(gen.lang_to_id.values())
+        frames = self.model.config.max_source_positions * 2  # the encoder's 2x downsampling: 3000
+        start = torch.full((features.shape[0], 1), gen.decoder_start_token_id, dtype=torch.long,
+                           device=self.model.device)
+        with torch.inference_mode():
+            logits = self.model(input_features=features[:, :, :frames], decoder_input_ids=start,
+                                use_cache=False).logits[:, -1]
+        probs = logits[:, ids].float().softmax(-1)
+        best = probs.argmax(-1).tolist()
+        return [codes[b] for b in best], [float(probs[i, b]) for i, b in enumerate(best)]
+
     def _language_of(self, sequence) -> str | None:
         lang_to_id = getattr(self.model.generation_config, "lang_to_id", None) or {}
         id_to_lang = {v: k.strip("<|>") for k, v in lang_to_id.items()}
@@ -362,12 +389,11 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         features = inputs.input_features.to(self.model.device, dtype=self.dtype if self.dtype != torch.qint8 else None)
         kwargs = self._generate_kwargs(options)
         languages: list[str | None] = [options.language] * len(windows)
+        probs: list[float | None] = [None] * len(windows)
+        if self.multilingual and options.language is None:
+            languages, probs = self._detect_languages(features)
+            kwargs["language"] = languages
         with torch.inference_mode():
-            if self.multilingual and options.language is None:
-                lang_ids = self.model.detect_language(features).tolist()
-                id_to_lang = {v: k.strip("<|>") for k, v in self.model.generation_config.lang_to_id.items()}
-                languages = [id_to_lang.get(int(i)) for i in lang_ids]
-                kwargs["language"] = languages
             with self._token_timestamps(options, kwargs):  # word_timestamps: segments with token times
                 out = self.model.generate(features, attention_mask=inputs.attention_mask.to(self.model.device),
                                           **kwargs, **({"return_segments": True} if options.word_timestamps else {}))
@@ -378,11 +404,11 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         tb = self.model.generation_config.no_timestamps_token_id + 1
         eot = self.tokenizer.eos_token_id
         results = []
-        for w, seq, lang in zip(windows, sequences.tolist(), languages):
+        for w, seq, lang, prob in zip(windows, sequences.tolist(), languages, probs):
             segments = timed.pop(0) if timed is not None else chunking.segments_from_tokens(
                 seq, tb, eot, lambda t: self.tokenizer.decode(t, skip_special_tokens=True), len(w) / SAMPLE_RATE
             )
-            results.append(chunking.WindowResult(segments, language=lang))
+            results.append(chunking.WindowResult(segments, language=lang, language_probability=prob))
         return results
 
     # ----- chunked: the transformers pipeline ---------------------------------------
@@ -404,6 +430,12 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         pipe = self._get_pipeline()
         kwargs = self._generate_kwargs(options)
         kwargs.pop("return_timestamps")
+        probability = None
+        if self.multilingual and options.language is None:
+            # Detected once from the first 30 s, every chunk decoded in it (as the shared
+            # chunking layer does; the pipeline alone would detect chunk by chunk).
+            features, _ = self._features(samples[: 30 * SAMPLE_RATE], long_form=False)
+            (kwargs["language"],), (probability,) = self._detect_languages(features)
         with self._torch.inference_mode():
             out = pipe(
                 {"raw": samples, "sampling_rate": SAMPLE_RATE},
@@ -432,7 +464,8 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
             segments.append(Segment(start=round(start, 3), end=round(end, 3), text=c["text"], tokens=tokens))
         return RawResult(
             segments=segments,
-            language=options.language or ("en" if not self.multilingual else None),
+            language=kwargs.get("language") or options.language or ("en" if not self.multilingual else None),
+            language_probability=probability,
             text=out["text"],
             extra={
                 "tokens_counted": "re-tokenized from the pipeline's text (the pipeline returns no token ids)",

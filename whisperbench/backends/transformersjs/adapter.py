@@ -84,7 +84,8 @@ class TransformersJsBackend(Backend):
         notes=(
             "suppress_tokens are applied by the worker (transformers.js v3 skips them); -O suppress_tokens=false to not",
             "greedy only: Transformers.js v3 has no beam search, sampling fallback or conditioning on previous text",
-            "no language detection: pass language (English-only models default to en)",
+            "no language detection: pass language (English-only models default to en); Transformers.js 3.8 "
+            "does not detect (its generate warns and decodes a multilingual model in English)",
             "compression-ratio / log-prob / no-speech thresholds are not applied",
             "chunked decodes one chunk at a time (batch_size 1)",
             "token counts are re-derived by tokenizing the pipeline's text (the pipeline returns no token ids)",

@@ -229,9 +229,29 @@ class WhisperCppBackend(Backend):
             print_special=False,
         )
 
+    def _detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        """The language of the first 30 s and its probability: `whisper_lang_auto_detect`,
+        what whisper_full runs when given no language, which keeps the probabilities to
+        itself. The language is then passed on, so whisper_full detects nothing again (it
+        only computes its own log-mel spectrogram, a few milliseconds)."""
+        pw = self._pw
+        ctx = self.model._ctx
+        with stderr_to(os.devnull):
+            if pw.whisper_pcm_to_mel(ctx, samples, samples.size, self.threads) != 0:
+                raise WhisperbenchError("whisper.cpp failed to compute the log-mel spectrogram for language detection")
+            probs = np.zeros(pw.whisper_lang_max_id() + 1, dtype=np.float32)
+            lang_id = pw.whisper_lang_auto_detect(ctx, 0, self.threads, probs)
+        if lang_id < 0:
+            raise WhisperbenchError(f"whisper.cpp failed to detect the language (whisper_lang_auto_detect returned {lang_id})")
+        return pw.whisper_lang_str(lang_id), float(probs[lang_id])
+
     def _run(self, samples: np.ndarray, params: dict) -> chunking.WindowResult:
         pw = self._pw
         ctx = self.model._ctx
+        probability = None
+        if not params["language"] and self.multilingual:
+            language, probability = self._detect_language(samples)
+            params = {**params, "language": language}
         self.model._set_params(params)  # what Model.transcribe does, which drops whisper_full's status
         with stderr_to(os.devnull):  # whisper.cpp may log (e.g. fallback) on fd 2
             status = pw.whisper_full(ctx, self.model._params, samples, samples.size)
@@ -256,7 +276,7 @@ class WhisperCppBackend(Backend):
                 )
             )
         language = pw.whisper_lang_str(pw.whisper_full_lang_id(ctx))
-        return chunking.WindowResult(segments, language=language)
+        return chunking.WindowResult(segments, language=language, language_probability=probability)
 
     def _words(self, segment: int) -> tuple[Word, ...]:
         """A segment's words from whisper.cpp's token timestamps (t0/t1, in 10 ms units)."""
@@ -279,12 +299,13 @@ class WhisperCppBackend(Backend):
             segments, first, extra = chunking.transcribe_chunked(
                 samples, options, self._decode_windows, placement=self.chunking
             )
-            return RawResult(segments=segments, language=first.language, extra=extra)
+            return RawResult(segments=segments, language=first.language,
+                             language_probability=first.language_probability, extra=extra)
         res = self._run(samples, params)
         segments = [
             s if s.end <= duration else Segment(**{**s.__dict__, "end": max(duration, s.start)}) for s in res.segments
         ]
-        return RawResult(segments=segments, language=res.language)
+        return RawResult(segments=segments, language=res.language, language_probability=res.language_probability)
 
     def _decode_windows(self, windows: list[np.ndarray], options: DecodeOptions) -> list[chunking.WindowResult]:
         params = self.params(options)
