@@ -17,7 +17,7 @@ from whisperbench.bench.scenarios import summary
 from whisperbench.bench.scenarios.energy import EnergyMeter
 from whisperbench.bench.scenarios.offline import knee
 from whisperbench.bench.scenarios.records import SCENARIO_KIND, read_scenario_rows
-from whisperbench.bench.scenarios.run import run_scenarios
+from whisperbench.bench.scenarios.run import measured, run_scenarios
 from whisperbench.bench.scenarios.server import GROWTH, search_rate
 from whisperbench.bench.scenarios.spec import parse_all
 from whisperbench.bench.suite import build_suite, load_suite, quick_dataset
@@ -196,9 +196,9 @@ def test_cli_quick_form_and_bad_input(tmp_path):
     assert bad.rc == 2 and "decodes one input per call" in bad.stderr
 
 
-def _suite_toml(path: Path, engines: str, scenarios: str) -> Path:
+def _suite_toml(path: Path, engines: str, scenarios: str, top: str = "") -> Path:
     d = quick_dataset("jfk")
-    path.write_text(f'name = "scen-bench"\nrepeats = 1\nwarmups = 0\n[decode]\nlanguage = "en"\n{engines}\n'
+    path.write_text(f'name = "scen-bench"\nrepeats = 1\nwarmups = 0\n{top}[decode]\nlanguage = "en"\n{engines}\n'
                     f'[[datasets]]\nname = "{d["name"]}"\nkind = "{d["kind"]}"\npath = "{d["path"]}"\n'
                     f'algorithms = ["short"]\n{scenarios}\n')
     return path
@@ -209,7 +209,10 @@ def test_bench_runs_the_suites_scenarios_into_its_file_and_resumes(tmp_path):
                         'extra = { service_time_s = 0.002 }',
                         '[[scenarios]]\nkind = "offline"\nbatch_sizes = [1, 2]\nqueries = 4')
     out = tmp_path / "r.jsonl"
-    r = run_cli("bench", suite, "-o", out, "-q", cwd=tmp_path)
+    r = run_cli("bench", suite, "-o", out, "-q", "--no-scenarios", cwd=tmp_path)
+    assert r.rc == 0 and "scenario rows" not in r.stdout and not read_scenario_rows(out), r.stderr
+    # --resume: the cells are measured already; the scenarios run into the same file and run.
+    r = run_cli("bench", suite, "-o", out, "--resume", "-q", cwd=tmp_path)
     assert r.rc == 0, r.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
     (run,) = [x for x in records if x["record"] == "run"]
@@ -217,22 +220,23 @@ def test_bench_runs_the_suites_scenarios_into_its_file_and_resumes(tmp_path):
     assert {x["run_id"] for x in records if x["record"] in ("measurement", SCENARIO_KIND)} == {run["run_id"]}
     assert [(x["point"], x["batch_size"], x["status"]) for x in rows] == [("batch", 1, "ok"), ("batch", 2, "ok")]
     assert all(x["peak_rss_mb"] > 0 and x["backend"] == "dummy" for x in rows)
-    assert "2 scenario rows, 0 failed" in r.stdout
-    # --resume: the cells and the scenario points already in the file are skipped, nothing is added twice.
-    again = run_cli("bench", suite, "-o", out, "--resume", "-q", cwd=tmp_path)
-    assert again.rc == 0, again.stderr
-    assert "0 scenario rows" in again.stdout
-    assert len(read_scenario_rows(out)) == 2
-    skipped = run_cli("bench", suite, "-o", tmp_path / "n.jsonl", "-q", "--no-scenarios", cwd=tmp_path)
-    assert skipped.rc == 0 and not read_scenario_rows(tmp_path / "n.jsonl")
+    assert "0 rows" in r.stdout and "2 scenario rows, 0 failed" in r.stdout
+    # What a further --resume would skip: every point; a missing one is run again.
+    spec = parse_all([{"kind": "offline", "batch_sizes": [1, 2], "queries": 4}])[0]
+    assert measured(rows, spec)["complete"]
+    assert measured(rows[:1], spec) == {"complete": False, "batches": [[1, 0]], "rates": [], "searched": False}
+    failed = [dict(rows[0], status="failed", point=None)]  # the scenario failed as a whole (crash, load error)
+    assert measured(failed, spec)["complete"] and not measured(failed, spec, retry_failed=True)["complete"]
 
 
 def test_a_crashing_child_leaves_failed_rows_and_the_run_goes_on(tmp_path):
+    # timeout_s = 4: a child silent for 4 s is killed. The good cell's Offline run takes about
+    # 4.5 s (90 calls of 50 ms) and goes on: its child says every second that it decoded something.
     suite = load_suite(str(_suite_toml(
         tmp_path / "s.toml",
         '[[engines]]\nbackend = "dummy"\nmodel = "crashes"\nextra = { crash = "abort" }\n'
-        '[[engines]]\nbackend = "dummy"\nmodel = "x"\nextra = { service_time_s = 0.002 }', "")))
-    specs = parse_all([{"kind": "offline", "batch_sizes": [1], "queries": 4},
+        '[[engines]]\nbackend = "dummy"\nmodel = "x"\nextra = { service_time_s = 0.05 }', "", top="timeout_s = 4\n")))
+    specs = parse_all([{"kind": "offline", "batch_sizes": [1], "queries": 90},
                        {"kind": "server", "rates": [50.0], "find_max_rate": False, "queries": 8}])
     report = run_scenarios(suite, specs, tmp_path / "r.jsonl", quiet=True)
     rows = read_scenario_rows(tmp_path / "r.jsonl")
@@ -242,5 +246,25 @@ def test_a_crashing_child_leaves_failed_rows_and_the_run_goes_on(tmp_path):
         ("offline", "failed", "Crash"), ("server", "failed", "Crash")]
     assert all("SIGABRT" in r["error"] and r["returncode"] == -6 for r in crashed)
     fine = [r for r in rows if r["model"] == "x"]
-    assert [(r["scenario"], r["status"]) for r in fine] == [("offline", "ok"), ("server", "ok")]
+    assert [(r["scenario"], r["status"]) for r in fine] == [("offline", "ok"), ("server", "ok")], fine
+    assert fine[0]["completed"] == 90 and fine[0]["wall_seconds"] > 4
     assert report.failures == 2 and report.rows == 4
+
+
+def test_progress_is_reported_only_while_the_instances_decode():
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from whisperbench.bench.scenarios.cell_process import _report_progress
+
+    work, sent, stop = SimpleNamespace(calls=0), [], threading.Event()
+    reporter = threading.Thread(target=_report_progress, args=(work, lambda e, **d: sent.append(d["calls"]), stop, 0.01))
+    reporter.start()
+    for _ in range(3):
+        work.calls += 1
+        time.sleep(0.05)
+    time.sleep(0.1)  # stuck: nothing decoded, nothing said (the spawner's timeout then ends it)
+    stop.set()
+    reporter.join()
+    assert sent == [1, 2, 3]

@@ -7,7 +7,8 @@ audio, loads the model instances once (threads inside this process: the runtimes
 the GIL while they compute) and measures each scenario with LoadGen (`measure.measure`).
 Writes events as JSON lines on its original stdout; the parent (`run.py`) writes the rows.
 
-Events: begin (index: a scenario starts), run (one LoadGen run done: the progress bar),
+Events: started, loaded (the instances), begin (index: a scenario starts), run (one LoadGen run done: the progress bar),
+progress (the instances decoded something in the last `progress_s` seconds),
 row (a `ScenarioRow`), rows (a rate search's rows, all at once: a search stopped half-way
 leaves none, and is run again on resume), end (index: the scenario is finished), done.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import traceback
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -27,6 +29,9 @@ from whisperbench.bench.scenarios.spec import ScenarioSpec
 
 # The rate search starts at this share of the capacity the warm-up decode suggests.
 SEARCH_START = 0.7
+# While a LoadGen run goes on, say at most every this many seconds (the job's progress_s, a
+# share of the spawner's timeout) that the instances decoded something.
+PROGRESS_S = 5.0
 
 
 def _now() -> str:
@@ -71,6 +76,7 @@ def run(job: dict[str, Any], chan: Channel) -> int:
     lo = LoadOptions(**cell["load_options"])
     options = DecodeOptions.from_dict(cell["options"])
     plans = [(p["index"], ScenarioSpec.from_dict(p["spec"]), p["done"]) for p in job["specs"]]
+    chan.send("started")
     instances = []
     server = None
     try:
@@ -93,28 +99,55 @@ def run(job: dict[str, Any], chan: Channel) -> int:
         return 1
     described = served.describe(instances[0]) if server else instances[0].describe()
     identity.update(loaded_identity(described, weights_info(cell["model"]), lo.device, lo.threads))
+    chan.send("loaded")
     work = Workload(instances=[], samples=samples, references=[u.reference for u in dataset.utterances],
                     audio_seconds=[duration_seconds(s) for s in samples], options=options, device=lo.device)
+    send = _locked(chan)
+    stop = threading.Event()
+    interval = float(job.get("progress_s", PROGRESS_S))
+    threading.Thread(target=_report_progress, args=(work, send, stop, interval), daemon=True).start()
     try:
         for index, spec, done in plans:
-            chan.send("begin", index=index)
+            send("begin", index=index)
             work.instances = instances[: spec.instances]
             base = dict(identity, **spec.row_fields(), load_seconds=instances[0].load_seconds, price_per_hour=price)
             use_batch = batched("openai-api" if server else cell["backend"], spec)
             points = _offline if spec.kind == "offline" else _server
             try:
-                points(work, spec, base, price, use_batch, done, chan.send)
+                points(work, spec, base, price, use_batch, done, send)
             except Exception as exc:  # this scenario failed; the others still run
-                chan.send("row", row=failed_row(identity, spec, type(exc).__name__, str(exc) or type(exc).__name__,
+                send("row", row=failed_row(identity, spec, type(exc).__name__, str(exc) or type(exc).__name__,
                                                 traceback=traceback.format_exc(limit=8)))
-            chan.send("end", index=index)
+            send("end", index=index)
     finally:
+        stop.set()
         for b in instances:
             b.close()
         if server:
             server.stop()
     chan.send("done")
     return 0
+
+
+def _locked(chan: Channel) -> Callable[..., None]:
+    """`chan.send` for several threads (the scenarios and the progress reporter)."""
+    lock = threading.Lock()
+
+    def send(event: str, **data: Any) -> None:
+        with lock:
+            chan.send(event, **data)
+
+    return send
+
+
+def _report_progress(work, send: Callable[..., None], stop: threading.Event, interval: float = PROGRESS_S) -> None:
+    """Until `stop`, send "progress" whenever the instances decoded something since the last
+    look: the spawner's timeout_s then ends a stuck runtime, not a long LoadGen run."""
+    seen = work.calls
+    while not stop.wait(interval):
+        if work.calls != seen:
+            seen = work.calls
+            send("progress", calls=seen)
 
 
 def _offline(work, spec: ScenarioSpec, base: dict, price: float | None, use_batch: bool, done: dict[str, Any],

@@ -30,6 +30,7 @@ class Workload:
     audio_seconds: list[float]
     options: DecodeOptions
     device: str
+    calls: int = 0  # decode calls so far (the child's progress messages read it)
 
     def decoder(self, instance: int, batched: bool) -> DecodeBatch:
         """One instance's decode call: `transcribe_batch` (one runtime call for the batch)
@@ -38,8 +39,11 @@ class Workload:
 
         def decode(indices: list[int]) -> list[str]:
             if batched:
-                return [r.text for r in backend.transcribe_batch([self.samples[i] for i in indices], self.options)]
-            return [backend.transcribe(self.samples[i], self.options).text for i in indices]
+                texts = [r.text for r in backend.transcribe_batch([self.samples[i] for i in indices], self.options)]
+            else:
+                texts = [backend.transcribe(self.samples[i], self.options).text for i in indices]
+            self.calls += 1
+            return texts
 
         return decode
 

@@ -156,11 +156,13 @@ def cell_rows(cell: Cell, suite: Suite, identity: dict[str, Any], todo: list[tup
     running and a fresh child for the rest."""
     from whisperbench.bench.child import Child
     from whisperbench.bench.runner import cell_payload
-    from whisperbench.bench.scenarios.cell_process import failed_row
+    from whisperbench.bench.scenarios.cell_process import PROGRESS_S, failed_row
 
     while todo:
         job = {"cell": cell_payload(cell), "identity": identity, "price_per_hour": price_per_hour,
-               "specs": [{"index": i, "spec": s.to_dict(), "done": d} for i, s, d in todo]}
+               "specs": [{"index": i, "spec": s.to_dict(), "done": d} for i, s, d in todo],
+               # a long LoadGen run says it is moving well within the timeout; a stuck one goes silent
+               "progress_s": min(PROGRESS_S, suite.timeout_s / 4)}
         current, finished = None, set()
         with Child(CHILD, job, timeout_s=suite.timeout_s, max_memory_mb=suite.max_memory_mb or None) as child:
             for ev in child:
