@@ -117,7 +117,7 @@ def run(job: dict[str, Any], chan: Channel) -> int:
                 points(work, spec, base, price, use_batch, done, send)
             except Exception as exc:  # this scenario failed; the others still run
                 send("row", row=failed_row(identity, spec, type(exc).__name__, str(exc) or type(exc).__name__,
-                                                traceback=traceback.format_exc(limit=8)))
+                                           traceback=traceback.format_exc(limit=8)))
             send("end", index=index)
     finally:
         stop.set()
