@@ -27,6 +27,7 @@ from whisperbench.bench.served import overhead_rows
 from whisperbench.bench.store import read_results
 from whisperbench.bench.suite import build_suite, default_suite_path, load_suite
 
+SHORT_FORM = ("librispeech", "librivox", "jfk")  # the shared short-form set
 ENGINE = {"backend": "ctranslate2", "model": "fixture:tiny.en", "compute_type": "int8", "threads": 0}
 
 
@@ -34,7 +35,7 @@ def short_form_datasets(only: list[str]) -> list[dict]:
     default = load_suite(default_suite_path())
     short = [c.dataset.spec for c in default.cells if c.options.algorithm == "short"]
     found = {s.name: {"name": s.name, "kind": s.kind, "path": s.path, "algorithms": ["short"]} for s in short
-             if not only or s.name in only}
+             if s.name in only}
     return list(found.values())
 
 
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     ap.add_argument("--output", default=f"results/serve-overhead-{stamp}.jsonl")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--dataset", action="append", default=[], help="only these short-form datasets (default: all)")
+    ap.add_argument("--dataset", action="append", default=[],
+                    help=f"the default suite's short-form datasets to use (default: {', '.join(SHORT_FORM)})")
     ap.add_argument("--scenario", action="store_true", help="also the Server scenario's max rate, both ways")
     ap.add_argument("--scenario-output", default=f"results/serve-scenario-{stamp}.jsonl")
     ap.add_argument("--queries", type=int, default=40)
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    datasets = short_form_datasets(args.dataset)
+    datasets = short_form_datasets(args.dataset or list(SHORT_FORM))
     code = 0 if args.skip_latency else latency(args, datasets)
     if args.scenario:
         code = max(code, scenario(args, datasets))
