@@ -327,10 +327,11 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         return word_timing.monotonic(words, 0.0, duration)
 
     @contextlib.contextmanager
-    def _token_timestamps(self, options: DecodeOptions, kwargs: dict):
+    def _token_timestamps(self, options: DecodeOptions, kwargs: dict | None):
         """With word_timestamps, ask generate for token timestamps (cross-attention DTW over
-        the alignment heads). generate switches the model to eager attention for them and
-        leaves it so; the attention implementation is restored after the call."""
+        the alignment heads) in `kwargs` (None: the caller asks). generate switches the model
+        to eager attention for them and leaves it so; the attention implementation is restored
+        after the call."""
         if not options.word_timestamps:
             yield
             return
@@ -338,7 +339,8 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
             raise UnsupportedOptionError(
                 f"backend 'transformers' cannot honour word_timestamps=True with {self.model_spec!r}: its "
                 "generation_config has no alignment_heads (the cross-attention heads that time the words)")
-        kwargs["return_token_timestamps"] = True
+        if kwargs is not None:
+            kwargs["return_token_timestamps"] = True
         configs = {id(c): (c, c._attn_implementation) for c in (self.model.config, self.model.model.config)}
         try:
             yield
@@ -436,7 +438,7 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
             # chunking layer does; the pipeline alone would detect chunk by chunk).
             features, _ = self._features(samples[: 30 * SAMPLE_RATE], long_form=False)
             (kwargs["language"],), (probability,) = self._detect_languages(features)
-        with self._torch.inference_mode():
+        with self._torch.inference_mode(), self._token_timestamps(options, None):  # (the pipeline asks itself)
             out = pipe(
                 {"raw": samples, "sampling_rate": SAMPLE_RATE},
                 chunk_length_s=options.chunk_length_s,
