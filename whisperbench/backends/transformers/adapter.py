@@ -315,14 +315,14 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         )
 
     def _words(self, tokens: list[int], s: dict, duration: float) -> tuple[Word, ...]:
-        """A segment's words from generate's token timestamps: token k starts at its own
-        time and ends where the next token (the closing timestamp token, for the last) starts."""
+        """A segment's words from generate's token timestamps: token k spans from the time of
+        the token before it (the segment's opening timestamp token, for the first) to its own,
+        as transformers' pipeline reads them (`_decode_asr`)."""
         times = [float(t) for t in s["token_timestamps"].tolist()]
         eot = self.tokenizer.eos_token_id
         idx = [j for j, t in enumerate(tokens) if t < eot]
         words = word_timing.words_from_tokens(
-            [tokens[j] for j in idx], [times[j] for j in idx],
-            [times[j + 1] if j + 1 < len(times) else float(s["end"]) for j in idx],
+            [tokens[j] for j in idx], [times[j - 1] if j > 0 else float(s["start"]) for j in idx], [times[j] for j in idx],
             lambda t: self.tokenizer.decode(t, skip_special_tokens=True))
         return word_timing.monotonic(words, 0.0, duration)
 
