@@ -60,7 +60,8 @@ def test_default_suite_corpus_wer_equals_jiwer(default_run):
     _, _, out, _ = default_run
     df = read_results(out)
     summary = summarize(df).set_index(["dataset", "algorithm"])
-    for (dataset, algorithm), cell in df.groupby(["dataset", "algorithm"]):
+    speech = df[~df["empty_reference"].astype(bool)]  # the non-speech cell has no WER (test_..._tracks_hallucination)
+    for (dataset, algorithm), cell in speech.groupby(["dataset", "algorithm"]):
         refs = [normalize(r) for r in cell["reference"]]
         hyps = [normalize(h) for h in cell["hypothesis"]]
         assert refs == list(cell["reference_normalized"]) and hyps == list(cell["hypothesis_normalized"])
