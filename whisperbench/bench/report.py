@@ -351,7 +351,7 @@ class Report:
             from whisperbench.bench.served import OVERHEAD_NOTE
 
             out += ["### Serving overhead", "", OVERHEAD_NOTE, "",
-                    markdown_table(*self.serving, ["---"] * 2 + ["---:"] * 7), ""]
+                    markdown_table(*self.serving, ["---"] * 2 + ["---:"] * 9), ""]
         if self.snr is not None and len(self.snr):
             sh, sr = snr_rows(self.snr)
             out += ["### WER against SNR", "", SNR_NOTE, "",

@@ -64,11 +64,14 @@ def row_fields(server: ServerProcess, before: dict[str, float | None], result: A
 # ----- the report's serving-overhead table ------------------------------------------------
 
 OVERHEAD_HEADERS = ["engine", "dataset", "utterances", "p50 in-process (s)", "p50 served (s)", "served / in-process",
-                    "same, utterances >= 5 s", "server decode p50 (s)", "server peak RSS (MB)"]
+                    "same, utterances >= 5 s", "server decode p50 (s)", "client - server p50 (ms)",
+                    "(client - server) / client p50", "server peak RSS (MB)"]
 OVERHEAD_NOTE = ("Each served cell beside the same engine in-process (same backend, model, options, dataset): p50 of "
                  "each utterance's median latency over repeats, over the utterances both measured. Served latency is "
                  "the client's (upload, the server's audio decoding, queueing, decoding, answer); server decode is "
-                 "the backend's own time inside the server.")
+                 "the backend's own time inside the server. Client - server is the serving overhead within each "
+                 "request (both clocks read during the same request, so a load that changes between the two cells "
+                 "does not enter it).")
 LONG_ENOUGH_S = 5.0
 
 
@@ -109,12 +112,17 @@ def overhead_rows(df) -> tuple[list[str], list[list[str]]]:
         decode = served.groupby("utterance_id")["server_decode_seconds"].median().dropna() \
             if "server_decode_seconds" in served else None
         rss = served["server_peak_rss_mb"].max() if "server_peak_rss_mb" in served else None
+        gap = (served["decode_seconds"] - served["server_decode_seconds"]).dropna() \
+            if "server_decode_seconds" in served else served["decode_seconds"].iloc[0:0]
+        share = (gap / served.loc[gap.index, "decode_seconds"]) if len(gap) else gap
         first = served.iloc[0]
         rows.append([
             f"{first['backend']} {first['model']} {first.get('quantization')} {first.get('device')}",
             str(first["dataset"]), str(len(common)), f"{p50(l_lat, common):.3f}", f"{p50(s_lat, common):.3f}",
             f"{p50(s_lat, common) / p50(l_lat, common):.3f}", ratio_long,
             f"{float(np.percentile(decode.to_numpy(), 50)):.3f}" if decode is not None and len(decode) else "–",
+            f"{float(np.percentile(gap.to_numpy(), 50)) * 1000:.1f}" if len(gap) else "–",
+            f"{float(np.percentile(share.to_numpy(), 50)):.3f}" if len(share) else "–",
             f"{rss:.0f}" if rss is not None and rss == rss else "–",
         ])
     return OVERHEAD_HEADERS, rows
