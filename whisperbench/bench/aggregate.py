@@ -267,7 +267,7 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
     return table, str(table.at[ref_i, "configuration"])
 
 
-SNR_COLUMNS = ("_row", "configuration", "backend", "algorithm", "noise", "snr_db", "wer", "ref_words")
+SNR_COLUMNS = ("_row", "configuration", "backend", "variant", "algorithm", "noise", "snr_db", "wer", "ref_words")
 
 
 def wer_by_snr(cells, table):
@@ -291,7 +291,8 @@ def wer_by_snr(cells, table):
         wer = _pooled_wer(g)
         if wer is not None:
             out.append({"_row": row_of.get(key), "configuration": g["configuration"].iloc[0],
-                        "backend": g["backend"].iloc[0], "algorithm": alg, "noise": colour, "snr_db": snr,
+                        "backend": g["backend"].iloc[0], "variant": g["variant"].iloc[0], "algorithm": alg,
+                        "noise": colour, "snr_db": snr,
                         "wer": 100 * wer, "ref_words": int(g["ref_words"].sum())})
     if not out:
         return empty

@@ -168,7 +168,9 @@ def snr_curves(points):
     out = []
     for (row, alg, colour), g in points.groupby(["_row", "algorithm", "noise"], sort=False):
         g = g.sort_values("snr_db")
-        label = f"{row}. {_short(str(g['configuration'].iloc[0]), 40)} ({alg}, {colour} noise)"
+        variant = str(g["variant"].iloc[0])
+        label = (f"{row}. {g['backend'].iloc[0]}" + (f" [{variant}]" if variant != "default" else "")
+                 + f" ({alg}, {colour} noise)")
         out.append((label, g["backend"].iloc[0], g))
     return out
 
