@@ -88,6 +88,9 @@ class TransformersJsBackend(Backend):
             "does not detect (its generate warns and decodes a multilingual model in English)",
             "compression-ratio / log-prob / no-speech thresholds are not applied",
             "chunked decodes one chunk at a time (batch_size 1)",
+            "word_timestamps are not offered yet: Transformers.js times words from the decoder's cross-attention "
+            "outputs, which the ONNX graphs whisperbench exports (optimum, output_attentions off) do not carry "
+            "(the worker already accepts return_timestamps='word')",
             "token counts are re-derived by tokenizing the pipeline's text (the pipeline returns no token ids)",
             "the model runs in a Node.js worker process: peak memory is the worker's (extra['worker_peak_rss_mb'])",
             "no synthetic timing (`whisperbench synthetic`): random weights would have to go through the ONNX "
