@@ -11,13 +11,16 @@ Usage:
   .venv/bin/python benchmarks/bench_multilingual.py [-o results/multilingual.jsonl] [--resume]
   .venv/bin/python benchmarks/bench_multilingual.py --results results/multilingual.jsonl   # print only
   .venv/bin/python benchmarks/bench_multilingual.py -b ctranslate2 -b openai               # some backends
+  .venv/bin/python benchmarks/bench_multilingual.py -b transformers --per-language 2         # the first 2 clips of each
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,7 +29,8 @@ from whisperbench.bench import read_results  # noqa: E402
 from whisperbench.bench.aggregate import cell_summary  # noqa: E402
 from whisperbench.bench.languages import ALL, confusion_table, language_table  # noqa: E402
 from whisperbench.bench.runner import run_suite  # noqa: E402
-from whisperbench.bench.suite import load_suite  # noqa: E402
+from whisperbench.bench.suite import build_suite, resolve_suite_path  # noqa: E402
+from whisperbench.paths import speech_dir  # noqa: E402
 
 
 def _pct(x, mark: bool = False) -> str:
@@ -81,9 +85,20 @@ def main() -> int:
     ap.add_argument("--results", type=Path, help="print the table of an existing results file; run nothing")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("-b", "--backend", action="append", help="only these backends (default: all in the suite)")
+    ap.add_argument("--per-language", type=int, metavar="N", help="only the first N clips of each language")
     args = ap.parse_args()
     if args.results is None:
-        suite = load_suite("multilingual")
+        path = resolve_suite_path("multilingual")
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        if args.per_language:
+            rows = map(json.loads, (speech_dir() / "multilingual" / "manifest.jsonl").read_text().splitlines())
+            subset, count = [], {}
+            for r in rows:
+                count[r["language"]] = count.get(r["language"], 0) + 1
+                if count[r["language"]] <= args.per_language:
+                    subset.append(r["id"])
+            data["datasets"][0]["subset"] = subset
+        suite = build_suite(data, base_dir=path.parent, source=str(path))
         if args.backend:
             suite.cells = [c for c in suite.cells if c.engine.backend in args.backend]
         run_suite(suite, args.output, resume=args.resume)
