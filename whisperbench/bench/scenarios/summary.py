@@ -22,7 +22,8 @@ def _f(x: Any, spec: str = ".3g") -> str:
 
 
 def config_label(r: dict[str, Any]) -> str:
-    parts = [r.get("backend"), r.get("model"), r.get("quantization"), r.get("device"), r.get("dataset"), r.get("scenario")]
+    parts = [r.get("backend"), r.get("model"), r.get("quantization"), r.get("device"),
+             "served" if r.get("served") in (True, "True") else None, r.get("dataset"), r.get("scenario")]
     if r.get("scenario") == "server":
         parts.append(f"{r.get('instances')}x")
         if (r.get("batch_size") or 1) > 1:
