@@ -57,6 +57,8 @@ def measure(backend, data, options: DecodeOptions, repeats: int, warmup) -> tupl
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-b", "--backend", action="append", help="backends (default: every installed one that times words)")
+    ap.add_argument("-a", "--algorithm", action="append", choices=("sequential", "chunked"),
+                    help="algorithms (default: both)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", default="fixture:tiny.en")
     args = ap.parse_args()
@@ -67,7 +69,8 @@ def main() -> int:
     header = (f"{'backend':<13} {'algorithm':<10} {'method':<20} {'matched':>7} {'≤50ms':>6} {'≤100ms':>6} "
               f"{'≤250ms':>6} {'start MAE':>9} {'end MAE':>8} {'RTFx off':>8} {'RTFx on':>8}")
     lines = []
-    data = {alg: items(alg) for alg in ("sequential", "chunked")}
+    algorithms = args.algorithm or ["sequential", "chunked"]
+    data = {alg: items(alg) for alg in {"sequential", *algorithms}}
     for name in names:
         cls = backends.get(name)
         if not cls.capabilities.word_timestamps:
@@ -75,7 +78,7 @@ def main() -> int:
             continue
         backend = cls(args.model)
         try:
-            for alg in ("sequential", "chunked"):
+            for alg in algorithms:
                 off = DecodeOptions(algorithm=alg, language="en", chunk_length_s=CHUNK_SECONDS if alg == "chunked" else 30.0)
                 on = off.replace(word_timestamps=True)
                 try:
