@@ -243,3 +243,18 @@ def test_compare_gates_the_share_within_250ms():
     assert worse.exit_code == 1 and "word boundaries within 250 ms" in cell.regressions[0]
     lenient = compare(rows(0.1, "a"), rows(0.4, "b"), bootstrap=200, hardware="different", max_word_timing_drop=90)
     assert lenient.exit_code == 0
+
+
+def test_cell_fields_and_report_rows():
+    from whisperbench.bench.word_metrics import cell_fields, word_timing_rows
+
+    df = rows(0.1, "a").assign(word_timing="dtw-cross-attention")
+    fields = cell_fields(df)
+    assert fields["word_timing"] == "dtw-cross-attention" and fields["word_within_250ms"] == 1.0
+    assert fields["word_within_50ms"] == pytest.approx(1 / 8) and fields["word_start_error_mean_s"] == pytest.approx(0.0875)
+    assert cell_fields(df.drop(columns=[c for c in df if c.startswith("word_")])) == {}
+    cells = pd.DataFrame([{"configuration": "1. ct2", "dataset": "wordtimes", "algorithm": "sequential", **fields},
+                          {"configuration": "1. ct2", "dataset": "jfk", "algorithm": "short"}])
+    headers, table = word_timing_rows(cells)
+    assert len(table) == 1 and table[0][:5] == ["1. ct2", "wordtimes", "sequential", "dtw-cross-attention", "100.0%"]
+    assert table[0][headers.index("≤ 50 ms")] == "12.5%"
