@@ -272,14 +272,15 @@ class WhisperCppBackend(Backend):
                     end=pw.whisper_full_get_segment_t1(ctx, i) / 100.0,
                     text=text,
                     tokens=tokens,
-                    words=self._words(i) if params["token_timestamps"] else None,
+                    words=self._words(i, samples.size / SAMPLE_RATE) if params["token_timestamps"] else None,
                 )
             )
         language = pw.whisper_lang_str(pw.whisper_full_lang_id(ctx))
         return chunking.WindowResult(segments, language=language, language_probability=probability)
 
-    def _words(self, segment: int) -> tuple[Word, ...]:
-        """A segment's words from whisper.cpp's token timestamps (t0/t1, in 10 ms units)."""
+    def _words(self, segment: int, duration: float) -> tuple[Word, ...]:
+        """A segment's words from whisper.cpp's token timestamps (t0/t1, in 10 ms units), kept
+        inside the audio (whisper.cpp may stamp the last token past its end, in the padding)."""
         pw = self._pw
         ctx = self.model._ctx
         data = [pw.whisper_full_get_token_data(ctx, segment, j) for j in range(pw.whisper_full_n_tokens(ctx, segment))]
@@ -288,9 +289,10 @@ class WhisperCppBackend(Backend):
         def decode(tokens: list[int]) -> str:
             return b"".join(pw.whisper_token_to_bytes(ctx, t) for t in tokens).decode("utf-8", errors="replace")
 
-        return word_timing.words_from_tokens(
+        words = word_timing.words_from_tokens(
             [d.id for d in data], [d.t0 / 100.0 for d in data], [d.t1 / 100.0 for d in data], decode,
             probabilities=[d.p for d in data])
+        return word_timing.monotonic(words, 0.0, duration)
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
         params = self.params(options)
