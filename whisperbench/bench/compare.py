@@ -259,7 +259,9 @@ def ratio_delta(nb: np.ndarray, db: np.ndarray, nc: np.ndarray, dc: np.ndarray, 
 def _per_utterance_word_timing(rows) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Per utterance: boundaries within 250 ms and boundaries compared, means over repeats
     (rows without word times left out)."""
-    rows = rows[rows["word_within_250ms"].notna()] if "word_within_250ms" in rows else rows.iloc[0:0]
+    if "word_within_250ms" not in rows or "word_matched_words" not in rows:
+        return np.zeros(0), np.zeros(0), []  # results recorded before word timing was measured
+    rows = rows[rows["word_within_250ms"].notna()]
     bounds = 2 * rows["word_matched_words"].astype(float)
     g = rows.assign(_hit=rows["word_within_250ms"].astype(float) * bounds, _n=bounds).groupby("utterance_id", sort=True)
     agg = g.agg(hit=("_hit", "mean"), n=("_n", "mean"))
