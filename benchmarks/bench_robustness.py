@@ -51,7 +51,7 @@ def packaged_datasets(suite: str, names, algorithm: str) -> list[dict]:
     return [{**found[n], "algorithms": [algorithm]} for n in names]
 
 
-def figures_suite(backend: str):
+def figures_suite(backend: str, only: list[str] | None = None):
     """The cells of the three figures for one backend (vad none and silero as variants; the
     SNR sweep and the clean speech with vad none only)."""
     datasets = (packaged_datasets("robustness", NON_SPEECH_SETS, "sequential")
@@ -65,7 +65,8 @@ def figures_suite(backend: str):
         "engines": [{"backend": backend, "model": MODEL}], "datasets": datasets,
     }, base_dir=resolve_suite_path("default").parent, source="benchmarks/bench_robustness.py")
     speech_only = set(SNR_SETS) | set(CLEAN_SETS)
-    suite.cells = [c for c in suite.cells if not (c.dataset.name in speech_only and c.variant != "vad-none")]
+    suite.cells = [c for c in suite.cells if not (c.dataset.name in speech_only and c.variant != "vad-none")
+                   and (not only or c.dataset.name in only)]
     return suite
 
 
@@ -149,6 +150,8 @@ def main() -> int:
     ap.add_argument("--results", type=Path, help="print the tables of existing results (a folder or file); run nothing")
     ap.add_argument("--resume", action="store_true", help="continue the backends' files, skipping what is measured")
     ap.add_argument("-b", "--backend", action="append", help=f"only these backends (default: {', '.join(BACKENDS)})")
+    ap.add_argument("-d", "--dataset", action="append",
+                    help="only these datasets, e.g. -d sonnets-join to re-time the long-form sets on a quiet machine")
     ap.add_argument("--quiet", "-q", action="store_true")
     args = ap.parse_args()
     if args.results is None:
@@ -158,7 +161,7 @@ def main() -> int:
                 print(f"{backend}: skipped (not installed: {backends.install_hint(backend)})")
                 continue
             try:
-                suite = figures_suite(backend)
+                suite = figures_suite(backend, args.dataset)
             except WhisperbenchError as exc:
                 print(f"{backend}: skipped ({exc})")
                 continue
