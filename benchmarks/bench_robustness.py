@@ -149,6 +149,7 @@ def main() -> int:
                     help="folder for the results files (BACKEND.jsonl)")
     ap.add_argument("--results", type=Path, help="print the tables of existing results (a folder or file); run nothing")
     ap.add_argument("--resume", action="store_true", help="continue the backends' files, skipping what is measured")
+    ap.add_argument("--retry-failed", action="store_true", help="with --resume: measure failed cells again")
     ap.add_argument("-b", "--backend", action="append", help=f"only these backends (default: {', '.join(BACKENDS)})")
     ap.add_argument("-d", "--dataset", action="append",
                     help="only these datasets, e.g. -d sonnets-join to re-time the long-form sets on a quiet machine")
@@ -166,7 +167,8 @@ def main() -> int:
                 print(f"{backend}: skipped ({exc})")
                 continue
             out = args.output / f"{backend}.jsonl"
-            report = run_suite(suite, out, resume=args.resume and out.exists(), quiet=args.quiet)
+            report = run_suite(suite, out, resume=args.resume and out.exists(), retry_failed=args.retry_failed,
+                               quiet=args.quiet)
             print(f"{backend}: {report.rows_written} rows, {report.failures} failures, {report.wall_seconds:.0f} s")
     tables(args.results or args.output)
     return 0
