@@ -6,6 +6,17 @@ Whisper's paper and open_asr_leaderboard's multilingual track score them. Langua
 without spaces between words (`NO_SPACE_LANGUAGES`) are scored by CER first: their
 whitespace-split "words" are phrases, so WER says little there.
 
+Chinese is scored in one script (`SCRIPT_CONVERSIONS`): Whisper writes Chinese in either
+script (base mostly in Traditional characters, in Taiwan usage) while Common Voice zh-CN
+references are Simplified, and a character written in the other script is no recognition
+error. Both sides are converted to Simplified with OpenCC (the C++ library's own Python
+binding, package `opencc`) after the basic normalizer, and the conversion and OpenCC's
+version are part of the recorded normalizer identity. Without OpenCC, scoring Chinese
+stops with one error; it never falls back to scoring the scripts against each other.
+Japanese mixes kanji and kana by the writer's choice; no conversion makes that fair
+without a reading dictionary (kana for both sides would score readings, not text), so
+Japanese is left as written.
+
 openai-whisper's package `__init__` imports torch; the normalizers need only `regex`,
 so when `whisper` is not already imported we load its `normalizers` subpackage on its
 own (same files, no copy) to keep torch out of processes that do not need it.
@@ -27,6 +38,11 @@ from whisperbench.errors import WhisperbenchError
 # CER is their primary metric, computed with whitespace removed.
 NO_SPACE_LANGUAGES = frozenset({"ja", "zh", "yue", "th", "lo", "my", "km", "bo"})
 
+# Language -> the OpenCC configuration that brings its text to Simplified characters
+# (module docstring). Phrase-aware, with the regional variants: Whisper's Traditional
+# Mandarin follows Taiwan usage (看著 -> 看着), Cantonese Hong Kong usage (衞 -> 卫).
+SCRIPT_CONVERSIONS = {"zh": "tw2s", "yue": "hk2s"}
+
 
 def language_code(language: str | None) -> str | None:
     """The language part of a code or locale, lower case: "zh-CN" -> "zh" (None stays None)."""
@@ -47,10 +63,18 @@ def normalizer_name(language: str | None = None) -> str:
     return "EnglishTextNormalizer" if is_english(language) else "BasicTextNormalizer"
 
 
+def script_conversion(language: str | None) -> str | None:
+    """The OpenCC configuration both sides go through before scoring in `language`, if any."""
+    return SCRIPT_CONVERSIONS.get(language_code(language) or "")
+
+
 def normalizer_version(language: str | None = None) -> str:
-    """Recorded with every WER so scores from different normalizers are never mixed."""
+    """Recorded with every WER so scores from different normalizers are never mixed.
+    Raises WhisperbenchError where the language needs OpenCC and it is not installed."""
+    conversion = script_conversion(language)
+    script = f"+opencc=={_opencc_version()}:{conversion}" if conversion else ""
     try:
-        return f"openai-whisper=={version('openai-whisper')}:{normalizer_name(language)}"
+        return f"openai-whisper=={version('openai-whisper')}:{normalizer_name(language)}{script}"
     except PackageNotFoundError:
         return "unavailable"
 
@@ -84,11 +108,36 @@ def _normalizers():
     return module
 
 
+_NO_OPENCC = ("scoring Chinese converts both sides to Simplified characters with OpenCC, which is not "
+              "installed; install it with: pip install 'whisperbench[bench]' (package opencc)")
+
+
+def _opencc_version() -> str:
+    try:  # the distribution, not the module: opencc-python-reimplemented also installs `opencc`
+        return version("opencc")
+    except PackageNotFoundError:
+        raise WhisperbenchError(_NO_OPENCC) from None
+
+
+@lru_cache(maxsize=None)
+def script_converter(config: str) -> Callable[[str], str]:
+    """OpenCC's converter for `config` (e.g. "tw2s"), as a function of text."""
+    _opencc_version()
+    try:
+        import opencc
+    except ImportError as exc:
+        raise WhisperbenchError(f"{_NO_OPENCC} ({exc})") from None
+    return opencc.OpenCC(config).convert
+
+
 def normalize(text: str, language: str | None = None) -> str:
     """`text` normalized for scoring in `language` (None: English; module docstring)."""
     if is_english(language):
         return english_normalizer()(text)
-    return basic_normalizer()(text).strip()  # it leaves the space a final punctuation mark became
+    text = basic_normalizer()(text).strip()  # it leaves the space a final punctuation mark became
+    conversion = script_conversion(language)
+    # After the basic normalizer: its NFKC brings compatibility ideographs to the ones OpenCC knows.
+    return script_converter(conversion)(text) if conversion else text
 
 
 _BRACKETS = str.maketrans({c: " " for c in "()[]<>"})

@@ -15,6 +15,7 @@ from whisperbench.bench.report import build_report
 from whisperbench.bench.runner import run_suite
 from whisperbench.bench.suite import build_suite, load_suite
 from whisperbench.paths import speech_dir
+from whisperbench.text import normalizer_version
 
 
 def one_clip_per_language() -> list[str]:
@@ -47,7 +48,10 @@ def test_rows_carry_and_are_scored_in_the_stated_language(multilingual_run):
     assert sorted(df["reference_language"]) == ["de", "en", "es", "fr", "it", "ja", "nl", "pt", "ru", "zh"]
     for _, r in df.iterrows():
         english = r["reference_language"] == "en"
-        assert r["normalizer"].endswith("EnglishTextNormalizer" if english else "BasicTextNormalizer")
+        assert r["normalizer"] == normalizer_version(r["reference_language"])
+        assert ("EnglishTextNormalizer" if english else "BasicTextNormalizer") in r["normalizer"]
+        # Chinese is scored in one script (Simplified), and the row says so.
+        assert ("+opencc==" in r["normalizer"]) == (r["reference_language"] == "zh")
         assert r["options"]["language"] is None and 0 < r["language_probability"] <= 1
     table = language_table(df).set_index("language")
     assert table.loc["ja", "primary"] == table.loc["zh", "primary"] == "cer"

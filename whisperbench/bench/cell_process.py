@@ -93,6 +93,8 @@ def run(job: dict[str, Any], chan: Channel) -> int:
     # 1. Dataset and audio, before anything is timed.
     try:
         dataset = load_dataset(cell)
+        for lang in {u.language or options.language for u in dataset.utterances}:
+            normalizer_version(lang)  # scoring's packages (OpenCC for Chinese) are there, before any decoding
         todo = [(r, u) for r in range(repeats) for u in dataset.utterances if (u.id, r) not in skip]
         needed = {u.id for _, u in todo}
         audio = {u.id: u.load() for u in dataset.utterances if u.id in needed}
