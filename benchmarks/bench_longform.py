@@ -21,9 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._suite_run import add_run_arguments, run_packaged_suite  # noqa: E402
 from whisperbench.bench import read_results, summarize  # noqa: E402
-from whisperbench.bench.runner import run_suite  # noqa: E402
-from whisperbench.bench.suite import load_suite  # noqa: E402
 
 
 def table(results: Path, bound: float) -> int:
@@ -57,17 +56,11 @@ def table(results: Path, bound: float) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-o", "--output", type=Path, default=Path("results/longform.jsonl"))
-    ap.add_argument("--results", type=Path, help="print the table of an existing results file; run nothing")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("-b", "--backend", action="append", help="only these backends (default: all in the suite)")
+    add_run_arguments(ap, Path("results/longform.jsonl"))
     ap.add_argument("--bound", type=float, default=1.5, help="allowed chunked - sequential WER, points")
     args = ap.parse_args()
     if args.results is None:
-        suite = load_suite("longform")
-        if args.backend:
-            suite.cells = [c for c in suite.cells if c.engine.backend in args.backend]
-        run_suite(suite, args.output, resume=args.resume)
+        run_packaged_suite("longform", args.output, backends=args.backend, resume=args.resume)
     return table(args.results or args.output, args.bound)
 
 

@@ -20,16 +20,15 @@ import argparse
 import json
 import os
 import sys
-import tomllib
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._suite_run import add_run_arguments, run_packaged_suite  # noqa: E402
 from whisperbench.bench import read_results  # noqa: E402
 from whisperbench.bench.aggregate import cell_summary  # noqa: E402
 from whisperbench.bench.languages import ALL, confusion_table, language_table  # noqa: E402
-from whisperbench.bench.runner import run_suite  # noqa: E402
-from whisperbench.bench.suite import build_suite, resolve_suite_path  # noqa: E402
 from whisperbench.paths import speech_dir  # noqa: E402
 
 
@@ -79,29 +78,28 @@ def table(results: Path) -> None:
         print(f"  {c['backend']:<13} RTFx {c['rtfx']:6.1f}  load {c['load_seconds']:.1f} s  {mark}")
 
 
+def first_per_language(n: int) -> list[str]:
+    """Ids of the first `n` clips of each language in the shared multilingual manifest."""
+    rows = map(json.loads, (speech_dir() / "multilingual" / "manifest.jsonl").read_text().splitlines())
+    subset, count = [], {}
+    for r in rows:
+        count[r["language"]] = count.get(r["language"], 0) + 1
+        if count[r["language"]] <= n:
+            subset.append(r["id"])
+    return subset
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-o", "--output", type=Path, default=Path("results/multilingual.jsonl"))
-    ap.add_argument("--results", type=Path, help="print the table of an existing results file; run nothing")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("-b", "--backend", action="append", help="only these backends (default: all in the suite)")
+    add_run_arguments(ap, Path("results/multilingual.jsonl"))
     ap.add_argument("--per-language", type=int, metavar="N", help="only the first N clips of each language")
     args = ap.parse_args()
     if args.results is None:
-        path = resolve_suite_path("multilingual")
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        if args.per_language:
-            rows = map(json.loads, (speech_dir() / "multilingual" / "manifest.jsonl").read_text().splitlines())
-            subset, count = [], {}
-            for r in rows:
-                count[r["language"]] = count.get(r["language"], 0) + 1
-                if count[r["language"]] <= args.per_language:
-                    subset.append(r["id"])
-            data["datasets"][0]["subset"] = subset
-        suite = build_suite(data, base_dir=path.parent, source=str(path))
-        if args.backend:
-            suite.cells = [c for c in suite.cells if c.engine.backend in args.backend]
-        run_suite(suite, args.output, resume=args.resume)
+        def subset(data: dict[str, Any]) -> None:
+            data["datasets"][0]["subset"] = first_per_language(args.per_language)
+
+        run_packaged_suite("multilingual", args.output, backends=args.backend, resume=args.resume,
+                           edit=subset if args.per_language else None)
     table(args.results or args.output)
     return 0
 
