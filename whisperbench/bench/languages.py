@@ -130,7 +130,8 @@ def confusion_rows(table) -> tuple[list[str], list[list[str]]]:
 
 LANGUAGES_NOTE = (
     "Per language stated by the dataset. WER and CER pooled over the rows (each language normalized with "
-    "Whisper's normalizer for it: English, or the basic one); * marks the language's primary metric (CER "
+    "Whisper's normalizer for it: English, or the basic one; Chinese in Simplified characters on both sides, "
+    "by OpenCC); * marks the language's primary metric (CER "
     "where words are not written with spaces, CER then counted without spaces). Identification: rows decoded "
     "with no language given whose detected language is the spoken one; mean probability: what the runtime "
     "gave its pick."
