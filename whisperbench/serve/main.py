@@ -8,19 +8,23 @@ from dataclasses import dataclass
 from whisperbench import backends
 from whisperbench.errors import WhisperbenchError
 from whisperbench.options import LoadOptions
+from whisperbench.serve.pool import ISOLATIONS
 
 
 @dataclass(frozen=True)
 class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1  # worker threads, each with its own loaded model
+    workers: int = 1  # workers, each with its own loaded model
+    isolation: str = "process"  # a worker is a child process, or a thread of the server (serve.pool)
     queue_size: int = 8  # requests that may wait for a worker; more are answered 503
     max_upload_mb: float = 25.0  # OpenAI's own limit
 
     def check(self) -> None:
         if self.workers < 1:
             raise WhisperbenchError(f"--workers must be >= 1, got {self.workers}")
+        if self.isolation not in ISOLATIONS:
+            raise WhisperbenchError(f"--isolation must be one of {', '.join(ISOLATIONS)}, got {self.isolation!r}")
         if self.queue_size < 0:
             raise WhisperbenchError(f"--queue-size must be >= 0, got {self.queue_size}")
         if not self.max_upload_mb > 0:
@@ -36,17 +40,23 @@ def serve(backend: str, model: str, load_options: LoadOptions, settings: ServeSe
 
     from whisperbench.serve.app import ServedModel, create_app
     from whisperbench.serve.pool import WorkerPool
+    from whisperbench.serve.worker import WorkerProcess
 
     settings.check()
     cls = backends.get(backend)
     lo = cls.resolve_load_options(load_options)  # refuse bad options before any load
-    pool = WorkerPool(lambda: cls(model, lo), settings.workers, settings.queue_size)
+    if settings.isolation == "process":
+        pool = WorkerPool(lambda: WorkerProcess(backend, model, lo), settings.workers, settings.queue_size,
+                          isolation="process")
+    else:
+        pool = WorkerPool(lambda: cls(model, lo), settings.workers, settings.queue_size, isolation="thread")
     try:
-        served = ServedModel(model_id or model, {**pool.backends[0].describe(),
-                                                  "algorithms": dict(cls.capabilities.algorithms)})
+        served = ServedModel(model_id or model, {**pool.describe(), "algorithms": dict(cls.capabilities.algorithms),
+                                                  "isolation": settings.isolation})
         app = create_app(pool, served, max_upload_bytes=int(settings.max_upload_mb * 2**20))
         if not quiet:
-            print(f"whisperbench: serving {cls.name} {model} ({settings.workers} worker(s), queue {settings.queue_size}) "
+            print(f"whisperbench: serving {cls.name} {model} ({settings.workers} {settings.isolation} worker(s), "
+                  f"queue {settings.queue_size}) "
                   f"on http://{settings.host}:{settings.port}/v1", file=sys.stderr, flush=True)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning" if quiet else "info",
                     access_log=not quiet, timeout_graceful_shutdown=5)

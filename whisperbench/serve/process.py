@@ -17,6 +17,7 @@ import urllib.request
 from typing import Any
 
 from whisperbench.backends.registry import child_env
+from whisperbench.child_process import parent_death_signal
 from whisperbench.errors import WhisperbenchError
 from whisperbench.memory import peak_rss_mb
 from whisperbench.options import LoadOptions
@@ -32,36 +33,22 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def serve_command(backend: str, model: str, load_options: LoadOptions, *, port: int, host: str = "127.0.0.1",
-                  workers: int = 1, queue_size: int = 8, extra_args: tuple[str, ...] = ()) -> list[str]:
+                  workers: int = 1, queue_size: int = 8, isolation: str = "process",
+                  extra_args: tuple[str, ...] = ()) -> list[str]:
     cmd = [sys.executable, "-m", "whisperbench.cli.main", "serve", "-b", backend, "-m", model,
            "--device", load_options.device, "--compute-type", load_options.compute_type,
            "--threads", str(load_options.threads), "--host", host, "--port", str(port),
-           "--workers", str(workers), "--queue-size", str(queue_size), "--quiet"]
+           "--workers", str(workers), "--queue-size", str(queue_size), "--isolation", isolation, "--quiet"]
     for key, value in load_options.extra.items():
         cmd += ["-O", f"{key}={json.dumps(value)}"]
     return cmd + list(extra_args)
-
-
-def _parent_death_signal() -> Any:
-    """A function for `preexec_fn` that makes the child get SIGTERM when the thread that
-    started it ends (Linux prctl PR_SET_PDEATHSIG): a cell process killed on a timeout leaves
-    no server behind. None elsewhere. (libc is looked up here, before the fork.)"""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 class ServerProcess:
     """A running `whisperbench serve`; `url` is its API base (ending in /v1)."""
 
     def __init__(self, backend: str, model: str, load_options: LoadOptions | None = None, *,
-                 workers: int = 1, queue_size: int = 8, extra_args: tuple[str, ...] = (),
+                 workers: int = 1, queue_size: int = 8, isolation: str = "process", extra_args: tuple[str, ...] = (),
                  ready_timeout_s: float = READY_TIMEOUT_S) -> None:
         import psutil
 
@@ -70,9 +57,12 @@ class ServerProcess:
         self.url = self.root + "/v1"
         self._log = tempfile.TemporaryFile(mode="w+b")
         cmd = serve_command(backend, model, load_options or LoadOptions(), port=self.port, workers=workers,
-                            queue_size=queue_size, extra_args=extra_args)
+                            queue_size=queue_size, isolation=isolation, extra_args=extra_args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=child_env(dict(os.environ)), preexec_fn=_parent_death_signal())
+                                     env=child_env(dict(os.environ)),
+                                     # SIGTERM when the thread that started it ends: a cell process killed on a
+                                     # timeout leaves no server behind
+                                     preexec_fn=parent_death_signal(signal.SIGTERM))
         self._ps = psutil.Process(self.proc.pid)
         self.peak_rss_mb: float | None = None
         try:
@@ -109,16 +99,29 @@ class ServerProcess:
             return json.loads(answer.read())
 
     def sample(self) -> dict[str, float | None]:
-        """The server's peak RSS so far (the kernel's high-water mark) and its CPU seconds."""
+        """The server's peak RSS so far and its CPU seconds, its worker processes included
+        (`--isolation process`). The peak is the sum of each live process's kernel high-water
+        mark (an upper bound: their peaks need not coincide), the largest sum seen; CPU time
+        counts workers that ended and were restarted too (psutil's children_* times)."""
         import psutil
 
         try:
             cpu = self._ps.cpu_times()
-            peak = peak_rss_mb(self.pid)
+            seconds = cpu.user + cpu.system + cpu.children_user + cpu.children_system
+            peaks = [peak_rss_mb(self.pid)]
+            for child in self._ps.children(recursive=True):
+                try:
+                    c = child.cpu_times()
+                    seconds += c.user + c.system
+                    peaks.append(peak_rss_mb(child.pid))
+                except psutil.Error:  # it ended meanwhile
+                    pass
         except psutil.Error:
             return {"server_peak_rss_mb": self.peak_rss_mb, "server_cpu_seconds": None}
-        self.peak_rss_mb = peak if peak is not None else self.peak_rss_mb
-        return {"server_peak_rss_mb": self.peak_rss_mb, "server_cpu_seconds": cpu.user + cpu.system}
+        if peaks[0] is not None:
+            peak = sum(p for p in peaks if p is not None)
+            self.peak_rss_mb = max(peak, self.peak_rss_mb or 0.0)
+        return {"server_peak_rss_mb": self.peak_rss_mb, "server_cpu_seconds": seconds}
 
     def log_tail(self, lines: int = 5) -> str:
         self._log.seek(0)
