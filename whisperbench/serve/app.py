@@ -25,7 +25,6 @@ from starlette.routing import Route
 
 from whisperbench import __version__
 from whisperbench.audio import read_audio
-from whisperbench.backends.base import Backend
 from whisperbench.backends.openai_api.protocol import DECODE_SECONDS_HEADER, SERVER_HEADER
 from whisperbench.decode_args import decode_field_names, decode_options_from_fields
 from whisperbench.errors import AudioError, WhisperbenchError
@@ -33,7 +32,8 @@ from whisperbench.options import DecodeOptions
 from whisperbench.output import render
 from whisperbench.results import Transcription
 from whisperbench.serve.errors import ApiError, error_body
-from whisperbench.serve.pool import QueueFull, WorkerPool
+from whisperbench.serve.pool import QueueFull, Worker, WorkerPool
+from whisperbench.serve.worker import WorkerCrashed
 
 RESPONSE_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 GRANULARITIES = ("segment", "word")
@@ -53,7 +53,8 @@ class ServedModel:
     def server_header(self) -> str:
         d = self.describe
         text = (f"whisperbench/{__version__} backend={d['backend']}; runtime={d['runtime_version']}; "
-                f"model={d['model']}; device={d['device']}; compute_type={d['compute_type']}")
+                f"model={d['model']}; device={d['device']}; compute_type={d['compute_type']}; "
+                f"isolation={d.get('isolation', 'thread')}")
         return text.encode("latin-1", "replace").decode("latin-1")
 
 
@@ -64,8 +65,7 @@ def create_app(pool: WorkerPool, served: ServedModel, *, max_upload_bytes: int) 
     headers = {SERVER_HEADER: served.server_header}
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "workers": pool.workers, "queue_size": pool.queue_size,
-                             "admitted": pool.admitted, "answers": dict(stats)}, headers=headers)
+        return JSONResponse({"status": "ok", **pool.health(), "answers": dict(stats)}, headers=headers)
 
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{
@@ -205,8 +205,8 @@ def _request_fields(form: FormData, decode_fields: set[str],
     return upload, options, fmt
 
 
-def _decode(backend: Backend, data: bytes, name: str, options: DecodeOptions) -> Transcription:
-    """Runs on a worker thread: the upload decoded as audio, then transcribed."""
+def _decode(backend: Worker, data: bytes, name: str, options: DecodeOptions) -> Transcription:
+    """Runs on a pool thread: the upload decoded as audio here, then transcribed by the worker."""
     suffix = Path(name).suffix[:16] if Path(name).suffix.isascii() else ""
     fd, path = tempfile.mkstemp(prefix="whisperbench-upload-", suffix=suffix)
     try:
@@ -223,6 +223,9 @@ def _decode(backend: Backend, data: bytes, name: str, options: DecodeOptions) ->
         return backend.transcribe(samples, options)
     except WhisperbenchError as exc:  # an option this backend or model cannot honour
         raise ApiError(400, str(exc), code="unsupported_option") from None
+    except WorkerCrashed as exc:  # (isolation process) the server goes on; the worker restarts
+        raise ApiError(500, f"the runtime crashed on this request: {exc}; the worker is restarting",
+                       code="runtime_crash") from None
     except Exception as exc:
         raise ApiError(500, f"the runtime failed on this request: {type(exc).__name__}: {exc}",
                        code="runtime_error") from None
