@@ -38,6 +38,9 @@ def add_decode_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--vad-threshold", type=float, default=d.vad_threshold)
     g.add_argument("--vad-min-silence-ms", type=int, default=d.vad_min_silence_ms)
     g.add_argument("--vad-speech-pad-ms", type=int, default=d.vad_speech_pad_ms)
+    g.add_argument("--initial-prompt", metavar="TEXT", default=d.initial_prompt,
+                   help="text given to the decoder as previous context (vocabulary, spelling, style): the first "
+                        "window, or every chunk with --algorithm chunked")
 
 
 def _optional_float(value: str) -> float | None:
@@ -69,6 +72,7 @@ def decode_options(args: argparse.Namespace) -> DecodeOptions:
         vad_threshold=args.vad_threshold,
         vad_min_silence_ms=args.vad_min_silence_ms,
         vad_speech_pad_ms=args.vad_speech_pad_ms,
+        initial_prompt=args.initial_prompt,
     )
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
@@ -19,6 +20,14 @@ VADS: tuple[str, ...] = ("none", "silero", "runtime")
 # Whisper's context: one window is 30 s of audio and at most 448 decoder positions.
 WINDOW_SECONDS = 30.0
 MAX_TARGET_POSITIONS = 448
+# Tokens of previous context a window's prompt keeps (the last ones): openai-whisper's,
+# faster-whisper's and whisper.cpp's cut-off, n_text_ctx // 2 - 1.
+MAX_PROMPT_TOKENS = MAX_TARGET_POSITIONS // 2 - 1
+# Whisper's special-token syntax (<|en|>, <|endoftext|>): runtimes would read it as control tokens.
+_SPECIAL_TOKEN = re.compile(r"<\|[^|<>]*\|>")
+# Fields added after results were first stored, with the value they had in effect before: a
+# field at that value is left out of `DecodeOptions.hash()`, so older results keep their hash.
+ADDED_FIELDS: dict[str, Any] = {"initial_prompt": None}
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,13 @@ class DecodeOptions:
     vad_threshold: float = 0.5
     vad_min_silence_ms: int = 2000
     vad_speech_pad_ms: int = 400
+    # Text given to the decoder as the previous context (Whisper's initial_prompt), for
+    # vocabulary and style: in the one window (short); in the first window (sequential; with
+    # condition_on_previous_text the runtime keeps it in the context until its own text pushes
+    # it out); in every chunk (chunked: chunks are decoded independently, as faster-whisper's
+    # batched pipeline and the Transformers pipeline give it to each). The last
+    # MAX_PROMPT_TOKENS tokens are kept. None: no prompt.
+    initial_prompt: str | None = None
 
     def __post_init__(self) -> None:
         # Accept lists from TOML/JSON but store a tuple so the options stay hashable.
@@ -116,6 +132,18 @@ class DecodeOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise bad(name, "must be an integer >= 0 (milliseconds)")
+        if self.initial_prompt is not None:
+            if not isinstance(self.initial_prompt, str) or not self.initial_prompt.strip():
+                raise bad("initial_prompt", "text for the decoder's previous context, or None for no prompt")
+            special = _SPECIAL_TOKEN.search(self.initial_prompt)
+            if special:
+                raise bad("initial_prompt", f"plain text only: {special.group()!r} is Whisper special-token syntax")
+
+    @property
+    def prompt_text(self) -> str | None:
+        """initial_prompt as openai-whisper encodes it (" " + the stripped text), so that every
+        runtime's tokenizer sees the same text."""
+        return None if self.initial_prompt is None else " " + self.initial_prompt.strip()
 
     @property
     def uses_fallback(self) -> bool:
@@ -141,11 +169,13 @@ class DecodeOptions:
 
     def hash(self) -> str:
         """Stable short hash of every field: results with equal hashes decoded alike. With
-        vad='none' the VAD fields are left out (they change nothing), so results stored before
-        VAD was an option keep their hash."""
+        vad='none' the VAD fields are left out (they change nothing), and so is a field of
+        ADDED_FIELDS at its earlier value, so results stored before those options existed keep
+        their hash."""
         d = self.to_dict()
         if self.vad == "none":
             d = {k: v for k, v in d.items() if not k.startswith("vad")}
+        d = {k: v for k, v in d.items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
         return stable_hash(d)
 
 

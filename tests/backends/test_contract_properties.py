@@ -40,7 +40,11 @@ def decoders():
 
 # Invalid on purpose (DecodeOptions itself refuses these, for every backend).
 BROKEN = [dict(batch_size=2, algorithm="short"), dict(word_timestamps=True, timestamps=False),
-          dict(max_new_tokens=300), dict(chunk_length_s=45.0), dict(temperatures=(0.6, 0.2))]
+          dict(max_new_tokens=300), dict(chunk_length_s=45.0), dict(temperatures=(0.6, 0.2)),
+          dict(initial_prompt=" "), dict(initial_prompt="<|fr|>")]
+# Prompts that set a context without the clip's own words (a prompt holding the words can
+# lead the model to think they were said already).
+PROMPTS = ["President Kennedy's inaugural address, 1961.", "A speech, transcribed with punctuation."]
 
 
 @st.composite
@@ -67,6 +71,7 @@ def decode_options(draw) -> dict:
         max_new_tokens=draw(st.sampled_from([5, 100, 224])) if draw(rarely()) else None,
         chunk_length_s=draw(st.sampled_from([30.0, 15.0, 8.0])),
         batch_size=draw(st.integers(2, 4)) if algorithm == "chunked" and draw(rarely()) else 1,
+        initial_prompt=draw(st.sampled_from(PROMPTS)) if draw(rarely()) else None,
     )
     if draw(rarely()):
         kw.update(draw(st.sampled_from(BROKEN)))

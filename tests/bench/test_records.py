@@ -47,6 +47,19 @@ def test_committed_baseline_is_version_1_and_loads_migrated():
             assert {k: v for k, v in rec.items() if k != "_file"}.items() <= back.items()
 
 
+def test_committed_baseline_rows_read_as_no_initial_prompt_with_their_stored_hash():
+    """Options added later (DecodeOptions.initial_prompt) need no migration: a row written
+    before reads back with the option at its default, and its stored options_hash is still
+    the hash of those options, so old and new rows of one cell stay one cell."""
+    from whisperbench.options import DecodeOptions
+
+    rows = [r for r in store.read_records(BASELINE) if r.get("options_hash")]
+    assert rows and all("initial_prompt" not in r["options"] for r in rows)  # written before the option
+    for row in rows:
+        options = DecodeOptions.from_dict(row["options"])
+        assert options.initial_prompt is None and options.hash() == row["options_hash"]
+
+
 def test_committed_baseline_still_reports_and_compares_against_itself():
     from whisperbench.bench.compare import compare
     from whisperbench.bench.report import build_report

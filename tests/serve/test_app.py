@@ -91,7 +91,8 @@ def test_bad_requests_get_openai_errors_and_the_server_keeps_serving(server):
     error_of(httpx.post(server.url + "/audio/transcriptions", content=b"garbage",
                         headers={"content-type": "multipart/form-data"}), 400, "malformed_multipart")
     error_of(post(server, {"response_format": "xml"}), 400, "invalid_response_format")
-    error_of(post(server, {"prompt": "Kennedy"}), 400, "unsupported_field")
+    error_of(post(server, {"prompt": "Kennedy", "initial_prompt": "Kennedy"}), 400, "conflicting_fields")
+    assert error_of(post(server, {"prompt": "<|fr|> Kennedy"}), 400, "invalid_option")["param"] == "prompt"
     error_of(post(server, {"temperature": "0.2", "temperatures": "0,0.2"}), 400, "conflicting_fields")
     error_of(post(server, {"timestamp_granularities[]": "sentence"}), 400, "invalid_field")
     assert httpx.get(server.root + "/health").json()["status"] == "ok"
@@ -189,6 +190,21 @@ def test_decoding_fields_are_parsed_and_refused_as_the_cli_does(server, fields):
     else:
         assert answer.status_code == 400, (fields, expected, answer.text)
         assert answer.json()["error"]["message"] == expected
+
+
+def test_prompt_is_the_initial_prompt_option(server):
+    """OpenAI's `prompt` sets DecodeOptions.initial_prompt, as does the extra field of that name
+    (the server's verbose_json shows the options it decoded with); an empty prompt, which
+    clients send for none, is none."""
+    def decoded_options(fields: dict) -> dict:
+        answer = post(server, {"response_format": "verbose_json", **fields})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["whisperbench"]["options"]
+
+    assert decoded_options({"prompt": "Glossary: fellow-Americans."})["initial_prompt"] == "Glossary: fellow-Americans."
+    assert decoded_options({"initial_prompt": "Kennedy"})["initial_prompt"] == "Kennedy"
+    assert decoded_options({"prompt": ""})["initial_prompt"] is None
+    assert decoded_options({})["initial_prompt"] is None
 
 
 def test_boolean_fields(server):

@@ -18,7 +18,7 @@ from whisperbench.backends import vad, vad_decode
 from whisperbench.conversion import check, ensure_format
 from whisperbench.conversion.formats import detect_format
 from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
-from whisperbench.options import WINDOW_SECONDS, DecodeOptions, LoadOptions
+from whisperbench.options import MAX_PROMPT_TOKENS, MAX_TARGET_POSITIONS, WINDOW_SECONDS, DecodeOptions, LoadOptions
 from whisperbench.results import Timing, Transcription
 
 
@@ -62,6 +62,8 @@ class Capabilities:
     translate: bool = True
     language_detection: bool = True
     max_new_tokens: bool = True
+    # A text prompt as the decoder's previous context (DecodeOptions.initial_prompt).
+    initial_prompt: bool = True
     # The runtime's own voice-activity detection (decode option vad='runtime'): what runs
     # it, or "" where the runtime has none.
     runtime_vad: str = ""
@@ -91,6 +93,7 @@ class Capabilities:
             "translate": self.translate,
             "language_detection": self.language_detection,
             "max_new_tokens": self.max_new_tokens,
+            "initial_prompt": self.initial_prompt,
             "runtime_vad": self.runtime_vad,
             "extra_options": dict(self.extra_options),
             "notes": list(self.notes),
@@ -211,6 +214,8 @@ class Backend(ABC):
             raise no("task='translate'", "not supported by this runtime")
         if options.max_new_tokens is not None and not caps.max_new_tokens:
             raise no(f"max_new_tokens={options.max_new_tokens}", "not supported by this runtime")
+        if options.initial_prompt is not None and not caps.initial_prompt:
+            raise no("initial_prompt", "this runtime takes no text prompt")
         if options.vad == "runtime" and not caps.runtime_vad:
             raise no("vad='runtime'", "this runtime has no voice-activity detection of its own; "
                      "use vad='silero' (whisperbench's, on every backend)")
@@ -230,6 +235,21 @@ class Backend(ABC):
         if options.language is None and not self.multilingual:
             return options.replace(language="en")
         return options
+
+    @classmethod
+    def _check_prompt_room(cls, options: DecodeOptions, prompt_tokens: int, start_tokens: int) -> None:
+        """Refuse an initial prompt of `prompt_tokens` tokens (the runtime keeps the last
+        MAX_PROMPT_TOKENS) that, with <|startofprev|>, `start_tokens` start tokens and
+        max_new_tokens, would not fit in Whisper's decoder context (the runtimes that count
+        raise on it; openai-whisper cuts the generation short)."""
+        if options.initial_prompt is None or options.max_new_tokens is None:
+            return
+        need = 1 + min(prompt_tokens, MAX_PROMPT_TOKENS) + start_tokens + options.max_new_tokens
+        if need > MAX_TARGET_POSITIONS:
+            raise cls._unsupported(
+                f"initial_prompt ({prompt_tokens} tokens) with max_new_tokens={options.max_new_tokens}",
+                f"together they need {need} of Whisper's {MAX_TARGET_POSITIONS} decoder positions; "
+                "shorten the prompt or lower max_new_tokens")
 
     def _check_model_options(self, options: DecodeOptions) -> None:
         """Checks that depend on the loaded model rather than the runtime (on resolved options)."""

@@ -26,6 +26,11 @@ paragraph end more often than a breath), the next window starting there with no 
 pause in its second half, it overlaps the next by a third and the two are stitched as above.
 Long continuous speech then degrades to the overlap merge, never to a blind cut.
 
+Every window is decoded with the same options, `initial_prompt` included: windows are
+independent (no window is conditioned on another's text), so each gets the prompt as its
+previous context, as faster-whisper's batched pipeline and the Transformers pipeline give it
+to each of their chunks.
+
 Results made here say `implementation = "whisperbench.chunking, <merge> (<runtime call>)"`,
 and carry `window_boundaries` (the absolute times of the cuts) for the boundary diagnostics.
 """

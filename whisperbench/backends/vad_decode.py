@@ -2,6 +2,10 @@
 regions, the backend decodes only them (joined end to end, as faster-whisper's own
 `vad_filter` does), and every timestamp is mapped back to the original audio.
 
+The joined speech is one input to the backend, decoded with the same options: an
+`initial_prompt` is the context of its first window (sequential) or of every chunk
+(chunked), as without VAD; regions are not prompted one by one.
+
 `Backend.transcribe` calls `transcribe_speech` inside its timed region, so the detection
 counts in decode_seconds; it is also reported alone in extra['vad_seconds'].
 """

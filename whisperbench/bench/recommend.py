@@ -185,7 +185,7 @@ _FLAGS = {
     "language": "--language", "task": "--task", "beam_size": "--beam-size", "best_of": "--best-of",
     "max_new_tokens": "--max-new-tokens", "chunk_length_s": "--chunk-length", "batch_size": "--batch-size",
     "compression_ratio_threshold": "--compression-ratio-threshold", "logprob_threshold": "--logprob-threshold",
-    "no_speech_threshold": "--no-speech-threshold",
+    "no_speech_threshold": "--no-speech-threshold", "initial_prompt": "--initial-prompt",
 }
 _BOOL_FLAGS = {"condition_on_previous_text": "condition-on-previous-text", "timestamps": "timestamps",
                "word_timestamps": "word-timestamps"}

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  device {dev}: {', '.join(types)}")
         flags = [k for k in ("batching", "word_timestamps", "beam_search", "temperature_fallback",
                              "condition_on_previous_text", "thresholds", "timestamps_off", "translate",
-                             "language_detection", "max_new_tokens")]
+                             "language_detection", "max_new_tokens", "initial_prompt")]
         print("  supports: " + ", ".join(f for f in flags if caps[f]))
         unsupported = [f for f in flags if not caps[f]]
         if unsupported:

@@ -1,8 +1,9 @@
 """The ASGI application: `create_app(pool, ...)`.
 
 `POST /v1/audio/transcriptions` takes OpenAI's multipart fields (`file`, `model`, `language`,
-`prompt`, `response_format`, `temperature`, `timestamp_granularities[]`) and, as extra fields,
-every `DecodeOptions` field by name (`beam_size=5`), parsed by the CLI's own arguments
+`prompt` (= `initial_prompt`; an empty one is no prompt), `response_format`, `temperature`,
+`timestamp_granularities[]`) and, as extra fields, every `DecodeOptions` field by name
+(`beam_size=5`), parsed by the CLI's own arguments
 (`whisperbench.decode_args`): the same validation and messages. Every refusal is an OpenAI
 error JSON naming the problem; the server keeps serving. Answers carry the server's identity
 (`X-Whisperbench-Server`) and the backend's own decode time (`X-Whisperbench-Decode-Seconds`)."""
@@ -179,9 +180,14 @@ def _request_fields(form: FormData, decode_fields: set[str],
     if fmt not in RESPONSE_FORMATS:
         raise ApiError(400, f"response_format {fmt!r} is not one of {', '.join(RESPONSE_FORMATS)}",
                        code="invalid_response_format", param="response_format")
-    if fields.pop("prompt", "").strip():
-        raise ApiError(400, "prompt is not supported: whisperbench's decoding options have no initial prompt",
-                       code="unsupported_field", param="prompt")
+    sent_as: dict[str, str] = {}  # decoding option -> the OpenAI field that set it
+    prompt = fields.pop("prompt", "")
+    if prompt.strip():  # (OpenAI clients may send an empty prompt: no prompt)
+        if "initial_prompt" in fields:
+            raise ApiError(400, "give prompt or initial_prompt (the same option), not both",
+                           code="conflicting_fields", param="prompt")
+        fields["initial_prompt"] = prompt
+        sent_as["initial_prompt"] = "prompt"
     temperature = fields.pop("temperature", None)
     if temperature is not None:
         if "temperatures" in fields:
@@ -200,7 +206,7 @@ def _request_fields(form: FormData, decode_fields: set[str],
     try:
         options = decode_options_from_fields(fields)
     except WhisperbenchError as exc:
-        param = next((k for k in fields if k in str(exc) or k.replace("_", "-") in str(exc)), None)
+        param = next((sent_as.get(k, k) for k in fields if k in str(exc) or k.replace("_", "-") in str(exc)), None)
         raise ApiError(400, str(exc), code="invalid_option", param=param) from None
     return upload, options, fmt
 

@@ -175,6 +175,9 @@ class CTranslate2Backend(Backend):
 
     def _check_model_options(self, options: DecodeOptions) -> None:
         super()._check_model_options(options)
+        if options.initial_prompt is not None:  # (faster-whisper raises a ValueError on a prompt too long)
+            tokens = len(self.model.hf_tokenizer.encode(options.prompt_text, add_special_tokens=False).ids)
+            self._check_prompt_room(options, tokens, (3 if self.multilingual else 1) + (not options.timestamps))
         if options.algorithm != "chunked" or self.chunking == "whisperbench":
             return
         if float(options.chunk_length_s) != int(options.chunk_length_s):
@@ -219,6 +222,9 @@ class CTranslate2Backend(Backend):
             without_timestamps=not options.timestamps,
             word_timestamps=options.word_timestamps,
             max_new_tokens=options.max_new_tokens,
+            # WhisperModel.transcribe: the first window's context; BatchedInferencePipeline: every
+            # chunk's (which encodes the text as given: hence the leading space, as transcribe adds it).
+            initial_prompt=options.prompt_text,
             vad_filter=options.vad == "runtime",
             vad_parameters=dict(threshold=options.vad_threshold, min_silence_duration_ms=options.vad_min_silence_ms,
                                 speech_pad_ms=options.vad_speech_pad_ms) if options.vad == "runtime" else None,
@@ -289,7 +295,8 @@ class CTranslate2Backend(Backend):
             probs = [float(d[0][1]) for d in detected]
         tokenizers = [Tokenizer(fw.hf_tokenizer, self.multilingual, task=options.task, language=lang)
                       for lang in languages]
-        prompts = [fw.get_prompt(t, [], without_timestamps=not options.timestamps) for t in tokenizers]
+        prompts = [fw.get_prompt(t, self._prompt_tokens(t, options), without_timestamps=not options.timestamps)
+                   for t in tokenizers]
         temperature = options.temperatures[0]
         sampling = dict(sampling_temperature=temperature, sampling_topk=0) if temperature > 0 else {}
         results = fw.model.generate(
@@ -318,6 +325,12 @@ class CTranslate2Backend(Backend):
         if options.word_timestamps:
             self._add_words(out, features, encoder_output, windows, tokenizers[0])
         return out
+
+    @staticmethod
+    def _prompt_tokens(tokenizer, options: DecodeOptions) -> list[int]:
+        """initial_prompt as previous tokens, encoded as WhisperModel.transcribe encodes it
+        (get_prompt keeps the last MAX_PROMPT_TOKENS)."""
+        return [] if options.prompt_text is None else tokenizer.encode(options.prompt_text)
 
     def _add_words(self, results: list[chunking.WindowResult], features: np.ndarray, encoder_output,
                    windows: list[np.ndarray], tokenizer) -> None:

@@ -144,6 +144,7 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
             no_speech_threshold=options.no_speech_threshold,
             condition_on_previous_text=options.condition_on_previous_text,
             word_timestamps=options.word_timestamps,
+            initial_prompt=options.initial_prompt,  # the first window's context
             **self._decoding_kwargs(options),
         )
 
@@ -192,6 +193,7 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
         if self.fp16:
             mel = mel.half()
         base = self._decoding_kwargs(options)
+        base["prompt"] = options.initial_prompt  # each window's context (DecodingOptions.prompt)
         crt, lpt, nst = options.compression_ratio_threshold, options.logprob_threshold, options.no_speech_threshold
         results: list = [None] * len(windows)
         todo = list(range(len(windows)))

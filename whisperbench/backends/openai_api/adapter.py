@@ -5,7 +5,8 @@ endpoint's `/v1/models` lists).
 
 Latency is the client's: `Timing.decode_seconds` covers the whole request (upload, the
 server's audio decoding and queueing, decoding, answer). What the OpenAI API expresses is
-sent as its own fields (language, one temperature, timestamp granularities); every other
+sent as its own fields (language, initial_prompt as `prompt`, one temperature, timestamp
+granularities); every other
 decoding option needs a whisperbench server (`whisperbench serve`, recognised by its
 response header), which takes them as extra fields and refuses what its backend cannot do.
 Against any other endpoint a non-default value of such an option is refused here."""
@@ -27,9 +28,9 @@ from whisperbench.options import DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
 
 ENDPOINT = "the endpoint's own decoding"
-# Options a plain OpenAI endpoint receives (as language, temperature, timestamp_granularities[]),
+# Options a plain OpenAI endpoint receives (as language, prompt, temperature, timestamp_granularities[]),
 # and those the client itself carries out (whisperbench's VAD cuts the audio before sending).
-API_FIELDS = ("language", "temperatures", "word_timestamps")
+API_FIELDS = ("language", "initial_prompt", "temperatures", "word_timestamps")
 CLIENT_SIDE = ("vad", "vad_threshold", "vad_min_silence_ms", "vad_speech_pad_ms")
 # Answers worth another try (besides connection failures): the server is busy or restarting.
 RETRY_STATUS = (502, 503, 504)
@@ -58,8 +59,8 @@ class OpenAIApiBackend(Backend):
                        "(default 2)",
         },
         notes=(
-            "decoding options other than language, one temperature and word timestamps need a whisperbench "
-            "server (`whisperbench serve`); against other endpoints they are refused",
+            "decoding options other than language, initial_prompt (sent as prompt), one temperature and word "
+            "timestamps need a whisperbench server (`whisperbench serve`); against other endpoints they are refused",
             "latency is measured on the client: upload, queueing and the server's audio decoding included",
             "no synthetic timing: the server's runtime does the computing (time that runtime in-process)",
         ),
@@ -123,8 +124,8 @@ class OpenAIApiBackend(Backend):
             if f.name in API_FIELDS and not (f.name == "temperatures" and options.uses_fallback):
                 continue
             raise self._unsupported(f"{f.name}={value!r}", f"{self.url} is not a whisperbench server and the OpenAI "
-                                    "transcription API has no field for it (only language, one temperature and "
-                                    "timestamp_granularities[])")
+                                    "transcription API has no field for it (only language, prompt, one temperature "
+                                    "and timestamp_granularities[])")
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
         fields = self._fields(options)
@@ -155,13 +156,15 @@ class OpenAIApiBackend(Backend):
                                   else ["segment"]}
         if options.language:
             fields["language"] = options.language
+        if options.initial_prompt is not None:
+            fields["prompt"] = options.initial_prompt
         if not self.server:
             fields["temperature"] = f"{options.temperatures[0]:g}"
             return fields
         defaults = DecodeOptions()
         for f in dataclasses.fields(DecodeOptions):
             value = getattr(options, f.name)
-            if f.name in CLIENT_SIDE or f.name == "language" or value == getattr(defaults, f.name):
+            if f.name in CLIENT_SIDE or f.name in ("language", "initial_prompt") or value == getattr(defaults, f.name):
                 continue
             fields[f.name] = field_text(value)
         return fields

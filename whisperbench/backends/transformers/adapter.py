@@ -39,7 +39,7 @@ from whisperbench.backends.transformers.load import (
     from_pretrained,
 )
 from whisperbench.errors import ModelError, UnsupportedOptionError
-from whisperbench.options import DecodeOptions, LoadOptions
+from whisperbench.options import MAX_PROMPT_TOKENS, DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
 
 _DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
@@ -215,6 +215,9 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
     # ----- decoding -----------------------------------------------------------------
     def _check_model_options(self, options: DecodeOptions) -> None:
         super()._check_model_options(options)
+        if options.initial_prompt is not None:  # (generate raises a ValueError on a prompt too long)
+            tokens = len(self.tokenizer.encode(options.prompt_text, add_special_tokens=False))
+            self._check_prompt_room(options, tokens, (3 if self.multilingual else 1) + (not options.timestamps))
         if self.assistant is not None:
             if options.beam_size > 1:
                 raise UnsupportedOptionError(
@@ -245,6 +248,10 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
             kwargs["task"] = options.task
         if options.max_new_tokens is not None:
             kwargs["max_new_tokens"] = options.max_new_tokens
+        if options.initial_prompt is not None:
+            # long-form: the first segment's context (prompt_condition_type 'first-segment', the
+            # default); the pipeline gives it to every chunk.
+            kwargs["prompt_ids"] = self._prompt_ids(options)
         if options.no_speech_threshold is not None and options.logprob_threshold is None:
             # transformers applies no_speech_threshold only together with logprob_threshold,
             # which is also openai-whisper's rule; nothing to pass then.
@@ -252,6 +259,14 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         if self.assistant is not None:
             kwargs["assistant_model"] = self.assistant
         return kwargs
+
+    def _prompt_ids(self, options: DecodeOptions):
+        """<|startofprev|> and the last MAX_PROMPT_TOKENS tokens of the prompt (the processor's
+        get_prompt_ids, which refuses special tokens; openai-whisper's cut-off, which generate
+        does not apply)."""
+        ids = self.processor.get_prompt_ids(options.initial_prompt, return_tensors="pt")
+        ids = self._torch.cat([ids[:1], ids[1:][-MAX_PROMPT_TOKENS:]])
+        return ids.to(self.model.device)
 
     def _features(self, samples: np.ndarray, long_form: bool):
         torch = self._torch
@@ -405,8 +420,11 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         sequences = out["sequences"] if isinstance(out, dict) else out
         tb = self.model.generation_config.no_timestamps_token_id + 1
         eot = self.tokenizer.eos_token_id
+        sot = self.model.generation_config.decoder_start_token_id
         results = []
         for w, seq, lang, prob in zip(windows, sequences.tolist(), languages, probs):
+            if options.initial_prompt is not None and sot in seq:  # the prompt's tokens lead the sequence
+                seq = seq[seq.index(sot):]
             segments = timed.pop(0) if timed is not None else chunking.segments_from_tokens(
                 seq, tb, eot, lambda t: self.tokenizer.decode(t, skip_special_tokens=True), len(w) / SAMPLE_RATE
             )

@@ -73,6 +73,7 @@ class TransformersJsBackend(Backend):
         translate=True,
         language_detection=False,
         max_new_tokens=True,
+        initial_prompt=False,
         extra_options={
             "stride_length_s": "chunked: seconds of context shared with each neighbour chunk "
             "(default chunk_length_s / 6, the pipeline's default)",
@@ -87,6 +88,8 @@ class TransformersJsBackend(Backend):
             "no language detection: pass language (English-only models default to en); Transformers.js 3.8 "
             "does not detect (its generate warns and decodes a multilingual model in English)",
             "compression-ratio / log-prob / no-speech thresholds are not applied",
+            "no initial_prompt: Transformers.js 3.8 declares prompt_ids in its Whisper generation config but its "
+            "generate never reads it (the code is commented out), and the pipeline has no other prompt input",
             "chunked decodes one chunk at a time (batch_size 1)",
             "word_timestamps are not offered yet: Transformers.js times words from the decoder's cross-attention "
             "outputs, which the ONNX graphs whisperbench exports (optimum, output_attentions off) do not carry "

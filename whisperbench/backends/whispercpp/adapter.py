@@ -210,6 +210,9 @@ class WhisperCppBackend(Backend):
             detect_language=False,
             translate=options.task == "translate",
             no_context=not options.condition_on_previous_text,
+            # whisper.cpp tokenizes the text as given ("": none); prompt_text is it as openai-whisper encodes it.
+            initial_prompt=options.prompt_text or "",
+            prompt_tokens=None,
             no_timestamps=not options.timestamps,
             single_segment=False,
             token_timestamps=options.word_timestamps,
