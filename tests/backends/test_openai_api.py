@@ -16,9 +16,9 @@ from whisperbench import backends
 from whisperbench.audio import read_audio
 from whisperbench.backends.openai_api.adapter import OpenAIApiBackend, endpoint_url
 from whisperbench.backends.openai_api.protocol import wav_bytes
-from whisperbench.decode_args import decode_options_from_fields
 from whisperbench.errors import ModelError, UnsupportedOptionError
 from whisperbench.options import DecodeOptions, LoadOptions
+from whisperbench.serve.app import options_from_fields
 from whisperbench.text import normalize
 
 
@@ -96,10 +96,11 @@ def test_a_plain_endpoint_refuses_what_the_api_cannot_express(options, name):
 def test_a_plain_endpoint_gets_openais_fields():
     client = _plain_endpoint()
     options = DecodeOptions(language="fr", temperatures=(0.4,), word_timestamps=True, algorithm="sequential",
-                            vad="silero")  # (whisperbench's VAD runs on the client)
+                            vad="silero", initial_prompt="Glossaire : Kennedy.")  # (whisperbench's VAD runs on the client)
     client._check_model_options(options)
     assert client._fields(options) == {"model": "whisper-1", "response_format": "verbose_json", "language": "fr",
-                                       "temperature": "0.4", "timestamp_granularities[]": ["segment", "word"]}
+                                       "prompt": "Glossaire : Kennedy.", "temperature": "0.4",
+                                       "timestamp_granularities[]": ["segment", "word"]}
 
 
 @st.composite
@@ -119,22 +120,25 @@ def valid_options(draw) -> DecodeOptions:
         max_new_tokens=draw(st.sampled_from([None, 1, 224])),
         chunk_length_s=draw(st.sampled_from([30.0, 8.5, 0.1 + 0.2])),
         batch_size=draw(st.integers(1, 4)) if algorithm == "chunked" else 1,
+        initial_prompt=draw(st.none() | st.text(min_size=1, max_size=40).filter(
+            lambda t: t.strip() and "<|" not in t)),
     )
 
 
 @settings(max_examples=200, deadline=None, database=None)
 @given(options=valid_options())
 def test_our_server_receives_every_option_intact(options):
-    """What the client sends a whisperbench server parses back, by the CLI's own parser, to
-    the very options (floats included)."""
+    """What the client sends a whisperbench server parses back, by the server's own reading of
+    the fields (the CLI's parser), to the very options (floats and prompts included)."""
     client = _plain_endpoint()
     client.server = "whisperbench/0.1.0"
     fields = client._fields(options)
     granularities = fields.pop("timestamp_granularities[]")
     assert fields.pop("model") == "whisper-1" and fields.pop("response_format") == "verbose_json"
     assert ("word" in granularities) == options.word_timestamps
-    assert decode_options_from_fields(fields) == options
+    assert fields.get("prompt") == options.initial_prompt and "initial_prompt" not in fields  # OpenAI's name
     assert all(isinstance(v, str) for v in fields.values())
+    assert options_from_fields(fields, granularities) == options
 
 
 @settings(max_examples=25, deadline=None, database=None)

@@ -180,6 +180,13 @@ def _request_fields(form: FormData, decode_fields: set[str],
     if fmt not in RESPONSE_FORMATS:
         raise ApiError(400, f"response_format {fmt!r} is not one of {', '.join(RESPONSE_FORMATS)}",
                        code="invalid_response_format", param="response_format")
+    return upload, options_from_fields(fields, granularities), fmt
+
+
+def options_from_fields(fields: dict[str, str], granularities: list[str]) -> DecodeOptions:
+    """The DecodeOptions of a request's value fields (OpenAI's and the extra ones; no file,
+    model or response_format) and its timestamp_granularities[]."""
+    fields = dict(fields)
     sent_as: dict[str, str] = {}  # decoding option -> the OpenAI field that set it
     prompt = fields.pop("prompt", "")
     if prompt.strip():  # (OpenAI clients may send an empty prompt: no prompt)
@@ -208,7 +215,7 @@ def _request_fields(form: FormData, decode_fields: set[str],
     except WhisperbenchError as exc:
         param = next((sent_as.get(k, k) for k in fields if k in str(exc) or k.replace("_", "-") in str(exc)), None)
         raise ApiError(400, str(exc), code="invalid_option", param=param) from None
-    return upload, options, fmt
+    return options
 
 
 def _decode(backend: Worker, data: bytes, name: str, options: DecodeOptions) -> Transcription:
