@@ -62,14 +62,14 @@ class WorkerProcess:
                     self.conn = Client(address, family="AF_UNIX", authkey=key)
                 except (FileNotFoundError, ConnectionRefusedError):
                     if self.proc.poll() is not None:
-                        raise WhisperbenchError(f"the serve worker {self.ended()}") from None
+                        raise WorkerCrashed(f"the serve worker {self.ended()} as it started") from None
                     time.sleep(0.01)
             try:
                 kind, value = self.conn.recv()
             except (EOFError, OSError):
-                raise WhisperbenchError(f"the serve worker {self.ended()} while it loaded the model") from None
-            if kind == "failed":
-                raise WhisperbenchError(value)
+                raise WorkerCrashed(f"the serve worker {self.ended()} while it loaded the model") from None
+            if kind == "failed":  # the load's own exception: a WhisperbenchError is the user's to fix
+                raise value
             self._describe: dict[str, Any] = value
         except BaseException:
             self.close()
@@ -184,7 +184,7 @@ def main() -> int:
         except Exception as exc:
             if not isinstance(exc, WhisperbenchError):
                 traceback.print_exc()
-            conn.send(("failed", str(exc) if isinstance(exc, WhisperbenchError) else f"{type(exc).__name__}: {exc}"))
+            conn.send(("failed", _portable(exc)))
             return 1
         conn.send(("ready", backend.describe()))
         try:
