@@ -1,7 +1,9 @@
 """`whisperbench serve`: any backend behind an OpenAI-compatible HTTP API
 (`POST /v1/audio/transcriptions`, `GET /v1/models`, `GET /health`), on Starlette and
 uvicorn. `app` builds the ASGI application, `pool` decodes off the event loop in a bounded
-worker pool, `errors` shapes error answers as OpenAI does, `main` loads and runs it.
+worker pool, `worker` is a pool worker in its own process (so a runtime crash fails one
+request, not the server), `errors` shapes error answers as OpenAI does, `main` loads and
+runs it, `process` runs `whisperbench serve` as a child process (the suite, the tests).
 
 Layer: above backends, below bench (it imports only core, conversion and backends)."""
 
