@@ -194,6 +194,21 @@ def test_transcribe_chunked_batches_detects_language_once_and_records_facts():
     assert segments[-1].end == 70.0
 
 
+def test_every_window_is_decoded_with_the_initial_prompt():
+    """Windows are independent, so each gets the prompt as its context (as the runtimes'
+    own chunked pipelines give it to every chunk), in every batch."""
+    samples = np.zeros(int(70 * SR), dtype=np.float32)
+    prompts = []
+
+    def decode(windows, options):
+        prompts.extend([options.initial_prompt] * len(windows))
+        return [chunking.WindowResult([Segment(0.0, len(w) / SR, " w")], language="en") for w in windows]
+
+    opts = DecodeOptions(algorithm="chunked", batch_size=2, initial_prompt="Glossary: Kennedy.")
+    _, _, extra = chunking.transcribe_chunked(samples, opts, decode)
+    assert len(prompts) == extra["chunks"] >= 3 and set(prompts) == {"Glossary: Kennedy."}
+
+
 def test_segments_from_tokens():
     tb, eot = 1000, 900
     dec = lambda toks: "".join(f" t{t}" for t in toks)  # noqa: E731

@@ -65,6 +65,7 @@ PROBES = [
     (dict(task="translate"), "translate"),
     (dict(max_new_tokens=50), "max_new_tokens"),
     (dict(vad="runtime"), "runtime_vad"),
+    (dict(initial_prompt="Glossary: Kennedy."), "initial_prompt"),
 ]
 
 

@@ -72,6 +72,18 @@ def test_silero_decodes_speech_and_runtime_vad_is_refused_without_one(dummy, jfk
         dummy.transcribe_batch([jfk, jfk], SILERO)
 
 
+def test_the_joined_speech_is_one_input_decoded_with_the_initial_prompt(jfk):
+    """vad='silero' hands the backend one input (the speech joined), with every other option
+    as given: the prompt is that input's context, as it would be without VAD."""
+    from whisperbench.backends.base import RawResult
+    from whisperbench.backends.vad_decode import transcribe_speech
+
+    given = []
+    options = SILERO.replace(initial_prompt="Glossary: fellow-Americans.")
+    transcribe_speech(jfk, options, lambda samples, opts: given.append(opts) or RawResult(segments=[]))
+    assert given == [options.replace(vad="none")]
+
+
 @pytest.fixture(scope="module")
 def ct2(load_backend):
     return load_backend("ctranslate2", compute_type="int8")
