@@ -112,18 +112,20 @@ def test_robustness_suite_is_valid_and_dry_run_lists_its_cells(capsys):
     kinds = {}
     for c in suite.cells:
         p = c.dataset.spec.perturb
-        kinds.setdefault((p.kind, p.snr_db if p.kind == "snr" else None), set()).add((c.options.algorithm, c.options.vad))
+        level = {"snr": p.snr_db, "gain": p.gain_db}.get(p.kind)
+        kinds.setdefault((p.kind, level), set()).add((c.options.algorithm, c.options.vad))
     both = {(a, v) for a in ("sequential", "chunked") for v in ("none", "silero")}
     assert kinds == {**{(k, None): both for k in ("silence", "white", "pink", "brown", "insert_silence")},
-                     **{("snr", db): {("short", "none"), ("short", "silero")} for db in (20, 10, 5, 0)}}
-    assert len(suite.cells) == 4 * 2 * (5 * 2 + 4)  # engines x VAD x (datasets x algorithms)
+                     **{("snr", db): {("short", "none"), ("short", "silero")} for db in (20, 10, 5, 0)},
+                     **{("gain", db): {("short", "none"), ("short", "silero")} for db in (-30, 20)}}
+    assert len(suite.cells) == 4 * 2 * (5 * 2 + 4 + 2)  # engines x VAD x (datasets x algorithms)
     default_short = sum(len(c.dataset) for c in load_suite("default").cells
                         if c.options.algorithm == "short" and c.dataset.spec.perturb is None)
     for c in suite.cells:
         p, items = c.dataset.spec.perturb, c.dataset.utterances
         if p.non_speech:
             assert p.seconds == 30 and [u.reference for u in items] == [""]
-        elif p.kind == "snr":  # the default suite's short-form speech
+        elif p.kind in ("snr", "gain"):  # the default suite's short-form speech
             assert len(items) == default_short and all(u.reference for u in items)
         else:  # the sonnets with 30 s of silence inserted
             assert p.silence_seconds == 30 and len(items) == 3
@@ -184,3 +186,30 @@ def test_hub_dataset_names_are_kept_as_names(tmp_path):
     assert (s.kind, s.path, s.config, s.split) == ("hf", "openslr/librispeech_asr", "clean", "test")
     s = dataset_spec({"name": "x", "kind": "hf", "path": "mozilla/common_voice", "streaming": True}, tmp_path)
     assert s.path == "mozilla/common_voice" and s.streaming
+
+
+def test_initial_prompt_from_a_suite_reaches_the_rows_and_their_identity(dummy_toml, speech, write_suite, tmp_path):
+    """`[decode] initial_prompt = ...` (and a variant's own) is a decoding option like the
+    others: each cell gets it, every row records it, options_hash tells the prompts apart;
+    a backend that takes no prompt fails the suite before anything runs."""
+    from tests.bench.conftest import manifest_dataset, run_toml
+    from whisperbench.options import DecodeOptions
+
+    text = dummy_toml(repeats=1, warmups=0, datasets=manifest_dataset(speech, "jfk"), more="""
+[[variants]]
+name = "suite-wide"
+
+[[variants]]
+name = "own"
+initial_prompt = "Glossary: fellow-Americans."
+""").replace('[decode]\nlanguage = "en"', '[decode]\nlanguage = "en"\ninitial_prompt = "Glossary: Kennedy."')
+    df = read_results(run_toml(tmp_path / "prompted.jsonl", text))
+    prompts = dict(zip(df["variant"], df["options"].map(lambda o: o["initial_prompt"])))
+    assert prompts == {"suite-wide": "Glossary: Kennedy.", "own": "Glossary: fellow-Americans."}
+    for _, row in df.iterrows():
+        assert row["options_hash"] == DecodeOptions.from_dict(row["options"]).hash()
+    assert df["options_hash"].nunique() == 2
+    js = text.replace('backend = "dummy"\nmodel = "none"', 'backend = "transformersjs"\nmodel = "fixture:tiny.en"')
+    if backends.is_installed("transformersjs"):
+        with pytest.raises(WhisperbenchError, match="cannot honour initial_prompt"):
+            load_suite(write_suite(js))
