@@ -2,8 +2,9 @@
 
 a) hallucinated words per minute on 30 s of digital silence and of white, pink and brown
    noise, vad none against silero (sequential long-form);
-b) WER on the shared short-form speech (LibriSpeech, LibriVox, jfk) clean and with pink
-   noise mixed in at SNR 20, 10, 5 and 0 dB (vad none);
+b) WER on the shared short-form speech (LibriSpeech, LibriVox, jfk) clean, with pink
+   noise mixed in at SNR 20, 10, 5 and 0 dB, and at a gain of -30 and +20 dB (clipped)
+   (vad none);
 c) the WER and RTFx change vad=silero brings on the long-form sets, sequential: the sonnets
    (default suite) and the longform suite's joins (sonnets-join 158 s, speech-join 245 s).
 
@@ -41,6 +42,7 @@ BACKENDS = ("ctranslate2", "transformers", "openai", "whispercpp", "transformers
 MODEL = "fixture:tiny.en"
 NON_SPEECH_SETS = tuple(f"{kind}-30s" for kind in NON_SPEECH)  # robustness suite
 SNR_SETS = ("short-snr20", "short-snr10", "short-snr5", "short-snr0")  # robustness suite
+GAIN_SETS = ("short-gain-30dB", "short-gain+20dB")  # robustness suite
 CLEAN_SETS = ("librispeech", "librivox", "jfk")  # default suite
 LONG_SETS = {"default": ("sonnets",), "longform": ("sonnets-join", "speech-join")}
 
@@ -55,7 +57,7 @@ def figures_suite(backend: str, only: list[str] | None = None):
     """The cells of the three figures for one backend (vad none and silero as variants; the
     SNR sweep and the clean speech with vad none only)."""
     datasets = (packaged_datasets("robustness", NON_SPEECH_SETS, "sequential")
-                + packaged_datasets("robustness", SNR_SETS, "short")
+                + packaged_datasets("robustness", SNR_SETS + GAIN_SETS, "short")
                 + packaged_datasets("default", CLEAN_SETS, "short")
                 + [d for suite, names in LONG_SETS.items() for d in packaged_datasets(suite, names, "sequential")])
     suite = build_suite({
@@ -64,7 +66,7 @@ def figures_suite(backend: str, only: list[str] | None = None):
         "variants": [{"name": "vad-none", "vad": "none"}, {"name": "vad-silero", "vad": "silero"}],
         "engines": [{"backend": backend, "model": MODEL}], "datasets": datasets,
     }, base_dir=resolve_suite_path("default").parent, source="benchmarks/bench_robustness.py")
-    speech_only = set(SNR_SETS) | set(CLEAN_SETS)
+    speech_only = set(SNR_SETS) | set(GAIN_SETS) | set(CLEAN_SETS)
     suite.cells = [c for c in suite.cells if not (c.dataset.name in speech_only and c.variant != "vad-none")
                    and (not only or c.dataset.name in only)]
     return suite
@@ -98,15 +100,18 @@ def hallucination_table(cells) -> None:
 
 
 def snr_table(cells) -> None:
-    print("\nb) WER (%) on the shared short-form speech (14 utterances), clean and with pink noise at an SNR (vad none)")
-    print(f"{'backend':<15} {'clean':>7}" + "".join(f"{s.removeprefix('short-snr') + ' dB':>8}" for s in SNR_SETS))
+    print("\nb) WER (%) on the shared short-form speech (14 utterances), clean, with pink noise at an SNR, and at a "
+          "gain (+20 dB is clipped) (vad none)")
+    print(f"{'backend':<15} {'clean':>7}" + "".join(f"{s.removeprefix('short-snr') + ' dB':>8}" for s in SNR_SETS)
+          + "".join(f"{'gain' + s.removeprefix('short-gain'):>15}" for s in GAIN_SETS))
     for backend, g in cells.groupby("backend", sort=False):
         def pooled(names) -> str:
             c = g[g["dataset"].isin(names) & (g["variant"] == "vad-none")]
             words = c["ref_words"].sum()
             return f"{100 * float((c['wer'] * c['ref_words']).sum() / words):.2f}" if words else "–"
 
-        print(f"{backend:<15} {pooled(CLEAN_SETS):>7}" + "".join(f"{pooled([s]):>8}" for s in SNR_SETS))
+        print(f"{backend:<15} {pooled(CLEAN_SETS):>7}" + "".join(f"{pooled([s]):>8}" for s in SNR_SETS)
+              + "".join(f"{pooled([s]):>15}" for s in GAIN_SETS))
 
 
 def vad_table(cells, df) -> None:
