@@ -1,8 +1,13 @@
 """Suite engines with `serve = true` (bench.served): the same backend in-process and behind
 `whisperbench serve` in one suite, the server's memory and CPU in the rows, the report's
-serving-overhead table, and a server that dies mid-suite (failed rows, then a resumed run)."""
+serving-overhead table, a runtime crash behind the server (one failed row), and a server that
+dies mid-suite (failed rows, then a resumed run)."""
 
 from __future__ import annotations
+
+import signal
+import threading
+import time
 
 import pytest
 
@@ -54,17 +59,60 @@ def test_serve_is_checked_with_the_suite(write_suite, speech):
         load_suite(write_suite(text, "b"))
 
 
-def test_a_server_dying_mid_suite_gives_failed_rows_and_the_run_resumes(write_suite, speech, tmp_path):
-    # The served dummy aborts its process (SIGABRT) on its third request: the server dies.
+def test_a_runtime_crash_behind_the_server_fails_only_its_row(write_suite, speech, tmp_path):
+    # The served dummy aborts (SIGABRT) on its third request: with process isolation (serve's
+    # default) only that request fails; the worker restarts and the next repeat is served.
     text = dummy_suite_toml(speech, engines=engines("{crash = 'abort', crash_after = 2}", both=False), repeats=4,
                             warmups=0, datasets=manifest_dataset(speech, "jfk"))
-    suite = load_suite(write_suite(text))
     out = tmp_path / "rows.jsonl"
-    run_suite(suite, out, quiet=True)
+    run_suite(load_suite(write_suite(text)), out, quiet=True)
     df = read_results(out)
     ok, failed = df[df["status"] == "ok"], df[df["status"] == "failed"]
-    assert sorted(ok["repeat"]) == [0, 1] and sorted(failed["repeat"]) == [2, 3]
+    assert sorted(ok["repeat"]) == [0, 1, 3] and list(failed["repeat"]) == [2]
+    assert failed["error"].str.contains("answered 500").all() and failed["error"].str.contains("SIGABRT").all(), \
+        failed["error"].tolist()
+
+
+def _kill_server_after(answers: int, timeout_s: float = 60.0) -> None:
+    """SIGKILL the `whisperbench serve` process this test's suite started (a grandchild: the
+    cell's child starts it) once it has answered `answers` transcriptions."""
+    import httpx
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                cmd = proc.cmdline()
+            except psutil.Error:
+                continue
+            if "whisperbench.cli.main" in cmd and "serve" in cmd:
+                port = cmd[cmd.index("--port") + 1]
+                try:
+                    done = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()["answers"].get("ok", 0)
+                except httpx.HTTPError:
+                    continue
+                if done >= answers:
+                    proc.send_signal(signal.SIGKILL)
+                    return
+        time.sleep(0.02)
+    raise AssertionError("the suite's server did not answer in time")
+
+
+def test_a_server_dying_mid_suite_gives_failed_rows_and_the_run_resumes(write_suite, speech, tmp_path):
+    # The server is killed from outside (as the out-of-memory killer would) after two answers.
+    text = dummy_suite_toml(speech, engines=engines("{service_time_s = 0.2}", both=False), repeats=5, warmups=0,
+                            datasets=manifest_dataset(speech, "jfk"))
+    suite = load_suite(write_suite(text))
+    out = tmp_path / "rows.jsonl"
+    killer = threading.Thread(target=_kill_server_after, args=(2,))
+    killer.start()
+    run_suite(suite, out, quiet=True)
+    killer.join()
+    df = read_results(out)
+    ok, failed = df[df["status"] == "ok"], df[df["status"] == "failed"]
+    assert len(ok) >= 2 and len(failed) >= 1 and len(ok) + len(failed) == 5
     assert failed["error"].str.contains("cannot reach|answered 5").all(), failed["error"].tolist()
     run_suite(suite, out, resume=True, retry_failed=True, quiet=True)  # a new server for the cell
     df = read_results(out)
-    assert sorted(df[df["status"] == "ok"]["repeat"]) == [0, 1, 2, 3]
+    assert sorted(df[df["status"] == "ok"]["repeat"]) == [0, 1, 2, 3, 4]
