@@ -236,18 +236,26 @@ class Backend(ABC):
             return options.replace(language="en")
         return options
 
-    @classmethod
-    def _check_prompt_room(cls, options: DecodeOptions, prompt_tokens: int, start_tokens: int) -> None:
-        """Refuse an initial prompt of `prompt_tokens` tokens (the runtime keeps the last
-        MAX_PROMPT_TOKENS) that, with <|startofprev|>, `start_tokens` start tokens and
-        max_new_tokens, would not fit in Whisper's decoder context (the runtimes that count
-        raise on it; openai-whisper cuts the generation short)."""
-        if options.initial_prompt is None or options.max_new_tokens is None:
+    def _count_tokens(self, text: str) -> int | None:
+        """How many tokens the loaded model's tokenizer makes of `text` (None: this backend
+        has no tokenizer at hand, and the runtime judges the prompt's length itself)."""
+        return None
+
+    def _check_prompt_room(self, options: DecodeOptions) -> None:
+        """Refuse an initial prompt (of which the runtimes keep the last MAX_PROMPT_TOKENS)
+        that, with <|startofprev|>, the start tokens and max_new_tokens, does not fit in
+        Whisper's decoder context: faster-whisper and transformers raise on it, openai-whisper
+        cuts the generation short."""
+        if options.prompt_text is None or options.max_new_tokens is None:
             return
-        need = 1 + min(prompt_tokens, MAX_PROMPT_TOKENS) + start_tokens + options.max_new_tokens
+        tokens = self._count_tokens(options.prompt_text)
+        if tokens is None:
+            return
+        start = (3 if self.multilingual else 1) + (not options.timestamps)  # <|sot|>[<|lang|><|task|>][<|notimestamps|>]
+        need = 1 + min(tokens, MAX_PROMPT_TOKENS) + start + options.max_new_tokens
         if need > MAX_TARGET_POSITIONS:
-            raise cls._unsupported(
-                f"initial_prompt ({prompt_tokens} tokens) with max_new_tokens={options.max_new_tokens}",
+            raise self._unsupported(
+                f"initial_prompt ({tokens} tokens) with max_new_tokens={options.max_new_tokens}",
                 f"together they need {need} of Whisper's {MAX_TARGET_POSITIONS} decoder positions; "
                 "shorten the prompt or lower max_new_tokens")
 
@@ -263,6 +271,7 @@ class Backend(ABC):
                 raise UnsupportedOptionError(
                     f"language={options.language!r} with an English-only model; use 'en' or a multilingual model"
                 )
+        self._check_prompt_room(options)
 
     # ----- transcription ----------------------------------------------------------
     def transcribe(self, audio: AudioInput, options: DecodeOptions | None = None) -> Transcription:

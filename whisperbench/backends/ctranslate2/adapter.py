@@ -175,9 +175,6 @@ class CTranslate2Backend(Backend):
 
     def _check_model_options(self, options: DecodeOptions) -> None:
         super()._check_model_options(options)
-        if options.initial_prompt is not None:  # (faster-whisper raises a ValueError on a prompt too long)
-            tokens = len(self.model.hf_tokenizer.encode(options.prompt_text, add_special_tokens=False).ids)
-            self._check_prompt_room(options, tokens, (3 if self.multilingual else 1) + (not options.timestamps))
         if options.algorithm != "chunked" or self.chunking == "whisperbench":
             return
         if float(options.chunk_length_s) != int(options.chunk_length_s):
@@ -186,6 +183,9 @@ class CTranslate2Backend(Backend):
                 f"chunking={self.chunking!r}: faster-whisper's pipeline takes whole seconds "
                 "(chunking='whisperbench' takes any length)"
             )
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
 
     def _quiet_runtime(self) -> None:
         import huggingface_hub.utils

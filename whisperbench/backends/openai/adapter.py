@@ -106,6 +106,9 @@ class OpenAIWhisperBackend(torch_common.TorchAllocatorPeak, Backend):
         d.update(self.location.describe())
         return d
 
+    def _count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text))
+
     # ----- options --------------------------------------------------------------
 
     def _decoding_kwargs(self, options: DecodeOptions) -> dict:

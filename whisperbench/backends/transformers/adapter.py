@@ -215,9 +215,6 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
     # ----- decoding -----------------------------------------------------------------
     def _check_model_options(self, options: DecodeOptions) -> None:
         super()._check_model_options(options)
-        if options.initial_prompt is not None:  # (generate raises a ValueError on a prompt too long)
-            tokens = len(self.tokenizer.encode(options.prompt_text, add_special_tokens=False))
-            self._check_prompt_room(options, tokens, (3 if self.multilingual else 1) + (not options.timestamps))
         if self.assistant is not None:
             if options.beam_size > 1:
                 raise UnsupportedOptionError(
@@ -229,6 +226,9 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
                     f"backend 'transformers' cannot honour batch_size={options.batch_size} with an assistant model: "
                     "speculative decoding runs one input at a time"
                 )
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
 
     def _generate_kwargs(self, options: DecodeOptions) -> dict:
         temps = options.temperatures
