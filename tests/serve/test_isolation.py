@@ -123,3 +123,41 @@ Extension modules: numpy (total: 1)"""
     assert _crash_lines(dump) == ["Fatal Python error: Segmentation fault", 'File "ctypes/__init__.py", line 519 in string_at',
                                   'File "adapter.py", line 98 in misbehave', 'File "adapter.py", line 77 in _one']
     assert _crash_lines("a\nb\n\nc\nd\ne\nf") == ["b", "c", "d", "e", "f"]  # no stack: the last lines
+
+
+def test_closing_the_pool_wakes_a_request_waiting_for_a_worker_that_cannot_restart():
+    """Shutdown never hangs on a request queued behind a dead worker whose restart fails."""
+    import asyncio
+
+    from whisperbench.options import DecodeOptions, LoadOptions
+    from whisperbench.serve.pool import PoolClosed, WorkerPool
+    from whisperbench.serve.worker import WorkerCrashed, WorkerProcess
+
+    started: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        if started:
+            raise RuntimeError("no memory left for another model")
+        started.append(WorkerProcess("dummy", "none", LoadOptions(extra={"crash": "abort"})))
+        return started[0]
+
+    pool = WorkerPool(start, workers=1, queue_size=1, isolation="process")
+    samples = np.zeros(1600, dtype=np.float32)
+
+    async def scenario() -> list:
+        job = lambda worker: worker.transcribe(samples, DecodeOptions())  # noqa: E731
+        first = asyncio.ensure_future(pool.run(job))
+        second = asyncio.ensure_future(pool.run(job))  # waits for the crashed worker's restart
+        done = await asyncio.gather(first, return_exceptions=True)
+        await asyncio.sleep(0.3)
+        assert not second.done() and pool.health()["workers_alive"] == 0
+        closer = threading.Thread(target=pool.close, daemon=True)
+        closer.start()
+        done += await asyncio.gather(asyncio.wait_for(second, 30), return_exceptions=True)
+        closer.join(30)
+        assert not closer.is_alive()
+        return done
+
+    first, second = asyncio.run(scenario())
+    assert isinstance(first, WorkerCrashed) and "SIGABRT" in str(first)
+    assert isinstance(second, PoolClosed)

@@ -33,7 +33,7 @@ from whisperbench.options import DecodeOptions
 from whisperbench.output import render
 from whisperbench.results import Transcription
 from whisperbench.serve.errors import ApiError, error_body
-from whisperbench.serve.pool import QueueFull, Worker, WorkerPool
+from whisperbench.serve.pool import PoolClosed, QueueFull, Worker, WorkerPool
 from whisperbench.serve.worker import WorkerCrashed
 
 RESPONSE_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
@@ -102,6 +102,8 @@ def create_app(pool: WorkerPool, served: ServedModel, *, max_upload_bytes: int) 
         except QueueFull:
             raise ApiError(503, f"the server is at capacity ({pool.workers} worker(s) busy, queue of "
                            f"{pool.queue_size} full); retry later", code="server_busy", type="server_busy") from None
+        except PoolClosed:
+            raise ApiError(503, "the server is shutting down", code="server_shutting_down", type="server_busy") from None
         return _render(result, name, fmt)
 
     async def not_found(request: Request, exc: Exception) -> Response:

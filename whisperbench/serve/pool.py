@@ -35,6 +35,13 @@ class QueueFull(Exception):
     """Every worker is busy and the queue is full."""
 
 
+class PoolClosed(Exception):
+    """The server is shutting down: a request still waiting for a worker is not decoded."""
+
+
+CLOSED = -1  # in the idle queue after close(): wakes the requests still waiting for a worker
+
+
 def _alive(worker: Worker) -> bool:
     return not isinstance(worker, WorkerProcess) or worker.alive
 
@@ -104,6 +111,9 @@ class WorkerPool:
     def _call(self, job: Callable[[Worker], T]) -> T:
         while True:
             i = self._idle.get()
+            if i == CLOSED:
+                self._idle.put(CLOSED)  # for the next one waiting
+                raise PoolClosed("the server is shutting down")
             if _alive(self.slots[i]):
                 break
             self._crashed(i)  # it died while idle: start it again, take the next one
@@ -144,6 +154,7 @@ class WorkerPool:
 
     def close(self) -> None:
         self._closing.set()
+        self._idle.put(CLOSED)  # a worker that will not restart now must not keep a request waiting
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._restart_queue.put(None)
         self._restarter.join(timeout=60)

@@ -115,8 +115,9 @@ class WorkerProcess:
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
-                if self.conn is not None:
-                    self.conn.send(None)  # stop
+                if self.conn is None:  # not connected yet: nothing to finish
+                    raise OSError
+                self.conn.send(None)  # stop
                 self.proc.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
