@@ -82,3 +82,12 @@ def test_a_prompt_longer_than_the_context_keeps_its_end(name, load_backend, jfk)
     if name in ("ctranslate2", "transformers", "openai"):
         with pytest.raises(UnsupportedOptionError, match="initial_prompt"):
             backend.transcribe(jfk, DecodeOptions(language="en", initial_prompt=LONG_PROMPT, max_new_tokens=224))
+
+
+@pytest.mark.slow
+def test_transformers_long_form_without_conditioning_refuses_the_prompt(load_backend, sonnet):
+    """transformers' long-form generate gives prompt_ids to every window unless it conditions
+    on previous text (the other runtimes prompt the first window only): refused, not run."""
+    options = DecodeOptions(language="en", algorithm="sequential", initial_prompt=PROMPT)
+    with pytest.raises(UnsupportedOptionError, match="condition_on_previous_text=True"):
+        load_backend("transformers").transcribe(sonnet, options)

@@ -83,6 +83,8 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
             "chunked: no temperature fallback, no condition_on_previous_text; thresholds apply per chunk; "
             "chunks decode in batches of batch_size",
             "sequential over inputs longer than 30 s needs timestamps=True (transformers' long-form generate)",
+            "initial_prompt with sequential over inputs longer than 30 s needs condition_on_previous_text=True: "
+            "without conditioning, long-form generate gives prompt_ids to every window (the others, to the first)",
             "int8 on CPU = torch dynamic quantization of Linear layers; int8/nf4 on CUDA need bitsandbytes",
             "word_timestamps: transformers' token timestamps (return_token_timestamps: DTW over the cross-attention "
             "of generation_config.alignment_heads), tokens grouped into words at leading spaces; chunked "
@@ -249,8 +251,8 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
         if options.max_new_tokens is not None:
             kwargs["max_new_tokens"] = options.max_new_tokens
         if options.initial_prompt is not None:
-            # long-form: the first segment's context (prompt_condition_type 'first-segment', the
-            # default); the pipeline gives it to every chunk.
+            # long-form: the first window's context (prompt_condition_type 'first-segment', the
+            # default; with conditioning only, see _transcribe); the pipeline gives it to every chunk.
             kwargs["prompt_ids"] = self._prompt_ids(options)
         if options.no_speech_threshold is not None and options.logprob_threshold is None:
             # transformers applies no_speech_threshold only together with logprob_threshold,
@@ -294,6 +296,14 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
             raise UnsupportedOptionError(
                 "backend 'transformers' cannot honour timestamps=False with algorithm='sequential' on input "
                 "longer than 30 s: its long-form generate needs timestamp tokens"
+            )
+        if long_form and len(samples) > 30 * SAMPLE_RATE and options.initial_prompt is not None \
+                and not options.condition_on_previous_text:
+            raise UnsupportedOptionError(
+                "backend 'transformers' cannot honour initial_prompt with algorithm='sequential' and "
+                "condition_on_previous_text=False on input longer than 30 s: its long-form generate then gives "
+                "prompt_ids to every window, not to the first only; pass condition_on_previous_text=True, or use "
+                "algorithm 'chunked' (every chunk prompted)"
             )
         features, attention_mask = self._features(samples, long_form)
         kwargs = self._generate_kwargs(options)
