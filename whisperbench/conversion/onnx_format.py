@@ -11,7 +11,11 @@ Layout of an exported folder (what Transformers.js reads from a local model path
     whisperbench_onnx.json                  how it was made (exporter versions, precisions)
 
 The graphs come from the ecosystem's exporter, ``optimum-onnx`` (task
-``automatic-speech-recognition-with-past``), never from a hand-written graph. The newest
+``automatic-speech-recognition-with-past``), never from a hand-written graph. The decoder
+graphs also output each layer's cross-attention weights (``cross_attentions.N``), as
+Transformers.js's own converter does with ``--output_attentions`` (its "timestamped"
+exports): its ``return_timestamps: "word"`` times words by DTW over the alignment heads of
+``generation_config.json``, which the export carries. The newest
 optimum-onnx on PyPI (0.1.0) requires ``transformers<4.58`` and does not import with the
 transformers 5.x that whisperbench runs, so the export runs in a separate, pinned Python
 environment (``EXPORT_REQUIREMENTS``; ``scripts/setup.sh`` builds it in
@@ -52,14 +56,38 @@ EXPORT_TORCH = "torch==2.13.0"
 EXPORT_REQUIREMENTS = ("transformers>=4.57,<4.58", "optimum==2.1.0", "optimum-onnx==0.1.0", "accelerate>=0.26", "onnxruntime>=1.18",
                        "onnx>=1.16")
 EXPORT_TASK = "automatic-speech-recognition-with-past"
-# Bump when the export recipe changes: cached exports are keyed on it.
-RECIPE_VERSION = 1
+# Bump when the export recipe changes (recorded in the metadata; cached exports are keyed
+# on the conversion code itself). 2: decoders output cross-attentions.
+RECIPE_VERSION = 2
+# The decoder outputs Transformers.js collects for word timestamps (models.js getAttentions).
+CROSS_ATTENTIONS = "cross_attentions"
 
+# optimum-onnx's Whisper config with the decoders' cross-attention weights added as outputs
+# (the eager attention that returns them is chosen by main_export for output_attentions).
 _EXPORT_SCRIPT = r"""
 import json, sys
 src, out = sys.argv[1], sys.argv[2]
 from optimum.exporters.onnx import main_export
-main_export(src, output=out, task=%(task)r, local_files_only=True, do_validation=False, device="cpu", dtype="fp32")
+from optimum.exporters.onnx.base import ConfigBehavior
+from optimum.exporters.onnx.model_configs import WhisperOnnxConfig
+from transformers import AutoConfig
+
+class WhisperWithCrossAttentions(WhisperOnnxConfig):
+    @property
+    def outputs(self):
+        outputs = super().outputs
+        if self._behavior is ConfigBehavior.DECODER:
+            for i in range(self._config.decoder_layers):
+                outputs[f"%(cross)s.{i}"] = {0: "batch_size", 2: "decoder_sequence_length",
+                                            3: "encoder_sequence_length_out"}
+        return outputs
+
+config = WhisperWithCrossAttentions(AutoConfig.from_pretrained(src), task="automatic-speech-recognition")
+custom = {"encoder_model": config.with_behavior("encoder"),
+          "decoder_model": config.with_behavior("decoder", use_past=True, use_past_in_inputs=False),
+          "decoder_with_past_model": config.with_behavior("decoder", use_past=True, use_past_in_inputs=True)}
+main_export(src, output=out, task=%(task)r, local_files_only=True, do_validation=False, device="cpu", dtype="fp32",
+            model_kwargs={"output_attentions": True}, custom_onnx_configs=custom)
 from importlib.metadata import version
 print("WHISPERBENCH_VERSIONS " + json.dumps({p: version(p) for p in ("optimum-onnx", "optimum", "transformers", "torch", "onnx")}))
 """
@@ -154,7 +182,7 @@ def export(
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
-                [python, "-c", _EXPORT_SCRIPT % {"task": EXPORT_TASK}, str(src), str(raw)],
+                [python, "-c", _EXPORT_SCRIPT % {"task": EXPORT_TASK, "cross": CROSS_ATTENTIONS}, str(src), str(raw)],
                 capture_output=True, text=True, env=env, timeout=timeout_s,
             )
         except subprocess.TimeoutExpired:
@@ -184,6 +212,7 @@ def export(
         missing = [f for f in REQUIRED_FILES if not (staged / f).exists()]
         if missing:
             raise ConversionError(f"{src} lacks {', '.join(missing)}, which Transformers.js needs")
+        heads = _keep_alignment_heads(src, staged)
         meta = {
             "format": "onnx",
             "layout": "transformers.js",
@@ -194,6 +223,8 @@ def export(
             "exporter": {"tool": "optimum.exporters.onnx.main_export", "task": EXPORT_TASK,
                          "versions": versions, "python": python, "seconds": round(export_seconds, 1)},
             "graphs": list(GRAPHS),
+            "decoder_outputs": {CROSS_ATTENTIONS: True},
+            "alignment_heads": heads,
             "precisions": {"fp32": {"suffix": "", "transformersjs_dtype": "fp32", "weights": "float32"}},
         }
         (staged / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
@@ -203,6 +234,20 @@ def export(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return output
+
+
+def _keep_alignment_heads(src: Path, staged: Path) -> list | None:
+    """The alignment heads (the cross-attention heads that time words) in the export's
+    generation_config.json: the exporter's copy, else the source's; None when neither has them."""
+    gen_path = staged / "generation_config.json"
+    gen = read_json(gen_path, {})
+    if not gen.get("alignment_heads"):
+        heads = read_json(src / "generation_config.json", {}).get("alignment_heads")
+        if not heads:
+            return None
+        gen["alignment_heads"] = heads
+        gen_path.write_text(json.dumps(gen, indent=2) + "\n")
+    return gen["alignment_heads"]
 
 
 def quantize(folder: str | Path) -> Path:
