@@ -1,5 +1,6 @@
 """Word timestamps from per-token times, shared by the adapters whose runtime times tokens
-rather than words (transformers' cross-attention DTW, whisper.cpp's token timestamps).
+rather than words (transformers' cross-attention DTW, whisper.cpp's token timestamps), and
+segments made of the word chunks a pipeline returns (transformers', Transformers.js's).
 
 A word is a run of text tokens that starts with a token whose text begins with a space
 (Whisper's byte-level BPE marks word starts that way), as openai-whisper's
@@ -13,18 +14,16 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from whisperbench.results import Word
+from whisperbench.results import Segment, Word
 
 # Cross-attention weights of the alignment heads, aligned to the audio frames by dynamic
 # time warping (openai-whisper, faster-whisper, transformers' return_token_timestamps,
-# whisper.cpp's DTW presets).
+# Transformers.js's return_timestamps='word', whisper.cpp's DTW presets).
 DTW = "dtw-cross-attention"
 # The runtime's own per-token times from timestamp-token probabilities (whisper.cpp's
 # token_timestamps, without DTW).
 TOKEN_TIMESTAMPS = "token-timestamps"
-# The runtime's word chunks, method not exposed to us (Transformers.js return_timestamps='word').
-RUNTIME = "runtime"
-METHODS = (DTW, TOKEN_TIMESTAMPS, RUNTIME)
+METHODS = (DTW, TOKEN_TIMESTAMPS)
 
 
 def words_from_tokens(
@@ -83,3 +82,29 @@ def sentences(words: Sequence[Word]) -> list[tuple[Word, ...]]:
 def joined(words: Sequence[Word]) -> str:
     """The text of words as a segment holds it (each word with its leading space)."""
     return "".join(w.word if w.word.startswith(" ") else " " + w.word for w in words)
+
+
+def chunk_words(chunks: Sequence[dict], offset: float, hi: float) -> list[Word]:
+    """A pipeline's word chunks ({"timestamp": [start, end], "text": ...}, seconds from
+    `offset`) as Words; a missing start is the offset, a missing end `hi` (the pipeline
+    leaves the last word's end open when decoding stopped without end-of-text)."""
+    words = []
+    for c in chunks:
+        start, end = c.get("timestamp") or (None, None)
+        start = offset if start is None else offset + float(start)
+        words.append(Word(start=round(start, 3), end=hi if end is None else round(offset + float(end), 3), word=c["text"]))
+    return words
+
+
+def word_segments(words: Sequence[Word], lo: float, hi: float,
+                  tokens_of: Callable[[range], Sequence[int]]) -> list[Segment]:
+    """Segments made of a pipeline's word chunks, which come without segment times: the words
+    clamped into [lo, hi] and kept in order (`monotonic`), one segment per sentence
+    (`sentences`). `tokens_of(indices)` gives the text tokens of `words[i] for i in indices`."""
+    segments, k = [], 0
+    for group in sentences(monotonic(words, lo, hi)):
+        text = joined(group)
+        tokens = tuple(int(t) for t in tokens_of(range(k, k + len(group))))
+        k += len(group)
+        segments.append(Segment(start=group[0].start, end=group[-1].end, text=text, tokens=tokens, words=group))
+    return segments

@@ -506,15 +506,9 @@ class TransformersBackend(torch_common.TorchAllocatorPeak, Backend):
     def _word_chunks(self, chunks: list[dict], duration: float) -> list[Segment]:
         """Segments from the pipeline's word chunks (return_timestamps='word' gives no segment
         times): one per sentence (word_timing.sentences)."""
-        words = [Word(start=0.0 if c["timestamp"][0] is None else float(c["timestamp"][0]),
-                      end=duration if c["timestamp"][1] is None else float(c["timestamp"][1]), word=c["text"])
-                 for c in chunks]
-        segments = []
-        for group in word_timing.sentences(word_timing.monotonic(words, 0.0, duration)):
-            text = word_timing.joined(group)
-            tokens = tuple(self.tokenizer.encode(text, add_special_tokens=False))
-            segments.append(Segment(start=group[0].start, end=group[-1].end, text=text, tokens=tokens, words=group))
-        return segments
+        words = word_timing.chunk_words(chunks, 0.0, duration)
+        return word_timing.word_segments(words, 0.0, duration, lambda idx: self.tokenizer.encode(
+            word_timing.joined([words[i] for i in idx]), add_special_tokens=False))
 
     @staticmethod
     def _pipeline_boundaries(n_samples: int, chunk_length_s: float) -> list[float]:

@@ -14,7 +14,13 @@ request starts a fresh worker and pays the load again, counted in ``extra['worke
   default chunk_length_s / 6 as in the pipeline);
 - sequential: Whisper's sliding window driven from here, one pipeline call per 30 s
   window, seeking to the last complete timestamp (no fallback, no conditioning: the
-  runtime has neither).
+  runtime has neither); with word timestamps, to the start of the window's last word.
+
+Word timestamps are the pipeline's ``return_timestamps: "word"``: cross-attention DTW over
+``generation_config.alignment_heads``, which needs decoder graphs that output
+cross-attentions (whisperbench's ONNX export does; the worker says when a model's do not).
+With no language given, a multilingual model's language is detected by the worker (see
+``worker.mjs``, ``detectLanguage``): Transformers.js 3.8 itself has no language detection.
 
 Compute types: float32 (the fp32 graphs) and int8 (the dynamically quantized graphs,
 Transformers.js dtype ``q8``). Set-up: ``npm ci`` in ``whisperbench/backends/transformersjs/node``
@@ -32,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from whisperbench.audio import SAMPLE_RATE
+from whisperbench.backends import word_timing
 from whisperbench.backends.base import Backend, Capabilities, RawResult
 from whisperbench.backends.transformersjs import SPEC
 from whisperbench.backends.transformersjs.worker import (
@@ -64,14 +71,15 @@ class TransformersJsBackend(Backend):
         },
         compute_types={"cpu": ("float32", "int8")},
         batching=False,
-        word_timestamps=False,
+        word_timestamps=True,
+        word_timing=word_timing.DTW,
         beam_search=False,
         temperature_fallback=False,
         condition_on_previous_text=False,
         thresholds=False,
         timestamps_off=True,
         translate=True,
-        language_detection=False,
+        language_detection=True,
         max_new_tokens=True,
         initial_prompt=False,
         extra_options={
@@ -85,15 +93,18 @@ class TransformersJsBackend(Backend):
         notes=(
             "suppress_tokens are applied by the worker (transformers.js v3 skips them); -O suppress_tokens=false to not",
             "greedy only: Transformers.js v3 has no beam search, sampling fallback or conditioning on previous text",
-            "no language detection: pass language (English-only models default to en); Transformers.js 3.8 "
-            "does not detect (its generate warns and decodes a multilingual model in English)",
+            "language detection is the worker's: Transformers.js 3.8 has none (its Whisper generate decodes a "
+            "multilingual model in English when given no language); the worker runs the loaded model one decoder "
+            "step after <|startoftranscript|> on the first 30 s and softmaxes over the language tokens, as "
+            "openai-whisper and transformers detect",
             "compression-ratio / log-prob / no-speech thresholds are not applied",
             "no initial_prompt: Transformers.js 3.8 declares prompt_ids in its Whisper generation config but its "
             "generate never reads it (the code is commented out), and the pipeline has no other prompt input",
             "chunked decodes one chunk at a time (batch_size 1)",
-            "word_timestamps are not offered yet: Transformers.js times words from the decoder's cross-attention "
-            "outputs, which the ONNX graphs whisperbench exports (optimum, output_attentions off) do not carry "
-            "(the worker already accepts return_timestamps='word')",
+            "word_timestamps: the pipeline's return_timestamps='word' (cross-attention DTW over "
+            "generation_config.alignment_heads; the pipeline then predicts no timestamp tokens, so segments are "
+            "sentences of words); needs decoder graphs with cross-attention outputs, which whisperbench's ONNX "
+            "export (recipe 2) writes; other ONNX folders without them refuse word_timestamps",
             "token counts are re-derived by tokenizing the pipeline's text (the pipeline returns no token ids)",
             "the model runs in a Node.js worker process: peak memory is the worker's (extra['worker_peak_rss_mb'])",
             "no synthetic timing (`whisperbench synthetic`): random weights would have to go through the ONNX "
@@ -183,6 +194,7 @@ class TransformersJsBackend(Backend):
         self._start_worker()
         self.worker_load_seconds = self.worker.ready["load_ms"] / 1000
         self.versions = self.worker.ready.get("versions", {})
+        self.no_word_timestamps: str | None = self.worker.ready.get("word_timestamps")  # why not, or None
 
     def _start_worker(self) -> None:
         node = node_binary()
@@ -191,6 +203,12 @@ class TransformersJsBackend(Backend):
             self.worker = Worker(node, self._load_request, self.load_timeout_s)
         except TransformersJsWorkerError as exc:
             raise ModelError(f"transformers.js could not load {self.model_spec!r}: {exc}") from None
+
+    def _check_model_options(self, options: DecodeOptions) -> None:
+        super()._check_model_options(options)
+        if options.word_timestamps and self.no_word_timestamps:
+            raise UnsupportedOptionError(f"backend 'transformersjs' cannot honour word_timestamps=True with "
+                                         f"{self.model_spec!r}: {self.no_word_timestamps}")
 
     def describe(self) -> dict:
         d = super().describe()
@@ -214,10 +232,11 @@ class TransformersJsBackend(Backend):
 
 
     def _pipeline_options(self, options: DecodeOptions) -> dict:
-        o: dict[str, Any] = {"return_timestamps": options.timestamps}
+        o: dict[str, Any] = {"return_timestamps": "word" if options.word_timestamps else options.timestamps}
         if self.multilingual:
             o["language"] = options.language
             o["task"] = options.task
+            o["detect_language"] = options.language is None
         if options.max_new_tokens is not None:
             o["max_new_tokens"] = options.max_new_tokens
         return o
@@ -234,7 +253,7 @@ class TransformersJsBackend(Backend):
         duration = len(samples) / SAMPLE_RATE
         try:
             if options.algorithm == "sequential":
-                segments, worker_seconds, calls = self._sequential(audio_file, samples, popts, options)
+                segments, worker_seconds, calls, msg = self._sequential(audio_file, samples, popts, options)
                 text = None
             else:
                 if options.algorithm == "chunked":
@@ -247,7 +266,7 @@ class TransformersJsBackend(Backend):
                             )
                         popts["stride_length_s"] = self.stride_length_s
                 msg, worker_seconds = self._call(audio_file, 0, len(samples), popts)
-                segments = self._segments(msg, 0.0, duration, options.timestamps)
+                segments = self._segments(msg, 0.0, duration, options.timestamps, options.word_timestamps)
                 text, calls = msg["text"], 1
         finally:
             audio_file.unlink(missing_ok=True)
@@ -263,10 +282,16 @@ class TransformersJsBackend(Backend):
         rss = self.worker.peak_rss() if self.worker else None
         if rss is not None:
             extra["worker_peak_rss_mb"] = round(rss, 1)
-        return RawResult(segments=segments, language=options.language, text=text, extra=extra)
+        # (msg: the first window's answer, which carries the detected language)
+        return RawResult(segments=segments, language=msg.get("language") or options.language,
+                         language_probability=msg.get("language_probability"), text=text, extra=extra)
 
     @staticmethod
-    def _segments(msg: dict, offset: float, end_limit: float, timestamps: bool) -> list[Segment]:
+    def _segments(msg: dict, offset: float, end_limit: float, timestamps: bool, words: bool = False) -> list[Segment]:
+        if words:  # each chunk is a word
+            chunks = [c for c in msg["chunks"] if c["text"].strip()]
+            return word_timing.word_segments(word_timing.chunk_words(chunks, offset, end_limit), offset, end_limit,
+                                             lambda idx: [t for i in idx for t in chunks[i]["tokens"]])
         segments = []
         prev_start = offset
         for c in msg["chunks"]:
@@ -287,29 +312,39 @@ class TransformersJsBackend(Backend):
         window = int(WINDOW_SECONDS * SAMPLE_RATE)
         n = len(samples)
         duration = n / SAMPLE_RATE
-        seek, segments, worker_seconds, calls = 0, [], 0.0, 0
+        seek, segments, worker_seconds, calls, first = 0, [], 0.0, 0, None
         while seek < n and (seek == 0 or n - seek > int(0.1 * SAMPLE_RATE)):
             length = min(window, n - seek)
             msg, secs = self._call(audio_file, seek, length, popts)
             worker_seconds += secs
             calls += 1
+            if first is None:
+                first = msg
+                if popts.get("detect_language"):  # detected on the first window, kept for the rest
+                    popts = dict(popts, detect_language=False, language=msg["language"])
             offset = seek / SAMPLE_RATE
             window_end = (seek + length) / SAMPLE_RATE
             chunks = msg["chunks"]
             new_seek = seek + length
-            if options.timestamps and seek + length < n and chunks:
+            if options.word_timestamps and seek + length < n and len(chunks) > 1:
+                last_start = (chunks[-1].get("timestamp") or [None])[0]
+                if last_start is not None and last_start > 0:  # the last word may be cut: decode it again
+                    chunks = chunks[:-1]
+                    new_seek = seek + int(round(last_start * SAMPLE_RATE))
+            elif options.timestamps and seek + length < n and chunks:
                 last_start, last_end = (chunks[-1].get("timestamp") or [None, None])
                 if last_end is not None and last_end > 0:
                     new_seek = seek + int(round(last_end * SAMPLE_RATE))
                 elif last_start is not None and last_start > 0 and len(chunks) > 1:
                     chunks = chunks[:-1]  # cut off mid-segment: decode it again in the next window
                     new_seek = seek + int(round(last_start * SAMPLE_RATE))
-            part = self._segments(dict(msg, chunks=chunks), offset, min(window_end, duration), options.timestamps)
+            part = self._segments(dict(msg, chunks=chunks), offset, min(window_end, duration), options.timestamps,
+                                  options.word_timestamps)
             if segments:
                 part = [s for s in part if s.start >= segments[-1].start]
             segments.extend(part)
             seek = max(new_seek, seek + SAMPLE_RATE)  # always advance at least 1 s
-        return segments, worker_seconds, calls
+        return segments, worker_seconds, calls, first
 
     # ----- release ----------------------------------------------------------------------
     def close(self) -> None:

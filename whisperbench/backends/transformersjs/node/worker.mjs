@@ -4,13 +4,16 @@
 // (nothing else is ever written to stdout; the library's logging goes to stderr).
 //   {"op":"load","model":ID,"root":DIR|null,"local":true,"dtype":"fp32"|"q8","threads":N,
 //    "suppress_tokens":true|false}
-//       -> {"op":"ready","load_ms":..,"versions":{..},"max_rss_kb":..}
+//       -> {"op":"ready","load_ms":..,"versions":{..},"max_rss_kb":..,
+//           "word_timestamps":null|WHY_NOT,"language_detection":true|false}
 //   {"id":N,"op":"transcribe","audio_path":F,"offset":S,"length":S,"options":{..}}
 //       audio: raw little-endian float32 16 kHz mono samples in file F (samples
 //       [offset, offset+length)), or "audio_b64" with the same bytes base64-encoded.
 //       options.return_timestamps: true | false | "word" (then each chunk is one word)
+//       options.detect_language: true (a multilingual model, no language given): the
+//       language of the first 30 s is detected, then decoded in
 //       -> {"id":N,"ok":true,"text":..,"chunks":[{"timestamp":[s,e|null],"text":..,"tokens":[..]}],
-//           "infer_ms":..,"max_rss_kb":..}
+//           "language":..,"language_probability":..,"infer_ms":..,"max_rss_kb":..}
 //   {"id":N,"op":"ping"} -> {"id":N,"ok":true}
 //   {"id":N,"op":"crash","code":C} exits at once (tests); {"id":N,"op":"hang"} never answers (tests)
 // Any failure of a request -> {"id":N,"ok":false,"error":MESSAGE}.
@@ -73,7 +76,44 @@ async function load(req) {
   asr = await pipeline('automatic-speech-recognition', req.model, options);
   const suppress = asr.model.generation_config?.suppress_tokens ?? asr.model.config?.suppress_tokens ?? [];
   suppressProcessor = req.suppress_tokens !== false && suppress.length ? makeSuppressProcessor(suppress) : null;
-  return { op: 'ready', suppress_tokens: suppressProcessor !== null, load_ms: performance.now() - t0, versions: versions(), max_rss_kb: process.resourceUsage().maxRSS };
+  return { op: 'ready', suppress_tokens: suppressProcessor !== null, load_ms: performance.now() - t0, versions: versions(),
+    word_timestamps: wordTimestampsMissing(), language_detection: !!asr.model.generation_config?.is_multilingual,
+    max_rss_kb: process.resourceUsage().maxRSS };
+}
+
+// Why return_timestamps: 'word' cannot work with this model (null when it can): the pipeline
+// times words from the decoder's cross-attention outputs over generation_config.alignment_heads.
+function wordTimestampsMissing() {
+  const session = asr.model.sessions?.decoder_model_merged;
+  if (!(session?.outputNames ?? []).some((n) => n.startsWith('cross_attentions'))) {
+    return 'its decoder graph outputs no cross-attentions (export it with output_attentions, '
+      + 'as whisperbench\'s ONNX export recipe 2 does)';
+  }
+  if (!asr.model.generation_config?.alignment_heads?.length) {
+    return 'its generation_config.json has no alignment_heads';
+  }
+  return null;
+}
+
+// Transformers.js 3.8 has no language detection (its Whisper generate decodes a multilingual
+// model in English when given no language). Detected as openai-whisper and transformers do:
+// one decoder step after <|startoftranscript|> on the first 30 s through the loaded model,
+// softmax over the language tokens.
+async function detectLanguage(audio) {
+  const { Tensor } = transformers;
+  const gen = asr.model.generation_config;
+  const sr = asr.processor.feature_extractor.config.sampling_rate;
+  const { input_features } = await asr.processor(audio.subarray(0, 30 * sr));
+  const start = new Tensor('int64', BigInt64Array.from([BigInt(gen.decoder_start_token_id)]), [1, 1]);
+  const { logits } = await asr.model({ input_features, decoder_input_ids: start });
+  const last = logits.data.subarray(logits.data.length - logits.dims.at(-1));
+  const langs = Object.entries(gen.lang_to_id);
+  const scores = langs.map(([, id]) => last[id]);
+  const top = Math.max(...scores);
+  const exps = scores.map((x) => Math.exp(x - top));
+  const total = exps.reduce((a, b) => a + b, 0);
+  const best = scores.indexOf(top);
+  return { language: langs[best][0].replace(/^<\|/, '').replace(/\|>$/, ''), probability: exps[best] / total };
 }
 
 function readAudio(req) {
@@ -111,6 +151,11 @@ async function transcribe(req) {
   if (o.max_new_tokens) kwargs.max_new_tokens = o.max_new_tokens;
   if (suppressProcessor) kwargs.logits_processor = [suppressProcessor];
   const t0 = performance.now();
+  let detected = null;
+  if (o.detect_language && !o.language) {
+    detected = await detectLanguage(audio);
+    kwargs.language = detected.language;
+  }
   const out = await asr(audio, kwargs);
   const infer_ms = performance.now() - t0;
   const chunks = (out.chunks && out.chunks.length ? out.chunks : [{ timestamp: [0, null], text: out.text }]).map(
@@ -122,6 +167,7 @@ async function transcribe(req) {
     }),
   );
   return { ok: true, text: out.text, chunks, has_chunks: !!(out.chunks && out.chunks.length), infer_ms,
+    language: detected?.language ?? kwargs.language ?? null, language_probability: detected?.probability ?? null,
     max_rss_kb: process.resourceUsage().maxRSS };
 }
 
