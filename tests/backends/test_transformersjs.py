@@ -1,6 +1,8 @@
 """Transformers.js backend (issue 7): tiny.en exported to ONNX (optimum-onnx), run by the
 Node.js worker; WER against the CTranslate2 backend, chunked long-form, worker crash and
-timeout handling, the export itself (layout, precisions, token agreement).
+timeout handling, the export itself (layout, precisions, cross-attention outputs, token
+agreement), word timestamps refused with the reason on graphs that cannot time words (their
+accuracy: test_word_timestamps.py; language detection: test_languages.py).
 
 Nothing here skips in CI: scripts/setup.sh installs the Node packages and the exporter."""
 
@@ -65,6 +67,17 @@ def test_export_layout_and_metadata(onnx_dir):
     assert meta["precisions"]["fp32"]["transformersjs_dtype"] == "fp32"
     assert meta["precisions"]["int8"]["transformersjs_dtype"] == "q8"
     assert meta["precisions"]["int8"]["method"] == "onnxruntime.quantization.quantize_dynamic"
+    # Word timestamps: every decoder layer's cross-attentions are outputs of both decoders, and
+    # the alignment heads are in the generation config Transformers.js reads.
+    import onnx
+
+    layers = json.loads((onnx_dir / "config.json").read_text())["decoder_layers"]
+    for p in ("fp32", "int8"):
+        graph = onnx.load(onnx_format.graph_path(onnx_dir, "decoder_model_merged", p), load_external_data=False).graph
+        assert [o.name for o in graph.output if o.name.startswith("cross_attentions")] == \
+            [f"cross_attentions.{i}" for i in range(layers)], p
+    heads = json.loads((onnx_dir / "generation_config.json").read_text())["alignment_heads"]
+    assert heads and meta["alignment_heads"] == heads and meta["decoder_outputs"] == {"cross_attentions": True}
     # Quantized graphs are smaller.
     assert onnx_format.graph_path(onnx_dir, "encoder_model", "int8").stat().st_size < \
         onnx_format.graph_path(onnx_dir, "encoder_model", "fp32").stat().st_size / 2
@@ -144,7 +157,6 @@ def test_unsupported_options_are_clear(tjs, short_sets):
         (dict(algorithm="sequential", temperatures=(0.0, 0.2)), "temperatures"),
         (dict(algorithm="sequential", condition_on_previous_text=True), "condition_on_previous_text"),
         (dict(algorithm="chunked", batch_size=4), "batch_size"),
-        (dict(word_timestamps=True), "word_timestamps"),
     ]:
         with pytest.raises(UnsupportedOptionError, match=word):
             tjs.transcribe(jfk, DecodeOptions(**{"language": "en", **opts}))
@@ -164,6 +176,46 @@ def test_missing_precision_and_model_are_model_errors(tmp_path, onnx_dir):
         os.symlink(onnx_dir / "onnx" / f"{g}.onnx", partial / "onnx" / f"{g}.onnx")
     with pytest.raises(ModelError, match="no int8 ONNX graphs"):
         backends.load("transformersjs", str(partial), compute_type="int8")
+
+
+def test_word_timestamps_refused_with_the_reason_when_the_graphs_cannot_time_words(tmp_path, onnx_dir, short_sets):
+    """An ONNX folder whose decoder outputs no cross-attentions (an export without
+    output_attentions), or whose generation config has no alignment heads, refuses
+    word_timestamps in one line saying which; it still transcribes."""
+    import onnx
+
+    def folder(name, decoder_outputs_attentions: bool, heads: bool):
+        d = tmp_path / name
+        (d / "onnx").mkdir(parents=True)
+        for f in onnx_dir.iterdir():
+            if f.is_file() and f.name != "generation_config.json":
+                os.symlink(f, d / f.name)
+        gen = json.loads((onnx_dir / "generation_config.json").read_text())
+        if not heads:
+            del gen["alignment_heads"]
+        (d / "generation_config.json").write_text(json.dumps(gen))
+        os.symlink(onnx_dir / "onnx" / "encoder_model.onnx", d / "onnx" / "encoder_model.onnx")
+        decoder = onnx_dir / "onnx" / "decoder_model_merged.onnx"
+        if decoder_outputs_attentions:
+            os.symlink(decoder, d / "onnx" / decoder.name)
+        else:
+            model = onnx.load(decoder)
+            kept = [o for o in model.graph.output if not o.name.startswith("cross_attentions")]
+            del model.graph.output[:]
+            model.graph.output.extend(kept)
+            onnx.save(model, d / "onnx" / decoder.name)
+        return d
+
+    jfk = short_sets["jfk"][0][0]
+    for d, why in [(folder("no-attentions", False, True), "outputs no cross-attentions"),
+                   (folder("no-heads", True, False), "no alignment_heads")]:
+        b = backends.load("transformersjs", str(d))
+        try:
+            with pytest.raises(UnsupportedOptionError, match=f"word_timestamps=True .*{why}"):
+                b.transcribe(jfk, DecodeOptions(language="en", word_timestamps=True))
+            assert "your country" in b.transcribe(jfk, DecodeOptions(language="en")).text
+        finally:
+            b.close()
 
 
 # ----- the worker process: crash, timeout, restart -------------------------------------------

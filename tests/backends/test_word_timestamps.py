@@ -23,6 +23,13 @@ def wordtimes(speech):
     return [(u, u.load()) for u in dataset]
 
 
+@pytest.fixture(scope="module")
+def joined_wordtimes(wordtimes):
+    """The 11 sentences joined into one 45 s recording: (utterance, samples)."""
+    (utt,) = build_longform([u for u, _ in wordtimes], LongformSpec(target_seconds=1000))
+    return utt, utt.load()
+
+
 def words_of(result):
     return [w for s in result.segments for w in (s.words or ())]
 
@@ -50,13 +57,11 @@ def test_word_boundaries_within_250ms(name, load_backend, wordtimes):
 
 
 @pytest.mark.slow
-def test_chunked_layer_carries_word_times_across_windows(load_backend, wordtimes):
+def test_chunked_layer_carries_word_times_across_windows(load_backend, joined_wordtimes):
     """The 11 sentences joined into one 45 s recording, decoded in overlapping 15 s windows by
     the shared chunking layer: each window's words come back offset by the window's start and
     the words the overlaps share are kept once, so the joined reference still matches."""
-    joined = build_longform([u for u, _ in wordtimes], LongformSpec(target_seconds=1000))
-    (utt,) = joined
-    samples = utt.load()
+    utt, samples = joined_wordtimes
     backend = load_backend("ctranslate2", extra={"chunking": "whisperbench"})
     res = backend.transcribe(samples, DecodeOptions(algorithm="chunked", language="en", chunk_length_s=15.0,
                                                     word_timestamps=True))
@@ -64,5 +69,21 @@ def test_chunked_layer_carries_word_times_across_windows(load_backend, wordtimes
     words = words_of(res)
     starts = [w.start for w in words]
     assert starts == sorted(starts)
+    t = word_timing(utt.words, words)
+    assert t.matched_share >= 0.9 and t.within_250ms >= TARGET_SHARE, t
+
+
+@pytest.mark.slow
+def test_transformersjs_sequential_window_seeks_to_the_last_word(load_backend, joined_wordtimes):
+    """Transformers.js's word mode predicts no timestamp tokens, so whisperbench's sliding
+    window continues from the start of each window's last word (it may be cut) and decodes it
+    again: over the 45 s recording (two windows) the words stay in order and on time."""
+    utt, samples = joined_wordtimes
+    res = load_backend("transformersjs").transcribe(
+        samples, DecodeOptions(algorithm="sequential", language="en", word_timestamps=True))
+    assert res.extra["worker_calls"] >= 2 and res.extra["word_timing"] == "dtw-cross-attention"
+    words = words_of(res)
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and words[-1].end > 40.0
     t = word_timing(utt.words, words)
     assert t.matched_share >= 0.9 and t.within_250ms >= TARGET_SHARE, t

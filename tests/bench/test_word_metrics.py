@@ -100,6 +100,32 @@ def test_tokens_grouped_at_leading_spaces():
     assert [len(g) for g in word_timing.sentences([Word(0, 1, " A."), Word(1, 2, " B"), Word(2, 3, " c?")])] == [1, 2]
 
 
+_chunk = st.fixed_dictionaries({
+    "timestamp": st.tuples(st.none() | st.floats(0, 40, allow_nan=False), st.none() | st.floats(0, 40, allow_nan=False)),
+    "text": st.sampled_from([" A", " b.", " c,", " d?", " e!", " f"]),
+    "tokens": st.lists(st.integers(0, 50000), min_size=1, max_size=3),
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_chunk, max_size=12), st.floats(0, 60, allow_nan=False), st.floats(0, 30, allow_nan=False))
+def test_word_chunks_become_sentences_in_the_window(chunks, offset, length):
+    """A pipeline's word chunks (window-relative times, open ends) become segments inside the
+    window [offset, offset + length]: every word kept once and in order, starts never going
+    back, each segment one sentence made of its words, with its words' tokens."""
+    hi = offset + length
+    words = word_timing.chunk_words(chunks, offset, hi)
+    segs = word_timing.word_segments(words, offset, hi, lambda idx: [t for i in idx for t in chunks[i]["tokens"]])
+    kept = [w for s in segs for w in s.words]
+    assert [w.word for w in kept] == [c["text"] for c in chunks]
+    assert all(offset <= w.start <= w.end <= hi for w in kept)
+    assert [w.start for w in kept] == sorted(w.start for w in kept)
+    assert [t for s in segs for t in s.tokens] == [t for c in chunks for t in c["tokens"]]
+    for s in segs:
+        assert s.text == "".join(w.word for w in s.words) and (s.start, s.end) == (s.words[0].start, s.words[-1].end)
+        assert not any(w.word.endswith((".", "?", "!")) for w in s.words[:-1])
+
+
 # ----- reference word times in datasets -----------------------------------------------------
 
 TEXTGRID = """File type = "ooTextFile"
