@@ -71,5 +71,5 @@ def test_report_has_the_languages_section(multilingual_run):
 
 def test_packaged_multilingual_suite_detects_the_language_on_every_detecting_runtime():
     suite = load_suite("multilingual", devices_here=False)
-    assert {c.engine.backend for c in suite.cells} == {"ctranslate2", "transformers", "openai", "whispercpp"}
+    assert {c.engine.backend for c in suite.cells} == {"ctranslate2", "transformers", "openai", "whispercpp", "transformersjs"}
     assert all(c.options.language is None and c.engine.model == "fixture:base" for c in suite.cells)
