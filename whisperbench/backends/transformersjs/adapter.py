@@ -328,8 +328,8 @@ class TransformersJsBackend(Backend):
             new_seek = seek + length
             if options.word_timestamps and seek + length < n and len(chunks) > 1:
                 last_start = (chunks[-1].get("timestamp") or [None])[0]
-                if last_start is not None and last_start > 0:  # the last word may be cut: decode it again
-                    chunks = chunks[:-1]
+                if last_start is not None and 0 < last_start * SAMPLE_RATE < length:
+                    chunks = chunks[:-1]  # the last word may be cut: decode it again in the next window
                     new_seek = seek + int(round(last_start * SAMPLE_RATE))
             elif options.timestamps and seek + length < n and chunks:
                 last_start, last_end = (chunks[-1].get("timestamp") or [None, None])
