@@ -5,7 +5,7 @@ Runs the packaged `multilingual` suite (whisperbench/bench/suites/multilingual.t
 prints, per backend and language, WER and CER (the language's primary metric marked *),
 the identification accuracy and the mean probability of the detected language; then the
 confusions, and each backend's RTFx with a mark when the machine was loaded while timed.
-Transformers.js is not run: it cannot detect the language (its capabilities say so).
+Transformers.js detects through whisperbench's worker (the library has no detection of its own).
 
 Usage:
   .venv/bin/python benchmarks/bench_multilingual.py [-o results/multilingual.jsonl] [--resume]
