@@ -42,11 +42,13 @@ def test_decoding_options_reach_the_server(load_backend, jfk):
     # (few tokens each: the options must reach the server, the decoding need not be long)
     for options in (DecodeOptions(language="en", max_new_tokens=3), DecodeOptions(language="en", beam_size=2,
                                                                                     max_new_tokens=6),
-                    DecodeOptions(language="en", algorithm="chunked", chunk_length_s=8.0, max_new_tokens=4)):
+                    DecodeOptions(language="en", algorithm="chunked", chunk_length_s=8.0, max_new_tokens=4),
+                    DecodeOptions(language="en", initial_prompt="Glossary: fellow-Americans.")):
         a, b = served.transcribe(jfk, options), local.transcribe(jfk, options)
         assert a.text == b.text and a.tokens == b.tokens, options
-        if options.algorithm == "short":
+        if options.algorithm == "short" and options.max_new_tokens:
             assert len(a.tokens) <= options.max_new_tokens
+    assert "fellow-Americans" in a.text  # the prompt (sent as OpenAI's prompt field) reached the decoder
 
 
 def test_the_api_key_comes_from_the_named_variable_and_is_never_recorded(serve_endpoint, monkeypatch):
