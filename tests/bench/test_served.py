@@ -5,6 +5,7 @@ dies mid-suite (failed rows, then a resumed run)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -75,7 +76,8 @@ def test_a_runtime_crash_behind_the_server_fails_only_its_row(write_suite, speec
 
 def _kill_server_after(answers: int, timeout_s: float = 60.0) -> None:
     """SIGKILL the `whisperbench serve` process this test's suite started (a grandchild: the
-    cell's child starts it) once it has answered `answers` transcriptions."""
+    cell's child starts it; the session's `serve_endpoint` servers are children) once it has
+    answered `answers` transcriptions."""
     import httpx
     import psutil
 
@@ -86,7 +88,7 @@ def _kill_server_after(answers: int, timeout_s: float = 60.0) -> None:
                 cmd = proc.cmdline()
             except psutil.Error:
                 continue
-            if "whisperbench.cli.main" in cmd and "serve" in cmd:
+            if "whisperbench.cli.main" in cmd and "serve" in cmd and proc.ppid() != os.getpid():
                 port = cmd[cmd.index("--port") + 1]
                 try:
                     done = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()["answers"].get("ok", 0)
