@@ -89,3 +89,23 @@ def test_decoder_pool_limit_is_refused_not_empty(load_backend, jfk):
     # Any failing whisper_full status is an error, never an empty result (bypassing the check).
     with pytest.raises(WhisperbenchError, match=r"whisper_full returned -4: too many decoders"):
         b._run(jfk, b.params(DecodeOptions(language="en", beam_size=MAX_DECODERS + 1)))
+
+
+@pytest.mark.slow
+def test_each_call_starts_from_a_clean_context(load_backend, jfk):
+    """whisper.cpp keeps a call's decoded text in its state (prompt_past) and, unless told
+    no_context, prompts the next call's first window with it: a glossary prompt given to one
+    call wrote "fellow-Americans" into the next, unprompted, call. Repeats, suite cells and
+    serve requests (one backend object across requests) must not condition on each other."""
+    from whisperbench.backends.whispercpp.adapter import WhisperCppBackend
+
+    load_backend("whispercpp")  # the ggml conversion, cached
+    b = WhisperCppBackend("fixture:tiny.en")
+    conditioned = DecodeOptions(language="en", algorithm="sequential", condition_on_previous_text=True)
+    fresh = b.transcribe(jfk, conditioned)
+    assert "fellow Americans" in fresh.text
+    prompted = b.transcribe(jfk, conditioned.replace(initial_prompt="Glossary: fellow-Americans."))
+    assert "fellow-Americans" in prompted.text
+    after = b.transcribe(jfk, conditioned)
+    assert after.text == fresh.text, after.text
+    assert [s.tokens for s in after.segments] == [s.tokens for s in fresh.segments]

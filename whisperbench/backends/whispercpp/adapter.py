@@ -110,6 +110,8 @@ class WhisperCppBackend(Backend):
             "word_timestamps: whisper.cpp's token timestamps (token_timestamps, t0/t1 of each token from the "
             "timestamp-token probabilities), tokens grouped into words at leading spaces",
             "device cuda: only with a pywhispercpp built with CUDA (the PyPI wheel is CPU-only)",
+            "every call starts from a clean text context (no_context=True: whisper.cpp would otherwise prompt "
+            "a call with the previous call's text); condition_on_previous_text applies within one call",
         ),
     )
 
@@ -209,7 +211,12 @@ class WhisperCppBackend(Backend):
             language=options.language or "",
             detect_language=False,
             translate=options.task == "translate",
-            no_context=not options.condition_on_previous_text,
+            # Always: whisper.cpp keeps the last call's text in its state (prompt_past) and, without
+            # no_context, prompts the next call's first window with it. no_context only clears it at
+            # the start of whisper_full (before the initial prompt is added and before anything is
+            # decoded: no extra work), so every call starts clean, as openai-whisper and faster-whisper
+            # do; within the call each window is still conditioned on the earlier windows' text.
+            no_context=True,
             # whisper.cpp tokenizes the text as given ("": none); prompt_text is it as openai-whisper encodes it.
             initial_prompt=options.prompt_text or "",
             prompt_tokens=None,
