@@ -109,3 +109,25 @@ def test_each_call_starts_from_a_clean_context(load_backend, jfk):
     after = b.transcribe(jfk, conditioned)
     assert after.text == fresh.text, after.text
     assert [s.tokens for s in after.segments] == [s.tokens for s in fresh.segments]
+
+
+@pytest.mark.slow
+def test_condition_on_previous_text_off_means_no_window_sees_earlier_text(load_backend, jfk):
+    """whisper.cpp refills its text context after every window whatever no_context says, so
+    condition_on_previous_text=False was accepted and ignored past the first window: only
+    n_max_text_ctx=0 turns it off. That also drops an initial prompt, so prompt + no
+    conditioning over more than one window is refused, as transformers refuses it."""
+    import numpy as np
+
+    b = load_backend("whispercpp")
+    off = DecodeOptions(language="en", algorithm="sequential")
+    assert b.params(off)["n_max_text_ctx"] == 0
+    assert b.params(off.replace(condition_on_previous_text=True))["n_max_text_ctx"] > 0
+    assert b.params(off.replace(initial_prompt="Glossary: fellow-Americans."))["n_max_text_ctx"] > 0
+    long = np.concatenate([jfk, np.zeros(16000 * 10, dtype=np.float32), jfk, jfk])  # 43 s: two windows at least
+    with pytest.raises(UnsupportedOptionError, match="condition_on_previous_text"):
+        b.transcribe(long, off.replace(initial_prompt="Glossary: fellow-Americans."))
+    prompted = b.transcribe(long, off.replace(initial_prompt="Glossary: fellow-Americans.",
+                                              condition_on_previous_text=True))
+    assert "fellow-Americans" in prompted.text
+    assert normalize(b.transcribe(long, off).text).count("fellow americans") == 3

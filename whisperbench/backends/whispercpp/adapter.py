@@ -28,7 +28,7 @@ from whisperbench.backends.base import Backend, Capabilities, ModelLocation, Raw
 from whisperbench.backends.whispercpp import SPEC
 from whisperbench.backends.whispercpp.load import check_cuda, cuda_build, default_threads, load_model, stderr_to
 from whisperbench.errors import ModelError, UnsupportedOptionError, WhisperbenchError
-from whisperbench.options import DecodeOptions, LoadOptions
+from whisperbench.options import WINDOW_SECONDS, DecodeOptions, LoadOptions
 from whisperbench.results import Segment, Word
 
 GGML_TYPES = ("f16", "q8_0", "q5_0", "q5_1", "q4_0")
@@ -111,7 +111,10 @@ class WhisperCppBackend(Backend):
             "timestamp-token probabilities), tokens grouped into words at leading spaces",
             "device cuda: only with a pywhispercpp built with CUDA (the PyPI wheel is CPU-only)",
             "every call starts from a clean text context (no_context=True: whisper.cpp would otherwise prompt "
-            "a call with the previous call's text); condition_on_previous_text applies within one call",
+            "a call with the previous call's text); condition_on_previous_text applies within one call "
+            "(off: n_max_text_ctx=0, no window sees the earlier text)",
+            "initial_prompt with sequential over inputs longer than 30 s needs condition_on_previous_text=True: "
+            "whisper.cpp cannot prompt the first window only",
         ),
     )
 
@@ -215,8 +218,13 @@ class WhisperCppBackend(Backend):
             # no_context, prompts the next call's first window with it. no_context only clears it at
             # the start of whisper_full (before the initial prompt is added and before anything is
             # decoded: no extra work), so every call starts clean, as openai-whisper and faster-whisper
-            # do; within the call each window is still conditioned on the earlier windows' text.
+            # do; within the call each window is conditioned on the earlier windows' text unless
+            # n_max_text_ctx is 0 (whisper.cpp refills that context after every window whatever
+            # no_context says).
             no_context=True,
+            # 16384 is whisper.cpp's default (the decoder's half context bounds it). 0 also drops the
+            # initial prompt, which is why _transcribe refuses prompt + no conditioning past 30 s.
+            n_max_text_ctx=16384 if options.condition_on_previous_text or options.initial_prompt is not None else 0,
             # whisper.cpp tokenizes the text as given ("": none); prompt_text is it as openai-whisper encodes it.
             initial_prompt=options.prompt_text or "",
             prompt_tokens=None,
@@ -307,6 +315,14 @@ class WhisperCppBackend(Backend):
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions) -> RawResult:
         params = self.params(options)
         duration = len(samples) / SAMPLE_RATE
+        if options.algorithm == "sequential" and duration > WINDOW_SECONDS and options.initial_prompt is not None \
+                and not options.condition_on_previous_text:
+            raise UnsupportedOptionError(
+                "backend 'whispercpp' cannot honour initial_prompt with algorithm='sequential' and "
+                "condition_on_previous_text=False on input longer than 30 s: whisper.cpp either conditions every "
+                "window on the earlier text (prompt included) or none (prompt dropped); pass "
+                "condition_on_previous_text=True, or use algorithm 'chunked' (every chunk prompted)"
+            )
         if options.algorithm == "chunked":
             segments, first, extra = chunking.transcribe_chunked(
                 samples, options, self._decode_windows, placement=self.chunking
