@@ -140,7 +140,8 @@ def tables(results: Path) -> None:
     cells = cells[cells["status"] != "failed"]
     print(f"results: {results}; load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("backends with rows: " + ", ".join(cells["backend"].unique()))
-    failed = df[df["status"] == "failed"]
+    measured = set(df.loc[df["status"] == "ok", "cell_id"])
+    failed = df[(df["status"] == "failed") & ~df["cell_id"].isin(measured)]  # not since measured by --retry-failed
     for (backend, dataset), g in failed.groupby(["backend", "dataset"], sort=False):
         print(f"FAILED {backend} {dataset}: {g['error'].iloc[-1]}")
     hallucination_table(cells)
