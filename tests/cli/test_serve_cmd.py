@@ -15,6 +15,9 @@ from whisperbench.cli.main import main
     (["-b", "dummy", "-m", "none", "--max-upload-mb", "0"], "--max-upload-mb must be > 0"),
     (["-b", "dummy", "-m", "none", "--compute-type", "int3"], "cannot use compute type 'int3'"),
     (["-b", "dummy", "-m", "none", "-O", "nope=1"], "does not understand option(s) nope"),
+    (["-b", "dummy", "-m", "none", "--request-timeout", "0"], "--request-timeout must be > 0"),
+    (["-b", "dummy", "-m", "none", "--request-timeout", "5", "--isolation", "thread"],
+     "--request-timeout needs --isolation process"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(argv, message, capsys):
     pytest.importorskip("uvicorn")

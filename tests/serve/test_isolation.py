@@ -99,6 +99,25 @@ def test_a_worker_killed_while_idle_is_restarted_before_it_is_given_a_request(se
     assert sample["server_peak_rss_mb"] > own and sample["server_cpu_seconds"] > own_cpu
 
 
+def test_a_request_that_hangs_past_the_request_timeout_gets_504_and_the_worker_restarts():
+    from whisperbench.options import LoadOptions
+    from whisperbench.serve.process import ServerProcess
+
+    hang = LoadOptions(extra={"hang": True, "crash_after": 1, "text": TEXT})  # the second call never returns
+    with ServerProcess("dummy", "none", hang, extra_args=("--request-timeout", "1.5")) as server:
+        assert post(server).json() == {"text": TEXT}
+        started = time.monotonic()
+        answer = post(server)
+        assert answer.status_code == 504, answer.text
+        assert 1.5 <= time.monotonic() - started < 15
+        error = answer.json()["error"]
+        assert error["code"] == "runtime_timeout" and "request timeout of 1.5 s" in error["message"], error
+        assert post(server).json() == {"text": TEXT}  # the restarted worker's first call
+        h = health(server)
+        assert h["restarts"] == 1 and "request timeout" in h["last_crash"]
+        assert h["answers"] == {"ok": 2, "runtime_timeout": 1}
+
+
 def test_thread_isolation_is_still_offered(serve_endpoint):
     server = serve_endpoint("dummy", "none", isolation="thread", extra={"crash": "raise", "crash_after": 1, "text": TEXT})
     answer = post(server)

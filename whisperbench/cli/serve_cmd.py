@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"requests that may wait for a worker; beyond it the answer is 503 (default {d.queue_size})")
     p.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb,
                    help=f"largest upload accepted; larger ones get 413 (default {d.max_upload_mb:g})")
+    p.add_argument("--request-timeout", type=float, metavar="SECONDS",
+                   help="a worker that decodes one request longer than this is killed and restarted, and that "
+                        "request gets 504 (needs --isolation process; default: no limit)")
     p.add_argument("--model-id", help="the model name /v1/models lists (default: --model)")
     p.add_argument("--quiet", "-q", action="store_true", help="no startup line and no access log")
     p.add_argument("--verbose", "-v", action="store_true", help="let the runtime print its own logs")
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                                 f"install it with: {INSTALL_HINT}")
     backends.get(args.backend)  # unknown or not installed: one line, before anything loads
     settings = ServeSettings(host=args.host, port=args.port, workers=args.workers, queue_size=args.queue_size,
-                             isolation=args.isolation, max_upload_mb=args.max_upload_mb)
+                             isolation=args.isolation, max_upload_mb=args.max_upload_mb,
+                             request_timeout_s=args.request_timeout)
     serve(args.backend, args.model, load_options(args), settings, model_id=args.model_id, quiet=args.quiet)
     return 0
 

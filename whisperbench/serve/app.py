@@ -34,7 +34,7 @@ from whisperbench.output import render
 from whisperbench.results import Transcription
 from whisperbench.serve.errors import ApiError, error_body
 from whisperbench.serve.pool import PoolClosed, QueueFull, Worker, WorkerPool
-from whisperbench.serve.worker import WorkerCrashed
+from whisperbench.serve.worker import WorkerCrashed, WorkerTimedOut
 
 RESPONSE_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 GRANULARITIES = ("segment", "word")
@@ -238,6 +238,9 @@ def _decode(backend: Worker, data: bytes, name: str, options: DecodeOptions) -> 
         return backend.transcribe(samples, options)
     except WhisperbenchError as exc:  # an option this backend or model cannot honour
         raise ApiError(400, str(exc), code="unsupported_option") from None
+    except WorkerTimedOut as exc:  # (--request-timeout) killed; the worker restarts
+        raise ApiError(504, f"the runtime did not finish this request in time: {exc}; the worker is restarting",
+                       code="runtime_timeout") from None
     except WorkerCrashed as exc:  # (isolation process) the server goes on; the worker restarts
         raise ApiError(500, f"the runtime crashed on this request: {exc}; the worker is restarting",
                        code="runtime_crash") from None

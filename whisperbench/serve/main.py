@@ -19,6 +19,8 @@ class ServeSettings:
     isolation: str = "process"  # a worker is a child process, or a thread of the server (serve.pool)
     queue_size: int = 8  # requests that may wait for a worker; more are answered 503
     max_upload_mb: float = 25.0  # OpenAI's own limit
+    request_timeout_s: float | None = None  # a worker that holds one request longer is killed (504), then restarted
+
 
     def check(self) -> None:
         if self.workers < 1:
@@ -29,6 +31,12 @@ class ServeSettings:
             raise WhisperbenchError(f"--queue-size must be >= 0, got {self.queue_size}")
         if not self.max_upload_mb > 0:
             raise WhisperbenchError(f"--max-upload-mb must be > 0, got {self.max_upload_mb:g}")
+        if self.request_timeout_s is not None:
+            if not self.request_timeout_s > 0:
+                raise WhisperbenchError(f"--request-timeout must be > 0, got {self.request_timeout_s:g}")
+            if self.isolation != "process":
+                raise WhisperbenchError("--request-timeout needs --isolation process: a decode running on a thread "
+                                        "of the server cannot be stopped")
         if not 0 <= self.port <= 65535:
             raise WhisperbenchError(f"--port must be in 0..65535, got {self.port}")
 
@@ -46,7 +54,9 @@ def serve(backend: str, model: str, load_options: LoadOptions, settings: ServeSe
     cls = backends.get(backend)
     lo = cls.resolve_load_options(load_options)  # refuse bad options before any load
     if settings.isolation == "process":
-        pool = WorkerPool(lambda: WorkerProcess(backend, model, lo), settings.workers, settings.queue_size,
+        pool = WorkerPool(lambda: WorkerProcess(backend, model, lo,
+                                                   request_timeout_s=settings.request_timeout_s),
+                          settings.workers, settings.queue_size,
                           isolation="process")
     else:
         pool = WorkerPool(lambda: cls(model, lo), settings.workers, settings.queue_size, isolation="thread")

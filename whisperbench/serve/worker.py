@@ -42,12 +42,20 @@ class WorkerCrashed(Exception):
     exit status, and the end of its stderr)."""
 
 
-class WorkerProcess:
-    """One loaded model in a child process. `transcribe` is called by one thread at a time."""
+class WorkerTimedOut(WorkerCrashed):
+    """The worker held one request longer than its request timeout and was killed."""
 
-    def __init__(self, backend: str, model: str, load_options: LoadOptions) -> None:
+
+class WorkerProcess:
+    """One loaded model in a child process. `transcribe` is called by one thread at a time.
+    With `request_timeout_s`, a request that gets no answer in that time kills the child
+    (WorkerTimedOut): a runtime stuck in native code cannot be interrupted any other way."""
+
+    def __init__(self, backend: str, model: str, load_options: LoadOptions, *,
+                 request_timeout_s: float | None = None) -> None:
         from multiprocessing.connection import Client
 
+        self.request_timeout_s = request_timeout_s
         self._dir = tempfile.mkdtemp(prefix="whisperbench-worker-")
         address, key = os.path.join(self._dir, "socket"), secrets.token_bytes(32)
         job = {"backend": backend, "model": model, "load_options": load_options.to_dict(), "address": address,
@@ -89,11 +97,16 @@ class WorkerProcess:
 
     def transcribe(self, samples: np.ndarray, options: DecodeOptions) -> Transcription:
         """The backend's `transcribe` in the child; its exception re-raised here; WorkerCrashed
-        when the child dies meanwhile."""
+        when the child dies meanwhile, WorkerTimedOut when it does not answer in time."""
         samples = np.ascontiguousarray(samples, dtype=np.float32)
         try:
             self.conn.send((options, samples.size))
             self.conn.send_bytes(samples)
+            if self.request_timeout_s is not None and not self.conn.poll(self.request_timeout_s):
+                self.proc.kill()
+                self.proc.wait()
+                self.crash = f"did not answer within the request timeout of {self.request_timeout_s:g} s and was killed"
+                raise WorkerTimedOut(f"the worker process {self.crash}")
             kind, value = self.conn.recv()
         except (EOFError, OSError):
             raise WorkerCrashed(f"the worker process {self.ended()}") from None
