@@ -67,7 +67,10 @@ def test_tiny_and_base_time_in_every_installed_backend(tiny_base):
             assert r["status"] == "ok", r.get("error")
             # The runtime's own output says how many tokens it decoded.
             assert r["decoded_tokens"] == [N], (backend, arch, r["decoded_tokens"])
-            assert 0 < r["encoder_seconds"] < r["total_seconds"]
+            # Encoder and total are separate timed runs (one repeat here): on a loaded CPU the
+            # encoder run alone can take longer than the total run, so they are not compared.
+            assert r["encoder_seconds"] > 0 and r["total_seconds"] > 0
+            assert r["total_minus_encoder_seconds"] == pytest.approx(r["total_seconds"] - r["encoder_seconds"])
             assert r["per_token_seconds"] > 0 and r["peak_rss_mb"] > 0
             # The decoder is timed on its own (from the kept encoder output, or whisper.cpp's
             # own timings), once per repeat, and is part of the end-to-end total.
