@@ -214,6 +214,8 @@ def configuration_table(df, reference: str | int | None = None, cells=None):
         row["audio_seconds"] = float(audio)
         row["decode_seconds"] = float(dec)
         row["rtfx"] = float(audio / dec) if dec > 0 else None
+        vad = measured["vad_seconds"].dropna() if "vad_seconds" in measured else []
+        row["vad_seconds"] = float(vad.sum()) if len(vad) else None  # inside decode_seconds too
         short = c[c["algorithm"] == "short"]
         pick = short if len(short) else c
         lc = lat.merge(pick[["run_id", "cell_id"]], on=["run_id", "cell_id"])

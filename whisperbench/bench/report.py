@@ -54,7 +54,7 @@ TABLE_COLUMNS = (
 
 
 NUMERIC_COLUMNS = {c for c, _ in TABLE_COLUMNS[5:]} - {"timing"} | {
-    "gpu_peak_mb", "catastrophic", "ins_rate", "hallucinations_per_minute"}
+    "gpu_peak_mb", "catastrophic", "ins_rate", "hallucinations_per_minute", "vad_seconds"}
 def relative_latency_text(row) -> str:
     """`0.55× [0.36, 0.83]`, `... not distinguishable` when the interval includes 1, `(ref)`."""
     text = format_value("relative_latency", row["relative_latency"])
@@ -140,6 +140,8 @@ def table_columns(table) -> list[tuple[str, str]]:
     if non_speech:
         cols.append(("hallucinated_words", "words on empty refs"))
         cols.append(("hallucinations_per_minute", "hallucinated words/min"))
+    if "vad_seconds" in table and table["vad_seconds"].notna().any():
+        cols.insert([c for c, _ in cols].index("rtfx") + 1, ("vad_seconds", "VAD time (s)"))
     if "ins_rate" in table and table["ins_rate"].notna().any():
         cols.insert([c for c, _ in cols].index("relative_latency"), ("ins_rate", "insertion rate"))
     if "catastrophic" in table and (table["catastrophic"].fillna(0) > 0).any():

@@ -410,6 +410,9 @@ def summarize(df):
             gpu = ok["gpu_peak_mb"].dropna() if "gpu_peak_mb" in ok else []
             row["gpu_peak_mb"] = float(gpu.max()) if len(gpu) else None
             row["repeated_5gram_share"] = float(ok["repeated_5gram_share"].mean())
+            # vad='silero': the detection's own time per pass (already inside decode_seconds)
+            vad = ok["vad_seconds"].dropna() if "vad_seconds" in ok else []
+            row["vad_seconds"] = float(vad.sum()) / passes if len(vad) else None
             row.update(cell_noise(ok))
         out.append(row)
     return pd.DataFrame.from_records(out)
