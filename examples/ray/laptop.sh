@@ -14,9 +14,14 @@
 # this cluster (`ray stop` would stop every Ray instance of the user on the machine).
 # Ray 2.60 starts a head with token authentication (token in ~/.ray/auth_token); clients
 # connect with it only when RAY_AUTH_MODE=token, so it is set here for the head and for
-# whisperbench alike.
+# whisperbench alike. `ray start --head` does not create that token (ray.init does): on a
+# machine that never ran Ray it is created first, as `ray get-auth-token --generate` does
+# (only where none exists, in ~/.ray/auth_token, RAY_AUTH_TOKEN and RAY_AUTH_TOKEN_PATH first).
 set -euo pipefail
 export RAY_AUTH_MODE=${RAY_AUTH_MODE:-token}
+if [ "$RAY_AUTH_MODE" = token ]; then
+    ray get-auth-token --generate >/dev/null
+fi
 SUITE=${1:-default}
 shift || true
 PORT=${WHISPERBENCH_RAY_PORT:-6379}

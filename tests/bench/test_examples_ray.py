@@ -43,12 +43,15 @@ def test_laptop_script_runs_a_suite_and_stops_its_head(dummy_toml, write_suite, 
     suite = write_suite(dummy_toml(repeats=1, warmups=0, datasets=manifest_dataset(speech, "jfk")))
     out = tmp_path / "laptop.jsonl"
     port = free_port()
-    env = dict(os.environ, WHISPERBENCH_RAY_PORT=str(port), PYTHONPATH=str(PROJECT_ROOT),
+    home = tmp_path / "home"  # a fresh machine's: no Ray token yet (the head needs one)
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), WHISPERBENCH_RAY_PORT=str(port), PYTHONPATH=str(PROJECT_ROOT),
                WHISPERBENCH_CMD=f"{sys.executable} -m whisperbench.cli.main",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run(["bash", str(EXAMPLES / "laptop.sh"), str(suite), "-o", str(out), "--quiet"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (home / ".ray" / "auth_token").stat().st_size > 0
     df = read_results(out)
     assert len(df) == 1 and (df["status"] == "ok").all() and (df["executor"] == "ray").all()
     for pattern in (f"--port {port}", f":{port}"):  # `ray start` itself; the head's raylet and GCS name ip:port
