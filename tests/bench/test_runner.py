@@ -100,10 +100,27 @@ def test_backend_exception_is_a_failed_cell_not_a_crash(write_suite, dummy_toml,
     assert df["traceback"].str.contains("RuntimeError").all()
 
 
+def _as_from_a_shell() -> None:
+    # SIGINT neither ignored nor blocked, as for a shell's foreground job, whatever a library
+    # earlier in this pytest process left (both are inherited across exec; a clean-clone CI
+    # run once saw the SIGINT case below run to the end with exit 0).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def _cli(args: list[str], **kw) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
     return subprocess.Popen([sys.executable, "-m", "whisperbench.cli.main", "bench", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_as_from_a_shell, **kw)
+
+
+def _signal_state(pid: int) -> str:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return " ".join(line.strip() for line in status.read_text().splitlines()
+                        if line.startswith(("State", "SigBlk", "SigIgn", "SigCgt")))
+    except OSError:
+        return "(gone)"
 
 
 def _rows(path: Path) -> int:
@@ -126,10 +143,11 @@ def test_kill_mid_run_then_resume_gives_the_uninterrupted_rows(write_suite, dumm
     deadline = time.monotonic() + 60
     while _rows(cut) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
+    at_kill = f"{_rows(cut)} rows at the kill, child {_signal_state(p.pid)}"
     os.kill(p.pid, sig)
     rc = p.wait(timeout=30)
     if sig == signal.SIGINT:
-        assert rc == 130, p.stderr.read().decode()
+        assert rc == 130, f"{at_kill}; {p.stderr.read().decode()}"
         ends = read_records(cut, ["session_end"])
         assert ends and ends[-1]["interrupted"] is True
     partial = _rows(cut)
