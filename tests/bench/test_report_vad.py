@@ -8,7 +8,7 @@ import pytest
 
 from tests.bench.conftest import dummy_jfk_toml, run_toml
 from whisperbench.bench import read_results, summarize
-from whisperbench.bench.report import write_report
+from whisperbench.bench.report import table_columns, write_report
 
 pytest.importorskip("silero_vad")
 
@@ -46,8 +46,6 @@ def test_vad_seconds_per_pass_in_cells_and_report(vad_run, tmp_path):
 
 
 def test_no_vad_no_vad_column(vad_run, tmp_path):
-    from whisperbench.bench.report import table_columns
-
     report, _ = write_report(vad_run, tmp_path / "report")
     assert "vad_seconds" in [c for c, _ in table_columns(report.table)]
     no_vad = report.table[report.table["variant"] == "vad-none"]

@@ -21,7 +21,6 @@ class ServeSettings:
     max_upload_mb: float = 25.0  # OpenAI's own limit
     request_timeout_s: float | None = None  # a worker that holds one request longer is killed (504), then restarted
 
-
     def check(self) -> None:
         if self.workers < 1:
             raise WhisperbenchError(f"--workers must be >= 1, got {self.workers}")
@@ -54,10 +53,8 @@ def serve(backend: str, model: str, load_options: LoadOptions, settings: ServeSe
     cls = backends.get(backend)
     lo = cls.resolve_load_options(load_options)  # refuse bad options before any load
     if settings.isolation == "process":
-        pool = WorkerPool(lambda: WorkerProcess(backend, model, lo,
-                                                   request_timeout_s=settings.request_timeout_s),
-                          settings.workers, settings.queue_size,
-                          isolation="process")
+        pool = WorkerPool(lambda: WorkerProcess(backend, model, lo, request_timeout_s=settings.request_timeout_s),
+                          settings.workers, settings.queue_size, isolation="process")
     else:
         pool = WorkerPool(lambda: cls(model, lo), settings.workers, settings.queue_size, isolation="thread")
     try:
